@@ -1,0 +1,997 @@
+//! Typed settings: one TOML file, every key overridable by `LATCHKEY__SECTION__KEY`, secrets
+//! also readable from files. Everything is validated at start, and every problem is reported
+//! at once with the key it concerns and what to do about it.
+//!
+//! Two layers: [`Settings`] is what serde reads (unknown keys refused); [`Config`] is what the
+//! service runs on, built by [`Settings::validate`], with secrets loaded and values checked, so
+//! that nothing downstream has to re-check them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use latchkey_verify::{HmacAlgorithm, HmacKey, Secret};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::directory::dn;
+
+/// The environment variable prefix for overrides: `LATCHKEY__DIRECTORY__URLS=ldap://a,ldap://b`.
+pub const ENV_PREFIX: &str = "LATCHKEY";
+
+/// A configuration that cannot be used, with every problem found.
+#[derive(Debug)]
+pub struct ConfigError {
+    source: String,
+    problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(source: &str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            source: source.to_owned(),
+            problems: vec![problem.into()],
+        }
+    }
+
+    /// The problems, one sentence each.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.problems.as_slice() {
+            [one] => write!(f, "{}: {one}", self.source),
+            many => {
+                write!(f, "{}: {} problems:", self.source, many.len())?;
+                for p in many {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------------------------------------
+// What the file says
+// ---------------------------------------------------------------------------------------------
+
+/// The configuration file, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    pub tokens: TokenSettings,
+    pub directory: DirectorySettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            workers: 0,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A tracing filter (`info`, `latchkey=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[tokens]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub algorithm: HmacAlgorithm,
+    #[serde(default = "default_duration")]
+    pub default_duration: u64,
+    #[serde(default = "max_duration")]
+    pub max_duration: u64,
+    /// Which key signs; may be left out when there is only one key.
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    /// Keys by id. All of them verify; `signing_key` signs.
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeySettings>,
+}
+
+fn default_issuer() -> String {
+    "latchkey".into()
+}
+fn default_duration() -> u64 {
+    3600
+}
+fn max_duration() -> u64 {
+    86400
+}
+
+/// `[tokens.keys.<id>]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for KeySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySettings")
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("secret_file", &self.secret_file)
+            .finish()
+    }
+}
+
+/// `[directory]`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    /// Servers, tried in order when a connection is opened.
+    pub urls: Vec<String>,
+    #[serde(default = "connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(default = "operation_timeout", with = "humantime_serde")]
+    pub operation_timeout: Duration,
+    /// The service account searches run as (when authenticated).
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    #[serde(default)]
+    pub bind_password: Option<String>,
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    /// `on-request`, `always` or `never`.
+    #[serde(default)]
+    pub authenticated_search: Option<SearchMode>,
+    #[serde(default)]
+    pub pool: PoolSettings,
+    pub users: UserSettings,
+}
+
+impl fmt::Debug for DirectorySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectorySettings")
+            .field("urls", &self.urls)
+            .field("bind_dn", &self.bind_dn)
+            .field("bind_password", &self.bind_password.as_ref().map(|_| "***"))
+            .field("bind_password_file", &self.bind_password_file)
+            .finish_non_exhaustive()
+    }
+}
+
+fn connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn operation_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Whether user searches run bound as the service account or anonymously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SearchMode {
+    /// The client chooses with `authenticated_search`; without it, the service account is used.
+    OnRequest,
+    /// Always as the service account; a request asking for anonymous search is refused.
+    Always,
+    /// Always anonymous; a request asking for authenticated search is refused.
+    Never,
+}
+
+/// `[directory.pool]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSettings {
+    /// Connections for user searches, in all workers together.
+    pub search_size: usize,
+    /// Connections for user binds, in all workers together.
+    pub bind_size: usize,
+    /// How long a request waits for a free connection before it is answered 503.
+    #[serde(with = "humantime_serde")]
+    pub wait_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            search_size: 8,
+            bind_size: 8,
+            wait_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[directory.users]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    /// Where user entries are searched.
+    pub base_dn: String,
+    #[serde(default)]
+    pub scope: SearchScope,
+    /// Which entries are users at all.
+    #[serde(default = "user_filter")]
+    pub filter: String,
+    /// Attributes a client may name in `search_criteria`; the first is the default.
+    #[serde(default = "search_attributes")]
+    pub search_attributes: Vec<String>,
+    /// Bind straight to this DN (with `{login}` DN-escaped) instead of searching.
+    #[serde(default)]
+    pub dn_template: Option<String>,
+    /// The attribute whose stored value becomes the token's `sub`.
+    #[serde(default = "username_attribute")]
+    pub username_attribute: String,
+    /// Attribute for the `name` claim; empty to leave the claim out.
+    #[serde(default = "name_attribute")]
+    pub name_attribute: String,
+    /// Attribute for the `email` claim; empty to leave the claim out.
+    #[serde(default = "email_attribute")]
+    pub email_attribute: String,
+}
+
+fn user_filter() -> String {
+    "(objectClass=*)".into()
+}
+fn search_attributes() -> Vec<String> {
+    vec!["uid".into()]
+}
+fn username_attribute() -> String {
+    "uid".into()
+}
+fn name_attribute() -> String {
+    "cn".into()
+}
+fn email_attribute() -> String {
+    "mail".into()
+}
+
+/// LDAP search scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchScope {
+    Base,
+    One,
+    #[default]
+    Sub,
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the service runs on
+// ---------------------------------------------------------------------------------------------
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub log: LogSettings,
+    pub tokens: TokenConfig,
+    pub directory: DirectoryConfig,
+}
+
+/// Validated `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub workers: usize,
+}
+
+/// Validated `[tokens]`.
+#[derive(Debug)]
+pub struct TokenConfig {
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub algorithm: HmacAlgorithm,
+    pub default_duration: u64,
+    pub max_duration: u64,
+    /// The key that signs.
+    pub signing_key: HmacKey,
+    /// Every key, the signing key included: all of them verify.
+    pub keys: Vec<HmacKey>,
+}
+
+/// Validated `[directory]`.
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub urls: Vec<String>,
+    pub connect_timeout: Duration,
+    pub operation_timeout: Duration,
+    pub service_account: Option<ServiceAccount>,
+    pub search_mode: SearchMode,
+    pub pool: PoolSettings,
+    pub users: UserConfig,
+}
+
+/// The account user searches run as.
+#[derive(Clone)]
+pub struct ServiceAccount {
+    pub dn: String,
+    pub password: Zeroizing<String>,
+}
+
+impl fmt::Debug for ServiceAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccount")
+            .field("dn", &self.dn)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// How a login becomes an entry.
+#[derive(Debug, Clone)]
+pub enum UserLocator {
+    /// Search `(&<filter>(<attribute>=<login>))` under the base.
+    Search,
+    /// Bind to the DN made from this template (`{login}` replaced, DN-escaped).
+    Template(String),
+}
+
+/// Validated `[directory.users]`.
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    pub base_dn: String,
+    pub scope: SearchScope,
+    pub filter: String,
+    pub search_attributes: Vec<String>,
+    pub locator: UserLocator,
+    pub username_attribute: String,
+    pub name_attribute: Option<String>,
+    pub email_attribute: Option<String>,
+}
+
+impl UserConfig {
+    /// The attributes read from a user entry.
+    pub fn read_attributes(&self) -> Vec<&str> {
+        let mut attrs = vec![self.username_attribute.as_str()];
+        attrs.extend(self.name_attribute.as_deref());
+        attrs.extend(self.email_attribute.as_deref());
+        attrs
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and validation
+// ---------------------------------------------------------------------------------------------
+
+/// Keys whose environment values are comma-separated lists.
+const LIST_KEYS: &[&str] = &["directory.urls", "directory.users.search_attributes"];
+
+impl Settings {
+    /// Read `path` (when given) and the `LATCHKEY__*` environment.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let source = path.map_or_else(
+            || "configuration (environment only)".to_owned(),
+            |p| p.display().to_string(),
+        );
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(ConfigError::one(
+                    &source,
+                    "the configuration file does not exist or is not a file",
+                ));
+            }
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let mut env = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",");
+        for key in LIST_KEYS {
+            env = env.with_list_parse_key(key);
+        }
+        let loaded = builder
+            .add_source(env)
+            .build()
+            .map_err(|e| ConfigError::one(&source, e.to_string()))?;
+        loaded.try_deserialize().map_err(|e| {
+            let mut msg = e.to_string();
+            if path.is_none() {
+                msg.push_str(
+                    " (no configuration file was given: pass --config PATH or set LATCHKEY_CONFIG)",
+                );
+            }
+            ConfigError::one(&source, msg)
+        })
+    }
+
+    /// Check everything and load the secrets. `source` names the configuration in messages.
+    pub fn validate(self, source: &str) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let server = validate_server(&self.server, &mut problems);
+        let tokens = validate_tokens(self.tokens, &mut problems);
+        let directory = validate_directory(self.directory, &mut problems);
+        match (server, tokens, directory) {
+            (Some(server), Some(tokens), Some(directory)) if problems.is_empty() => Ok(Config {
+                server,
+                log: self.log,
+                tokens,
+                directory,
+            }),
+            _ => Err(ConfigError {
+                source: source.to_owned(),
+                problems,
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// Load and validate in one step.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let source = path.map_or_else(|| "environment".to_owned(), |p| p.display().to_string());
+        Settings::load(path)?.validate(&source)
+    }
+}
+
+fn validate_server(s: &ServerSettings, problems: &mut Vec<String>) -> Option<ServerConfig> {
+    match s.listen.parse::<SocketAddr>() {
+        Ok(listen) => Some(ServerConfig {
+            listen,
+            workers: s.workers,
+        }),
+        Err(_) => {
+            problems.push(format!(
+                "server.listen = {:?} is not an address and port such as \"127.0.0.1:8080\" or \"[::]:8080\"",
+                s.listen
+            ));
+            None
+        }
+    }
+}
+
+/// How to make a secret, repeated wherever a secret is missing or weak.
+const SECRET_HINT: &str = "make one with `openssl rand -base64 48` and put it in \
+     tokens.keys.<id>.secret_file (or LATCHKEY__TOKENS__KEYS__<ID>__SECRET)";
+
+fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> Option<TokenConfig> {
+    let before = problems.len();
+    if t.issuer.trim().is_empty() {
+        problems.push(
+            "tokens.issuer is empty; name this Latchkey (e.g. \"latchkey\" or its URL)".into(),
+        );
+    }
+    if t.audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        problems.push("tokens.audience is empty; remove the key or name the audience".into());
+    }
+    if t.max_duration == 0 {
+        problems.push("tokens.max_duration is 0; it must be at least 1 second".into());
+    }
+    if t.default_duration == 0 || t.default_duration > t.max_duration {
+        problems.push(format!(
+            "tokens.default_duration = {} must be from 1 to tokens.max_duration ({})",
+            t.default_duration, t.max_duration
+        ));
+    }
+    let mut keys = Vec::new();
+    if t.keys.is_empty() {
+        problems.push(format!("no token key is configured; {SECRET_HINT}"));
+    }
+    for (id, key) in &t.keys {
+        let where_ = format!("tokens.keys.{id}");
+        if !valid_key_id(id) {
+            problems.push(format!(
+                "{where_}: a key id may hold only letters, digits, '-', '_' and '.' (at most 64)"
+            ));
+        }
+        let secret = match (&key.secret, &key.secret_file) {
+            (Some(_), Some(_)) => {
+                problems.push(format!(
+                    "{where_} has both secret and secret_file; keep one"
+                ));
+                continue;
+            }
+            (None, None) => {
+                problems.push(format!("{where_} has no secret; {SECRET_HINT}"));
+                continue;
+            }
+            (Some(s), None) => Zeroizing::new(s.clone().into_bytes()),
+            (None, Some(path)) => match read_secret_file(path) {
+                Ok(s) => Zeroizing::new(s.as_bytes().to_vec()),
+                Err(e) => {
+                    problems.push(format!("{where_}.secret_file: {e}"));
+                    continue;
+                }
+            },
+        };
+        match Secret::new(secret.to_vec()) {
+            Ok(secret) => keys.push(HmacKey::new(id.clone(), secret)),
+            Err(e) => problems.push(format!("{where_}: {e}")),
+        }
+    }
+    let signing_id = match (&t.signing_key, t.keys.len()) {
+        (Some(id), _) => {
+            if !t.keys.contains_key(id) {
+                problems.push(format!(
+                    "tokens.signing_key = {id:?} names no key in [tokens.keys] (there are: {})",
+                    t.keys.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Some(id.clone())
+        }
+        (None, 1) => t.keys.keys().next().cloned(),
+        (None, 0) => None,
+        (None, _) => {
+            problems.push(
+                "several token keys are configured; say which one signs with tokens.signing_key"
+                    .into(),
+            );
+            None
+        }
+    };
+    if problems.len() > before {
+        return None;
+    }
+    let signing_key = keys
+        .iter()
+        .find(|k| Some(k.id()) == signing_id.as_deref())?
+        .clone();
+    Some(TokenConfig {
+        issuer: t.issuer,
+        audience: t.audience,
+        algorithm: t.algorithm,
+        default_duration: t.default_duration,
+        max_duration: t.max_duration,
+        signing_key,
+        keys,
+    })
+}
+
+fn valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A secret file's content, without the trailing newline editors and `echo` add.
+fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let raw = Zeroizing::new(raw);
+    let text =
+        std::str::from_utf8(&raw).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+    Ok(Zeroizing::new(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
+fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Option<DirectoryConfig> {
+    let before = problems.len();
+    if d.urls.is_empty() {
+        problems.push(
+            "directory.urls is empty; list at least one server, e.g. [\"ldap://ldap.example.org\"]"
+                .into(),
+        );
+    }
+    for url in &d.urls {
+        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+            problems.push(format!(
+                "directory.urls: {url:?} is not an ldap:// or ldaps:// URL"
+            ));
+        }
+    }
+    if d.connect_timeout.is_zero() {
+        problems.push("directory.connect_timeout must be more than 0 (e.g. \"5s\")".into());
+    }
+    if d.operation_timeout.is_zero() {
+        problems.push("directory.operation_timeout must be more than 0 (e.g. \"10s\")".into());
+    }
+    if d.pool.search_size == 0 || d.pool.bind_size == 0 {
+        problems.push("directory.pool.search_size and bind_size must be at least 1".into());
+    }
+    if d.pool.wait_timeout.is_zero() {
+        problems.push("directory.pool.wait_timeout must be more than 0 (e.g. \"5s\")".into());
+    }
+
+    let password = match (&d.bind_password, &d.bind_password_file) {
+        (Some(_), Some(_)) => {
+            problems
+                .push("directory has both bind_password and bind_password_file; keep one".into());
+            None
+        }
+        (Some(p), None) => Some(Zeroizing::new(p.clone())),
+        (None, Some(path)) => match read_secret_file(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(format!("directory.bind_password_file: {e}"));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let service_account = match (&d.bind_dn, password) {
+        (Some(dn_text), Some(password)) => {
+            if let Err(e) = dn::validate(dn_text) {
+                problems.push(format!(
+                    "directory.bind_dn = {dn_text:?} is not a valid DN: {e}"
+                ));
+            }
+            if password.is_empty() {
+                problems.push("directory.bind_password is empty; an empty password makes an anonymous bind on most servers".into());
+            }
+            Some(ServiceAccount {
+                dn: dn_text.clone(),
+                password,
+            })
+        }
+        (Some(_), None) => {
+            if d.bind_password.is_none() && d.bind_password_file.is_none() {
+                problems.push(
+                    "directory.bind_dn is set but neither bind_password nor bind_password_file is"
+                        .into(),
+                );
+            }
+            None
+        }
+        (None, Some(_)) => {
+            problems.push("directory.bind_password is set but directory.bind_dn is not".into());
+            None
+        }
+        (None, None) => None,
+    };
+    let search_mode = match (d.authenticated_search, d.bind_dn.is_some()) {
+        (None, true) => SearchMode::OnRequest,
+        (None, false) => SearchMode::Never,
+        (Some(SearchMode::Never), _) => SearchMode::Never,
+        (Some(mode), true) => mode,
+        (Some(mode), false) => {
+            let name = if mode == SearchMode::Always {
+                "always"
+            } else {
+                "on-request"
+            };
+            problems.push(format!(
+                "directory.authenticated_search = \"{name}\" needs a service account: set directory.bind_dn and bind_password (or bind_password_file), or use \"never\""
+            ));
+            SearchMode::Never
+        }
+    };
+    let users = validate_users(d.users, problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(DirectoryConfig {
+        urls: d.urls,
+        connect_timeout: d.connect_timeout,
+        operation_timeout: d.operation_timeout,
+        service_account,
+        search_mode,
+        pool: d.pool,
+        users: users?,
+    })
+}
+
+fn validate_users(u: UserSettings, problems: &mut Vec<String>) -> Option<UserConfig> {
+    let before = problems.len();
+    if let Err(e) = dn::validate(&u.base_dn) {
+        problems.push(format!(
+            "directory.users.base_dn = {:?} is not a valid DN: {e}",
+            u.base_dn
+        ));
+    }
+    let parenthesized = u.filter.starts_with('(') && u.filter.ends_with(')');
+    if !parenthesized || ldap3::parse_filter(&u.filter).is_err() {
+        problems.push(format!(
+            "directory.users.filter = {:?} is not a valid LDAP filter (RFC 4515); it needs parentheses, e.g. \"(objectClass=inetOrgPerson)\"",
+            u.filter
+        ));
+    }
+    if u.search_attributes.is_empty() {
+        problems.push("directory.users.search_attributes is empty; list the attributes a login may match, e.g. [\"uid\"]".into());
+    }
+    for attr in &u.search_attributes {
+        check_attribute("directory.users.search_attributes", attr, problems);
+    }
+    check_attribute(
+        "directory.users.username_attribute",
+        &u.username_attribute,
+        problems,
+    );
+    let optional = |name: &str, value: &str, problems: &mut Vec<String>| {
+        if value.is_empty() {
+            None
+        } else {
+            check_attribute(name, value, problems);
+            Some(value.to_owned())
+        }
+    };
+    let name_attribute = optional(
+        "directory.users.name_attribute",
+        &u.name_attribute,
+        problems,
+    );
+    let email_attribute = optional(
+        "directory.users.email_attribute",
+        &u.email_attribute,
+        problems,
+    );
+    let locator = match &u.dn_template {
+        None => UserLocator::Search,
+        Some(template) => {
+            if template.matches("{login}").count() != 1 {
+                problems.push(format!(
+                    "directory.users.dn_template = {template:?} must contain {{login}} exactly once, e.g. \"uid={{login}},ou=people,dc=example,dc=org\""
+                ));
+            } else if let Err(e) = dn::validate(&template.replace("{login}", "x")) {
+                problems.push(format!(
+                    "directory.users.dn_template = {template:?} does not make a valid DN: {e}"
+                ));
+            }
+            UserLocator::Template(template.clone())
+        }
+    };
+    if problems.len() > before {
+        return None;
+    }
+    Some(UserConfig {
+        base_dn: u.base_dn,
+        scope: u.scope,
+        filter: u.filter,
+        search_attributes: u.search_attributes,
+        locator,
+        username_attribute: u.username_attribute,
+        name_attribute,
+        email_attribute,
+    })
+}
+
+/// An attribute description: a name (letter, then letters, digits, '-') or a numeric OID.
+pub fn is_attribute_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() => {
+            s.len() <= 64 && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }
+        Some(c) if c.is_ascii_digit() => s
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())),
+        _ => false,
+    }
+}
+
+fn check_attribute(key: &str, attr: &str, problems: &mut Vec<String>) {
+    if !is_attribute_name(attr) {
+        problems.push(format!(
+            "{key}: {attr:?} is not an LDAP attribute name (letters, digits and '-', starting with a letter)"
+        ));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [tokens.keys.k1]
+        secret = "0123456789abcdef0123456789abcdef"
+        [directory]
+        urls = ["ldap://127.0.0.1:389"]
+        [directory.users]
+        base_dn = "ou=people,dc=example,dc=org"
+    "#;
+
+    fn parse(toml: &str) -> Result<Config, ConfigError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .map_err(|e| ConfigError::one("test", e.to_string()))?
+            .try_deserialize()
+            .map_err(|e| ConfigError::one("test", e.to_string()))?;
+        settings.validate("test")
+    }
+
+    fn problems(toml: &str) -> Vec<String> {
+        parse(toml)
+            .err()
+            .expect("the config should be refused")
+            .problems
+    }
+
+    #[test]
+    fn a_minimal_config_has_the_documented_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.tokens.default_duration, 3600);
+        assert_eq!(c.tokens.max_duration, 86400);
+        assert_eq!(c.tokens.signing_key.id(), "k1");
+        assert_eq!(c.directory.search_mode, SearchMode::Never);
+        assert_eq!(c.directory.users.search_attributes, vec!["uid"]);
+        assert_eq!(
+            c.directory.users.read_attributes(),
+            vec!["uid", "cn", "mail"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let err = parse(&format!("{GOOD}\nbind_passwrd = \"x\""))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("bind_passwrd"), "{err}");
+    }
+
+    #[test]
+    fn a_short_secret_says_how_to_make_a_good_one() {
+        let p = problems(&GOOD.replace("0123456789abcdef0123456789abcdef", "short"));
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].starts_with("tokens.keys.k1: the secret is 5 bytes long"),
+            "{p:?}"
+        );
+        assert!(p[0].contains("openssl rand"), "{p:?}");
+    }
+
+    #[test]
+    fn a_missing_key_says_how_to_make_one() {
+        let toml = GOOD
+            .replace("[tokens.keys.k1]", "[tokens]")
+            .replace("secret = ", "issuer = ");
+        let p = problems(&toml);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("no token key is configured"), "{p:?}");
+    }
+
+    #[test]
+    fn durations_must_be_in_order() {
+        let p = problems(&GOOD.replace(
+            "[tokens.keys.k1]",
+            "[tokens]\ndefault_duration = 90000\n[tokens.keys.k1]",
+        ));
+        assert_eq!(
+            p,
+            vec!["tokens.default_duration = 90000 must be from 1 to tokens.max_duration (86400)"]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let toml = GOOD
+            .replace("ou=people,dc=example,dc=org", "people")
+            .replace("ldap://127.0.0.1:389", "http://x")
+            .replace(
+                "[directory.users]",
+                "authenticated_search = \"always\"\n[directory.users]",
+            );
+        let p = problems(&toml);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("\"http://x\" is not an ldap:// or ldaps:// URL"));
+        assert!(
+            p[1].starts_with("directory.authenticated_search = \"always\" needs a service account")
+        );
+        assert!(p[2].starts_with("directory.users.base_dn = \"people\" is not a valid DN"));
+    }
+
+    #[test]
+    fn a_bad_filter_and_attribute_are_named() {
+        let toml = GOOD.replace(
+            "base_dn = ",
+            "filter = \"objectClass=person\"\nsearch_attributes = [\"uid)(x\"]\nbase_dn = ",
+        );
+        let p = problems(&toml);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("is not a valid LDAP filter"));
+        assert!(p[1].contains("\"uid)(x\" is not an LDAP attribute name"));
+    }
+
+    #[test]
+    fn an_empty_allow_list_is_refused() {
+        let p = problems(&GOOD.replace("base_dn = ", "search_attributes = []\nbase_dn = "));
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("directory.users.search_attributes is empty"));
+    }
+
+    #[test]
+    fn a_dn_template_needs_exactly_one_login_placeholder() {
+        let p = problems(&GOOD.replace("base_dn = ", "dn_template = \"uid=x,dc=org\"\nbase_dn = "));
+        assert!(p[0].contains("must contain {login} exactly once"), "{p:?}");
+        let ok = parse(&GOOD.replace(
+            "base_dn = ",
+            "dn_template = \"uid={login},ou=people,dc=example,dc=org\"\nbase_dn = ",
+        ))
+        .unwrap();
+        assert!(matches!(
+            ok.directory.users.locator,
+            UserLocator::Template(_)
+        ));
+    }
+
+    #[test]
+    fn a_service_account_turns_on_request_search_on() {
+        let c = parse(&GOOD.replace(
+            "[directory.users]",
+            "bind_dn = \"cn=svc,dc=example,dc=org\"\nbind_password = \"pw\"\n[directory.users]",
+        ))
+        .unwrap();
+        assert_eq!(c.directory.search_mode, SearchMode::OnRequest);
+        assert_eq!(
+            format!("{:?}", c.directory.service_account.unwrap()),
+            "ServiceAccount { dn: \"cn=svc,dc=example,dc=org\", password: \"***\" }"
+        );
+    }
+
+    #[test]
+    fn several_keys_need_a_signing_key() {
+        let two = GOOD.replace(
+            "[directory]",
+            "[tokens.keys.k2]\nsecret = \"abcdefghijklmnopqrstuvwxyz0123456789\"\n[directory]",
+        );
+        let p = problems(&two);
+        assert_eq!(
+            p,
+            vec!["several token keys are configured; say which one signs with tokens.signing_key"]
+        );
+        let chosen = parse(&format!("[tokens]\nsigning_key = \"k2\"\n{two}").replace(
+            "[tokens]\nsigning_key = \"k2\"\n\n        [tokens.keys.k1]",
+            "[tokens]\nsigning_key = \"k2\"\n[tokens.keys.k1]",
+        ))
+        .unwrap();
+        assert_eq!(chosen.tokens.signing_key.id(), "k2");
+        assert_eq!(chosen.tokens.keys.len(), 2);
+    }
+
+    #[test]
+    fn attribute_names() {
+        for good in ["uid", "mail", "sAMAccountName", "x-custom-1", "2.5.4.3"] {
+            assert!(is_attribute_name(good), "{good}");
+        }
+        for bad in ["", "1uid", "uid=", "u id", "uid)(", "*", "2.5..4", "ä"] {
+            assert!(!is_attribute_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The directory: the only code in Latchkey that speaks LDAP.
+//!
+//! [`Directory::authenticate`] turns a login and password into a [`UserEntry`]: it finds the
+//! entry (search with an escaped filter, or a DN template with the login DN-escaped), binds as
+//! it with the password on a bind connection, and reads the attributes the token needs.
+//!
+//! Rules kept here:
+//! - every value from a client is escaped before it enters a filter (RFC 4515) or a DN
+//!   (RFC 4514);
+//! - bind connections are never used for searches, search connections never carry user binds;
+//! - a search that finds several entries is a failed login, never "take the first";
+//! - only a refused user bind (or no entry) is [`DirectoryError::InvalidCredentials`]; anything
+//!   the directory does wrong is [`DirectoryError::Unavailable`].
+
+pub mod dn;
+mod pool;
+
+use std::time::Instant;
+
+use ldap3::{Scope, SearchEntry, SearchOptions, SearchResult};
+
+use crate::config::{DirectoryConfig, SearchScope, UserConfig, UserLocator};
+use crate::credentials::{Login, Password};
+use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
+pub use pool::{BindPool, Connector, SearchPool};
+
+/// What went wrong talking to the directory.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DirectoryError {
+    /// No such user, several such users, or the bind was refused: the client gets one answer.
+    #[error("the login or password is wrong")]
+    InvalidCredentials,
+    /// The directory cannot be reached or did not do its part: try again later.
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+    /// The directory works but does not match the configuration; an operator must act.
+    #[error("directory and configuration disagree: {0}")]
+    Misconfigured(String),
+}
+
+/// Whose rights a user search runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchAs {
+    /// Bound as the configured service account.
+    Service,
+    /// Anonymously.
+    Anonymous,
+}
+
+impl SearchAs {
+    /// `"service"` or `"anonymous"`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchAs::Service => "service",
+            SearchAs::Anonymous => "anonymous",
+        }
+    }
+}
+
+/// The user as the directory knows them, after a successful bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    /// The entry's DN.
+    pub dn: String,
+    /// The username attribute's value as stored: the token's subject.
+    pub username: String,
+    /// Display name, when configured and present.
+    pub name: Option<String>,
+    /// Email address, when configured and present.
+    pub email: Option<String>,
+}
+
+/// The directory with its connection pools.
+pub struct Directory {
+    users: UserConfig,
+    operation_timeout: std::time::Duration,
+    service_searches: Option<SearchPool>,
+    anonymous_searches: SearchPool,
+    binds: BindPool,
+}
+
+impl Directory {
+    /// Pools for one HTTP worker of `workers`: the configured sizes are shared out among them.
+    /// Opens no connection.
+    pub fn new(cfg: &DirectoryConfig, workers: usize) -> Result<Directory, DirectoryError> {
+        let share = |total: usize| total.div_ceil(workers.max(1)).max(1);
+        let service_searches = match &cfg.service_account {
+            Some(account) => Some(pool::build(
+                cfg,
+                Some(account.clone()),
+                share(cfg.pool.search_size),
+            )?),
+            None => None,
+        };
+        Ok(Directory {
+            users: cfg.users.clone(),
+            operation_timeout: cfg.operation_timeout,
+            service_searches,
+            anonymous_searches: pool::build(cfg, None, share(cfg.pool.search_size))?,
+            binds: pool::build(cfg, None, share(cfg.pool.bind_size))?,
+        })
+    }
+
+    /// Check `password` for `login` and return the user's entry.
+    ///
+    /// `attribute` is the search attribute (ignored with a DN template); `search_as` says whose
+    /// rights the search (or, with a template, the entry read) runs with.
+    #[tracing::instrument(skip_all, fields(login = %login, search_as = search_as.as_str()))]
+    pub async fn authenticate(
+        &self,
+        login: &Login,
+        password: &Password,
+        attribute: &str,
+        search_as: SearchAs,
+    ) -> Result<UserEntry, DirectoryError> {
+        let entry = match &self.users.locator {
+            UserLocator::Search => {
+                let filter = user_filter(&self.users.filter, attribute, login.as_str());
+                let entry = self
+                    .find_user(search_as, &self.users.base_dn, self.users.scope, &filter)
+                    .await?;
+                self.bind(&entry.dn, password).await?;
+                entry
+            }
+            UserLocator::Template(template) => {
+                let dn = template.replace("{login}", &ldap3::dn_escape(login.as_str()));
+                self.bind(&dn, password).await?;
+                self.find_user(search_as, &dn, SearchScope::Base, "(objectClass=*)")
+                    .await
+                    .map_err(|e| match e {
+                        DirectoryError::InvalidCredentials => DirectoryError::Misconfigured(format!(
+                            "{dn:?} accepted the password but its entry cannot be read with {} rights; allow that account to read it",
+                            search_as.as_str()
+                        )),
+                        other => other,
+                    })?
+            }
+        };
+        self.user_entry(entry)
+    }
+
+    fn search_pool(&self, search_as: SearchAs) -> Result<&SearchPool, DirectoryError> {
+        match search_as {
+            SearchAs::Anonymous => Ok(&self.anonymous_searches),
+            SearchAs::Service => self.service_searches.as_ref().ok_or_else(|| {
+                DirectoryError::Misconfigured("no service account is configured".into())
+            }),
+        }
+    }
+
+    /// The one entry matching `filter`; none or several is [`DirectoryError::InvalidCredentials`].
+    async fn find_user(
+        &self,
+        search_as: SearchAs,
+        base: &str,
+        scope: SearchScope,
+        filter: &str,
+    ) -> Result<SearchEntry, DirectoryError> {
+        let mut conn = self
+            .search_pool(search_as)?
+            .get()
+            .await
+            .map_err(checkout_error)?;
+        let started = Instant::now();
+        let outcome = conn
+            .with_timeout(self.operation_timeout)
+            .with_search_options(SearchOptions::new().sizelimit(2))
+            .search(
+                base,
+                ldap_scope(scope),
+                filter,
+                self.users.read_attributes(),
+            )
+            .await;
+        let SearchResult(found, result) = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                discard(conn);
+                return Err(DirectoryError::Unavailable(format!(
+                    "user search failed: {e}"
+                )));
+            }
+        };
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            rc = result.rc,
+            "user search"
+        );
+        let mut entries: Vec<SearchEntry> = found
+            .into_iter()
+            .filter(|e| !e.is_ref())
+            .map(SearchEntry::construct)
+            .collect();
+        match result.rc {
+            // success, sizeLimitExceeded (more than our limit of 2 matched)
+            0 | 4 => {}
+            // noSuchObject: the base does not exist (or is hidden from this account)
+            32 => {
+                tracing::warn!(base = %base, "the search base does not exist or cannot be seen; check directory.users.base_dn");
+                return Err(DirectoryError::InvalidCredentials);
+            }
+            rc => {
+                discard(conn);
+                return Err(DirectoryError::Unavailable(format!(
+                    "the directory answered the user search with result code {rc} ({})",
+                    result.text
+                )));
+            }
+        }
+        match entries.len() {
+            0 => Err(DirectoryError::InvalidCredentials),
+            1 => entries.pop().ok_or(DirectoryError::InvalidCredentials),
+            n => {
+                tracing::warn!(
+                    filter = %filter,
+                    matches = if result.rc == 4 { "more than 2".to_owned() } else { n.to_string() },
+                    "the login matches several entries; refusing it (make the attribute unique or narrow directory.users.filter)"
+                );
+                Err(DirectoryError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Bind as `dn` with `password` on a bind connection.
+    async fn bind(&self, dn: &str, password: &Password) -> Result<(), DirectoryError> {
+        let mut conn = self.binds.get().await.map_err(checkout_error)?;
+        let outcome = conn
+            .with_timeout(self.operation_timeout)
+            .simple_bind(dn, password.expose())
+            .await;
+        match outcome {
+            Ok(r) if r.rc == 0 => Ok(()),
+            // invalidCredentials, inappropriateAuthentication, insufficientAccessRights,
+            // unwillingToPerform: this user may not log in with this password.
+            Ok(r) if matches!(r.rc, 48 | RC_INVALID_CREDENTIALS | 50 | 53) => {
+                tracing::debug!(rc = r.rc, "user bind refused");
+                Err(DirectoryError::InvalidCredentials)
+            }
+            Ok(r) => {
+                discard(conn);
+                Err(DirectoryError::Unavailable(format!(
+                    "the directory answered the user bind with result code {} ({})",
+                    r.rc, r.text
+                )))
+            }
+            Err(e) => {
+                discard(conn);
+                Err(DirectoryError::Unavailable(format!(
+                    "user bind failed: {e}"
+                )))
+            }
+        }
+    }
+
+    fn user_entry(&self, entry: SearchEntry) -> Result<UserEntry, DirectoryError> {
+        let username = first_value(&entry, &self.users.username_attribute).ok_or_else(|| {
+            DirectoryError::Misconfigured(format!(
+                "the entry {:?} has no {} attribute; check directory.users.username_attribute",
+                entry.dn, self.users.username_attribute
+            ))
+        })?;
+        let name = self
+            .users
+            .name_attribute
+            .as_deref()
+            .and_then(|a| first_value(&entry, a));
+        let email = self
+            .users
+            .email_attribute
+            .as_deref()
+            .and_then(|a| first_value(&entry, a));
+        Ok(UserEntry {
+            dn: entry.dn,
+            username,
+            name,
+            email,
+        })
+    }
+}
+
+/// `(&<base filter>(<attribute>=<login escaped per RFC 4515>))`.
+pub fn user_filter(base_filter: &str, attribute: &str, login: &str) -> String {
+    format!(
+        "(&{base_filter}({attribute}={}))",
+        ldap3::ldap_escape(login)
+    )
+}
+
+/// The first value of `attribute`, matched without regard to case as LDAP does.
+fn first_value(entry: &SearchEntry, attribute: &str) -> Option<String> {
+    entry
+        .attrs
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
+        .and_then(|(_, values)| values.first().cloned())
+}
+
+fn ldap_scope(scope: SearchScope) -> Scope {
+    match scope {
+        SearchScope::Base => Scope::Base,
+        SearchScope::One => Scope::OneLevel,
+        SearchScope::Sub => Scope::Subtree,
+    }
+}
+
+/// What `latchkey check` learns about one server.
+#[derive(Debug, Clone)]
+pub struct ServerReport {
+    pub url: String,
+    pub connect_ms: u128,
+    pub service_bind: Option<String>,
+    pub vendor: Option<String>,
+    pub version: Option<String>,
+    pub naming_contexts: Vec<String>,
+    pub starttls: bool,
+    pub users_base_found: bool,
+}
+
+/// Connect to `url` (binding as the service account when configured), read the RootDSE and
+/// look for the users' base entry. Used by `latchkey check`, never by requests.
+pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, DirectoryError> {
+    let connector = Connector::for_probe(cfg);
+    let started = Instant::now();
+    let mut ldap = connector.open(url).await?;
+    let connect_ms = started.elapsed().as_millis();
+    let rootdse = ldap
+        .with_timeout(cfg.operation_timeout)
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec![
+                "vendorName",
+                "vendorVersion",
+                "namingContexts",
+                "supportedExtension",
+            ],
+        )
+        .await
+        .map_err(|e| DirectoryError::Unavailable(format!("reading the RootDSE of {url}: {e}")))?;
+    let root = rootdse.0.into_iter().next().map(SearchEntry::construct);
+    let get = |attr: &str| -> Vec<String> {
+        root.as_ref()
+            .and_then(|e| e.attrs.get(attr).cloned())
+            .unwrap_or_default()
+    };
+    let base = ldap
+        .with_timeout(cfg.operation_timeout)
+        .search(
+            &cfg.users.base_dn,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["1.1"],
+        )
+        .await
+        .map_err(|e| {
+            DirectoryError::Unavailable(format!("looking up the users' base on {url}: {e}"))
+        })?;
+    let _ = ldap.unbind().await;
+    Ok(ServerReport {
+        url: url.to_owned(),
+        connect_ms,
+        service_bind: cfg.service_account.as_ref().map(|a| a.dn.clone()),
+        vendor: get("vendorName").into_iter().next(),
+        version: get("vendorVersion").into_iter().next(),
+        naming_contexts: get("namingContexts"),
+        starttls: get("supportedExtension")
+            .iter()
+            .any(|oid| oid == "1.3.6.1.4.1.1466.20037"),
+        users_base_found: base.1.rc == 0 && !base.0.is_empty(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_is_escaped_inside_the_user_filter() {
+        let cases = [
+            ("alice", "(&(objectClass=person)(uid=alice))"),
+            ("*", "(&(objectClass=person)(uid=\\2a))"),
+            (
+                "user1)(uid=*",
+                "(&(objectClass=person)(uid=user1\\29\\28uid=\\2a))",
+            ),
+            ("\\2a", "(&(objectClass=person)(uid=\\5c2a))"),
+            ("a\0b", "(&(objectClass=person)(uid=a\\00b))"),
+            ("dreßler", "(&(objectClass=person)(uid=dreßler))"),
+        ];
+        for (login, want) in cases {
+            let got = user_filter("(objectClass=person)", "uid", login);
+            assert_eq!(got, want, "{login:?}");
+            assert!(ldap3::parse_filter(&got).is_ok(), "{got}");
+        }
+    }
+}

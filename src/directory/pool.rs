@@ -1,0 +1,157 @@
+//! Pooled LDAP connections.
+//!
+//! Two kinds of pool, never mixed: a [`SearchPool`] holds connections bound once as the service
+//! account (or left anonymous) and only ever searches; a [`BindPool`] holds connections that
+//! only ever carry user binds. A connection's identity changes with every bind, so a bind
+//! connection must never be used to search, and a search connection must never carry a user
+//! bind. deadpool hands each connection to one request at a time, so two binds are never in
+//! flight on one connection.
+//!
+//! A connection that fails an operation is taken out of its pool (see [`discard`]); one that the
+//! server closed is refused at checkout by `recycle` and replaced.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult, Timeouts};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+
+use super::DirectoryError;
+use crate::config::{DirectoryConfig, ServiceAccount};
+
+/// LDAP result code: the credentials are wrong.
+pub(crate) const RC_INVALID_CREDENTIALS: u32 = 49;
+
+/// Opens connections to the first server of the list that answers.
+pub struct Connector {
+    urls: Arc<[String]>,
+    connect_timeout: Duration,
+    operation_timeout: Duration,
+    /// Bind as this account right after connecting (search pools with a service account).
+    account: Option<ServiceAccount>,
+}
+
+impl Connector {
+    fn new(cfg: &DirectoryConfig, account: Option<ServiceAccount>) -> Self {
+        Connector {
+            urls: cfg.urls.clone().into(),
+            connect_timeout: cfg.connect_timeout,
+            operation_timeout: cfg.operation_timeout,
+            account,
+        }
+    }
+
+    /// A connector for a one-off check: binds as the service account when one is configured.
+    pub fn for_probe(cfg: &DirectoryConfig) -> Self {
+        Connector::new(cfg, cfg.service_account.clone())
+    }
+
+    /// A connection to `url`, bound as the account when there is one.
+    pub async fn open(&self, url: &str) -> Result<Ldap, DirectoryError> {
+        let settings = LdapConnSettings::new().set_conn_timeout(self.connect_timeout);
+        let (driver, mut ldap) = LdapConnAsync::with_settings(settings, url)
+            .await
+            .map_err(|e| DirectoryError::Unavailable(format!("cannot connect to {url}: {e}")))?;
+        // Each connection's protocol driver runs as its own task until the connection closes.
+        tokio::spawn(async move {
+            if let Err(e) = driver.drive().await {
+                tracing::debug!(error = %e, "directory connection ended");
+            }
+        });
+        if let Some(account) = &self.account {
+            let result = ldap
+                .with_timeout(self.operation_timeout)
+                .simple_bind(&account.dn, &account.password)
+                .await
+                .map_err(|e| {
+                    DirectoryError::Unavailable(format!("service bind to {url} failed: {e}"))
+                })?;
+            if result.rc != 0 {
+                let hint = if result.rc == RC_INVALID_CREDENTIALS {
+                    "; check directory.bind_dn and bind_password"
+                } else {
+                    ""
+                };
+                return Err(DirectoryError::Unavailable(format!(
+                    "{url} refused the service account bind as {:?} (result code {}: {}){hint}",
+                    account.dn, result.rc, result.text
+                )));
+            }
+        }
+        Ok(ldap)
+    }
+}
+
+impl managed::Manager for Connector {
+    type Type = Ldap;
+    type Error = DirectoryError;
+
+    async fn create(&self) -> Result<Ldap, DirectoryError> {
+        let mut failures = Vec::new();
+        for url in self.urls.iter() {
+            match self.open(url).await {
+                Ok(ldap) => return Ok(ldap),
+                Err(e) => {
+                    tracing::warn!(url = %url, error = %e, "directory server unusable");
+                    failures.push(e.to_string());
+                }
+            }
+        }
+        Err(DirectoryError::Unavailable(failures.join("; ")))
+    }
+
+    async fn recycle(&self, ldap: &mut Ldap, _: &Metrics) -> RecycleResult<DirectoryError> {
+        if ldap.is_closed() {
+            return Err(RecycleError::message("the server closed the connection"));
+        }
+        Ok(())
+    }
+}
+
+/// Connections that only search.
+pub type SearchPool = managed::Pool<Connector>;
+/// Connections that only carry user binds.
+pub type BindPool = managed::Pool<Connector>;
+/// One checked-out connection.
+pub type Conn = Object<Connector>;
+
+/// Build a pool of at most `size` connections. No connection is opened until one is needed.
+pub fn build(
+    cfg: &DirectoryConfig,
+    account: Option<ServiceAccount>,
+    size: usize,
+) -> Result<managed::Pool<Connector>, DirectoryError> {
+    let connector = Connector::new(cfg, account);
+    let attempts = u32::try_from(cfg.urls.len()).unwrap_or(u32::MAX);
+    let timeouts = Timeouts {
+        wait: Some(cfg.pool.wait_timeout),
+        create: Some((cfg.connect_timeout + cfg.operation_timeout).saturating_mul(attempts.max(1))),
+        recycle: Some(cfg.operation_timeout),
+    };
+    managed::Pool::builder(connector)
+        .max_size(size.max(1))
+        .timeouts(timeouts)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DirectoryError::Misconfigured(format!("cannot build a connection pool: {e}")))
+}
+
+/// Turn a failure to check out a connection into a [`DirectoryError`].
+pub fn checkout_error(e: PoolError<DirectoryError>) -> DirectoryError {
+    match e {
+        PoolError::Backend(e) => e,
+        PoolError::Timeout(managed::TimeoutType::Wait) => DirectoryError::Unavailable(
+            "no directory connection became free within directory.pool.wait_timeout".into(),
+        ),
+        PoolError::Timeout(_) => {
+            DirectoryError::Unavailable("opening a directory connection timed out".into())
+        }
+        other => DirectoryError::Unavailable(format!("connection pool: {other}")),
+    }
+}
+
+/// Take a connection that failed an operation out of its pool, so it is closed rather than
+/// handed to the next request.
+pub fn discard(conn: Conn) {
+    drop(Object::take(conn));
+}

@@ -1,0 +1,109 @@
+//! The one place where errors become HTTP answers.
+//!
+//! Every error has the body `{"error": "<code>", "message": "<sentence>", "status": <int>}`,
+//! `Content-Type: application/json` and `Cache-Control: no-store`. A 401 carries
+//! `WWW-Authenticate: Basic` so that curl and httpie prompt; a 503 carries `Retry-After`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// The authentication realm named in `WWW-Authenticate`.
+pub const REALM: &str = "latchkey";
+
+/// Seconds a client is asked to wait before retrying when the directory is down.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// An answer other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Send your directory login and password with HTTP Basic authentication.")]
+    MissingCredentials,
+    #[error("{0}")]
+    MalformedCredentials(String),
+    #[error("The login or password is wrong.")]
+    InvalidCredentials,
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("The directory cannot be reached right now; try again in a few seconds.")]
+    DirectoryUnavailable,
+    #[error("The server failed to answer; its operator will find the cause in the log.")]
+    Internal,
+    #[error("There is nothing at this path.")]
+    NotFound,
+    #[error("{message}")]
+    MethodNotAllowed {
+        allow: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+    status: u16,
+}
+
+impl ApiError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MissingCredentials => "missing_credentials",
+            ApiError::MalformedCredentials(_) => "malformed_credentials",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidParameter(_) => "invalid_parameter",
+            ApiError::DirectoryUnavailable => "directory_unavailable",
+            ApiError::Internal => "internal_error",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MissingCredentials | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::MalformedCredentials(_) | ApiError::InvalidParameter(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::DirectoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            ApiError::MissingCredentials | ApiError::InvalidCredentials => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="latchkey", charset="UTF-8""#),
+                ));
+            }
+            ApiError::DirectoryUnavailable => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            _ => {}
+        }
+        response.json(ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            status: status.as_u16(),
+        })
+    }
+}
+
+/// The answer for paths that do not exist.
+pub async fn not_found() -> HttpResponse {
+    ApiError::NotFound.error_response()
+}

@@ -1,0 +1,56 @@
+//! The HTTP surface. Handlers translate requests into calls and results back into answers;
+//! they hold no LDAP or token logic of their own.
+//!
+//! ```text
+//! POST|GET /auth/request-token   request_token.rs
+//! GET      /healthz              health.rs
+//! ```
+
+pub mod basic;
+pub mod error;
+mod health;
+pub mod request_token;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::config::Config;
+use crate::directory::{Directory, DirectoryError};
+use crate::tokens::TokenIssuer;
+pub use error::ApiError;
+pub use request_token::RequestPolicy;
+
+/// What every handler of one worker shares.
+pub struct AppState {
+    pub directory: Directory,
+    pub issuer: TokenIssuer,
+    pub policy: RequestPolicy,
+}
+
+impl AppState {
+    /// The state for one of `workers` HTTP workers (each has its own connection pools, so a
+    /// request and its LDAP traffic stay on one thread).
+    pub fn new(config: &Config, workers: usize) -> Result<AppState, DirectoryError> {
+        Ok(AppState {
+            directory: Directory::new(&config.directory, workers)?,
+            issuer: TokenIssuer::new(&config.tokens),
+            policy: RequestPolicy {
+                default_duration: config.tokens.default_duration,
+                max_duration: config.tokens.max_duration,
+                search_attributes: config.directory.users.search_attributes.clone(),
+                search_mode: config.directory.search_mode,
+            },
+        })
+    }
+}
+
+/// Everything the app serves, for `App::configure`.
+pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(state))
+            .service(web::scope("/auth").configure(request_token::configure))
+            .configure(health::configure)
+            .default_service(web::to(error::not_found));
+    }
+}

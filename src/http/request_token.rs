@@ -1,0 +1,327 @@
+//! `POST /auth/request-token` (GET too): Basic credentials in, a signed token out.
+
+use std::time::Instant;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+
+use super::basic;
+use super::error::ApiError;
+use super::AppState;
+use crate::config::SearchMode;
+use crate::directory::{DirectoryError, SearchAs};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/request-token")
+            .route(web::post().to(request_token))
+            .route(web::get().to(request_token))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed {
+                    allow: "GET, POST",
+                    message: "Use POST (or GET) to request a token.".into(),
+                }
+                .error_response()
+            })),
+    );
+}
+
+/// What the server allows a token request to ask for.
+#[derive(Debug, Clone)]
+pub struct RequestPolicy {
+    pub default_duration: u64,
+    pub max_duration: u64,
+    pub search_attributes: Vec<String>,
+    pub search_mode: SearchMode,
+}
+
+/// A token request's options, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOptions {
+    pub duration: u64,
+    pub attribute: String,
+    pub search_as: SearchAs,
+}
+
+/// Parse the query string. Unknown parameters are ignored; a known one given twice is refused.
+pub fn parse_options(query: &str, policy: &RequestPolicy) -> Result<TokenOptions, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
+        ApiError::InvalidParameter("The query string is not valid URL encoding.".into())
+    })?;
+    let single = |name: &str| -> Result<Option<&str>, ApiError> {
+        let mut values = pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::InvalidParameter(format!(
+                "{name} is given more than once."
+            )));
+        }
+        Ok(first)
+    };
+
+    let duration = match single("token_duration")? {
+        None => policy.default_duration,
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|d| {
+                (1..=policy.max_duration).contains(d) && text.bytes().all(|b| b.is_ascii_digit())
+            })
+            .ok_or_else(|| {
+                ApiError::InvalidParameter(format!(
+                    "token_duration must be a whole number of seconds from 1 to {}.",
+                    policy.max_duration
+                ))
+            })?,
+    };
+
+    let attribute = match single("search_criteria")? {
+        None => policy
+            .search_attributes
+            .first()
+            .cloned()
+            .unwrap_or_default(),
+        Some(asked) => policy
+            .search_attributes
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(asked))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::InvalidParameter(format!(
+                    "search_criteria must be one of: {}.",
+                    policy.search_attributes.join(", ")
+                ))
+            })?,
+    };
+
+    let asked = match single("authenticated_search")? {
+        None => None,
+        Some(text) => Some(parse_bool(text).ok_or_else(|| {
+            ApiError::InvalidParameter(
+                "authenticated_search must be true or false (or 1/0, yes/no).".into(),
+            )
+        })?),
+    };
+    let search_as = match (policy.search_mode, asked) {
+        (SearchMode::OnRequest, None | Some(true)) | (SearchMode::Always, None | Some(true)) => {
+            SearchAs::Service
+        }
+        (SearchMode::OnRequest, Some(false)) | (SearchMode::Never, None | Some(false)) => {
+            SearchAs::Anonymous
+        }
+        (SearchMode::Always, Some(false)) => {
+            return Err(ApiError::InvalidParameter(
+                "This server always searches with its service account; authenticated_search=false is not allowed.".into(),
+            ))
+        }
+        (SearchMode::Never, Some(true)) => {
+            return Err(ApiError::InvalidParameter(
+                "This server only searches anonymously; authenticated_search=true is not allowed.".into(),
+            ))
+        }
+    };
+    Ok(TokenOptions {
+        duration,
+        attribute,
+        search_as,
+    })
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    expires_at: String,
+}
+
+#[tracing::instrument(name = "request_token", skip_all)]
+async fn request_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let (login, password) = basic::credentials(&req)?;
+    let options = parse_options(req.query_string(), &state.policy)?;
+    let outcome = state
+        .directory
+        .authenticate(&login, &password, &options.attribute, options.search_as)
+        .await;
+    drop(password);
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let user = match outcome {
+        Ok(user) => user,
+        Err(e) => {
+            let reason = match &e {
+                DirectoryError::InvalidCredentials => "invalid_credentials",
+                DirectoryError::Unavailable(_) => "directory_unavailable",
+                DirectoryError::Misconfigured(_) => "directory_misconfigured",
+            };
+            tracing::info!(target: "latchkey::audit", login = %login, outcome = "refused", reason, elapsed_ms, "login");
+            return Err(match e {
+                DirectoryError::InvalidCredentials => ApiError::InvalidCredentials,
+                DirectoryError::Unavailable(why) => {
+                    tracing::warn!(error = %why, "directory unavailable");
+                    ApiError::DirectoryUnavailable
+                }
+                DirectoryError::Misconfigured(why) => {
+                    tracing::error!(error = %why, "directory misconfigured");
+                    ApiError::Internal
+                }
+            });
+        }
+    };
+    let issued = state.issuer.issue(&user, options.duration).map_err(|e| {
+        tracing::error!(error = %e, "cannot issue a token");
+        ApiError::Internal
+    })?;
+    tracing::info!(target: "latchkey::audit", login = %login, sub = %user.username, outcome = "issued", expires_in = issued.expires_in, elapsed_ms, "login");
+    let expires_at = issued.expires_at_rfc3339();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(TokenResponse {
+            token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            expires_at,
+        }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn policy(mode: SearchMode) -> RequestPolicy {
+        RequestPolicy {
+            default_duration: 3600,
+            max_duration: 86400,
+            search_attributes: vec!["uid".into(), "mail".into()],
+            search_mode: mode,
+        }
+    }
+
+    fn parse(query: &str) -> Result<TokenOptions, String> {
+        parse_options(query, &policy(SearchMode::OnRequest)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_asked() {
+        assert_eq!(
+            parse(""),
+            Ok(TokenOptions {
+                duration: 3600,
+                attribute: "uid".into(),
+                search_as: SearchAs::Service
+            })
+        );
+        assert_eq!(
+            parse_options("", &policy(SearchMode::Never))
+                .unwrap()
+                .search_as,
+            SearchAs::Anonymous
+        );
+    }
+
+    #[test]
+    fn token_duration_bounds() {
+        assert_eq!(parse("token_duration=1").unwrap().duration, 1);
+        assert_eq!(parse("token_duration=86400").unwrap().duration, 86400);
+        for bad in [
+            "0",
+            "86401",
+            "-1",
+            "+5",
+            "1.5",
+            "1e3",
+            "",
+            "abc",
+            "99999999999999999999999",
+            " 60",
+        ] {
+            assert_eq!(
+                parse(&format!("token_duration={}", urlencode(bad))),
+                Err("token_duration must be a whole number of seconds from 1 to 86400.".into()),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn search_criteria_must_be_allowed() {
+        assert_eq!(parse("search_criteria=mail").unwrap().attribute, "mail");
+        assert_eq!(parse("search_criteria=MAIL").unwrap().attribute, "mail");
+        assert_eq!(
+            parse("search_criteria=userPassword"),
+            Err("search_criteria must be one of: uid, mail.".into())
+        );
+    }
+
+    #[test]
+    fn authenticated_search_spellings_and_modes() {
+        for (text, want) in [
+            ("true", SearchAs::Service),
+            ("YES", SearchAs::Service),
+            ("1", SearchAs::Service),
+            ("False", SearchAs::Anonymous),
+            ("no", SearchAs::Anonymous),
+            ("0", SearchAs::Anonymous),
+        ] {
+            assert_eq!(
+                parse(&format!("authenticated_search={text}"))
+                    .unwrap()
+                    .search_as,
+                want,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse("authenticated_search=maybe"),
+            Err("authenticated_search must be true or false (or 1/0, yes/no).".into())
+        );
+        let always = parse_options("authenticated_search=false", &policy(SearchMode::Always));
+        assert_eq!(always.unwrap_err().to_string(), "This server always searches with its service account; authenticated_search=false is not allowed.");
+        let never = parse_options("authenticated_search=true", &policy(SearchMode::Never));
+        assert_eq!(
+            never.unwrap_err().to_string(),
+            "This server only searches anonymously; authenticated_search=true is not allowed."
+        );
+    }
+
+    #[test]
+    fn repeated_and_broken_parameters_are_refused() {
+        assert_eq!(
+            parse("token_duration=60&token_duration=70"),
+            Err("token_duration is given more than once.".into())
+        );
+        // Stray '%' and bytes that are not UTF-8 decode leniently; the values stay refused.
+        assert_eq!(
+            parse("token_duration=%zz"),
+            Err("token_duration must be a whole number of seconds from 1 to 86400.".into())
+        );
+        assert_eq!(
+            parse("search_criteria=%ff"),
+            Err("search_criteria must be one of: uid, mail.".into())
+        );
+        assert_eq!(parse("unrelated=1&_=123").unwrap().duration, 3600);
+    }
+
+    fn urlencode(s: &str) -> String {
+        serde_urlencoded::to_string([("v", s)])
+            .unwrap()
+            .trim_start_matches("v=")
+            .to_owned()
+    }
+}

@@ -1,0 +1,26 @@
+//! Latchkey: an LDAP token service.
+//!
+//! A client sends directory credentials with HTTP Basic to `POST /auth/request-token`;
+//! Latchkey finds the user in the directory, binds as them, and answers with an HMAC-signed,
+//! expiring JWT that services and reverse proxies verify without asking the directory again.
+//!
+//! Layers, each depending only on those before it:
+//! - [`credentials`], [`config`]: values parsed and checked at the edge;
+//! - [`directory`]: the only code that speaks LDAP;
+//! - [`tokens`]: claims in, signed token out (with `latchkey-verify`);
+//! - [`http`]: requests to calls, results to answers.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::await_holding_lock,
+    clippy::indexing_slicing
+)]
+
+pub mod config;
+pub mod credentials;
+pub mod directory;
+pub mod http;
+pub mod telemetry;
+pub mod tokens;

@@ -1,0 +1,25 @@
+//! Logging. Human-readable lines by default, JSON by configuration; `RUST_LOG` overrides the
+//! configured level. Nothing here may ever record a password or a token: handlers and
+//! directory calls are instrumented with `skip_all` and name the fields they record.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+
+/// Install the global subscriber. Logs go to standard error.
+pub fn init(log: &LogSettings) -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => EnvFilter::try_new(&env)
+            .map_err(|e| format!("RUST_LOG = {env:?} is not a valid filter: {e}"))?,
+        _ => EnvFilter::try_new(&log.level)
+            .map_err(|e| format!("log.level = {:?} is not a valid filter: {e}", log.level))?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    installed.map_err(|e| format!("cannot install the logger: {e}"))
+}

@@ -1,0 +1,161 @@
+//! Issuing tokens: a [`UserEntry`] and a lifetime in, a signed JWT out.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use latchkey_verify::{Claims, Signer, SigningError, Verifier};
+
+use crate::config::TokenConfig;
+use crate::directory::UserEntry;
+
+/// Signs tokens with the configured signing key.
+#[derive(Debug)]
+pub struct TokenIssuer {
+    signer: Signer,
+    issuer: String,
+    audience: Option<String>,
+}
+
+/// A token and when it expires.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl IssuedToken {
+    /// `expires_at` as RFC 3339 in UTC, to the second.
+    pub fn expires_at_rfc3339(&self) -> String {
+        self.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+}
+
+/// Why no token could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error("the system's random number generator failed: {0}")]
+    Random(getrandom::Error),
+    #[error("the token lifetime of {0} seconds is out of range")]
+    Lifetime(u64),
+}
+
+impl TokenIssuer {
+    pub fn new(cfg: &TokenConfig) -> Self {
+        TokenIssuer {
+            signer: Signer::new(&cfg.signing_key, cfg.algorithm),
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+        }
+    }
+
+    /// A token for `user`, valid for `lifetime` seconds from now.
+    pub fn issue(&self, user: &UserEntry, lifetime: u64) -> Result<IssuedToken, TokenError> {
+        let now = Utc::now();
+        let iat = now.timestamp();
+        let exp = i64::try_from(lifetime)
+            .ok()
+            .and_then(|l| iat.checked_add(l))
+            .ok_or(TokenError::Lifetime(lifetime))?;
+        let expires_at = DateTime::from_timestamp(exp, 0).ok_or(TokenError::Lifetime(lifetime))?;
+        let claims = Claims {
+            aud: self.audience.clone(),
+            jti: new_token_id()?,
+            name: user.name.clone(),
+            email: user.email.clone(),
+            ..Claims::new(self.issuer.clone(), user.username.clone(), iat, exp)
+        };
+        Ok(IssuedToken {
+            token: self.signer.sign(&claims)?,
+            expires_in: lifetime,
+            expires_at,
+        })
+    }
+}
+
+/// 128 random bits as 32 lowercase hex digits.
+fn new_token_id() -> Result<String, TokenError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(TokenError::Random)?;
+    Ok(format!("{:032x}", u128::from_be_bytes(bytes)))
+}
+
+/// A verifier that accepts exactly what this configuration issues.
+pub fn verifier(cfg: &TokenConfig) -> Verifier {
+    let mut builder = Verifier::builder()
+        .keys(&cfg.keys)
+        .algorithm(cfg.algorithm)
+        .issuer(cfg.issuer.clone());
+    if let Some(aud) = &cfg.audience {
+        builder = builder.audience(aud.clone());
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use latchkey_verify::{HmacAlgorithm, HmacKey, Secret};
+
+    fn cfg(audience: Option<&str>) -> TokenConfig {
+        let key = HmacKey::new("k1", Secret::new(vec![9; 32]).unwrap());
+        TokenConfig {
+            issuer: "https://auth.example.org".into(),
+            audience: audience.map(str::to_owned),
+            algorithm: HmacAlgorithm::HS384,
+            default_duration: 3600,
+            max_duration: 86400,
+            signing_key: key.clone(),
+            keys: vec![key],
+        }
+    }
+
+    fn alice() -> UserEntry {
+        UserEntry {
+            dn: "uid=alice,ou=people,dc=example,dc=org".into(),
+            username: "alice".into(),
+            name: Some("Alice Liddell".into()),
+            email: None,
+        }
+    }
+
+    #[test]
+    fn an_issued_token_carries_the_claims_and_verifies() {
+        let cfg = cfg(Some("wiki"));
+        let issued = TokenIssuer::new(&cfg).issue(&alice(), 600).unwrap();
+        let claims = verifier(&cfg).verify(&issued.token).unwrap();
+        assert_eq!(claims.sub, "alice");
+        assert_eq!(claims.iss, "https://auth.example.org");
+        assert_eq!(claims.aud.as_deref(), Some("wiki"));
+        assert_eq!(claims.name.as_deref(), Some("Alice Liddell"));
+        assert_eq!(claims.email, None);
+        assert_eq!(claims.exp - claims.iat, 600);
+        assert_eq!(claims.nbf, claims.iat);
+        assert_eq!(claims.exp, issued.expires_at.timestamp());
+        assert_eq!(claims.jti.len(), 32);
+        assert!(claims.jti.bytes().all(|b| b.is_ascii_hexdigit()));
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::HS384);
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn each_token_has_its_own_id() {
+        let issuer = TokenIssuer::new(&cfg(None));
+        let a = verifier(&cfg(None))
+            .verify(&issuer.issue(&alice(), 60).unwrap().token)
+            .unwrap();
+        let b = verifier(&cfg(None))
+            .verify(&issuer.issue(&alice(), 60).unwrap().token)
+            .unwrap();
+        assert_ne!(a.jti, b.jti);
+    }
+
+    #[test]
+    fn expires_at_is_rfc3339_utc() {
+        let issued = TokenIssuer::new(&cfg(None)).issue(&alice(), 60).unwrap();
+        let text = issued.expires_at_rfc3339();
+        assert!(text.ends_with('Z') && text.len() == 20, "{text}");
+    }
+}

@@ -1,0 +1,170 @@
+//! HMAC keys and the signer.
+
+use std::fmt;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::Claims;
+
+/// The shortest HMAC secret accepted, in bytes (256 bits, the output size of SHA-256).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// An HMAC secret of at least [`MIN_SECRET_LEN`] bytes, wiped from memory on drop.
+/// It never prints: `Debug` shows its length only.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+/// Why a secret was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The secret is shorter than [`MIN_SECRET_LEN`].
+    #[error(
+        "the secret is {0} bytes long; at least {MIN_SECRET_LEN} random bytes are needed \
+         (make one with `openssl rand -base64 48`)"
+    )]
+    TooShort(usize),
+}
+
+impl Secret {
+    /// Wrap `bytes`, refusing anything shorter than [`MIN_SECRET_LEN`].
+    pub fn new(bytes: Vec<u8>) -> Result<Self, SecretError> {
+        let bytes = Zeroizing::new(bytes);
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(SecretError::TooShort(bytes.len()));
+        }
+        Ok(Secret(bytes))
+    }
+
+    /// The raw bytes, for the HMAC.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(*** {} bytes)", self.0.len())
+    }
+}
+
+/// The HMAC algorithms Latchkey signs with. Nothing else is ever accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum HmacAlgorithm {
+    /// HMAC with SHA-256.
+    #[default]
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+}
+
+impl HmacAlgorithm {
+    pub(crate) fn jwt(self) -> Algorithm {
+        match self {
+            HmacAlgorithm::HS256 => Algorithm::HS256,
+            HmacAlgorithm::HS384 => Algorithm::HS384,
+            HmacAlgorithm::HS512 => Algorithm::HS512,
+        }
+    }
+
+    pub(crate) fn from_jwt(alg: Algorithm) -> Option<Self> {
+        match alg {
+            Algorithm::HS256 => Some(HmacAlgorithm::HS256),
+            Algorithm::HS384 => Some(HmacAlgorithm::HS384),
+            Algorithm::HS512 => Some(HmacAlgorithm::HS512),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for HmacAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A secret with the key id (`kid`) that names it in token headers.
+#[derive(Debug, Clone)]
+pub struct HmacKey {
+    id: String,
+    secret: Secret,
+}
+
+impl HmacKey {
+    /// A key named `id`.
+    pub fn new(id: impl Into<String>, secret: Secret) -> Self {
+        HmacKey {
+            id: id.into(),
+            secret,
+        }
+    }
+
+    /// The key id, as written in the `kid` header.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The secret.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+}
+
+/// Why a token could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign the token: {0}")]
+pub struct SigningError(#[from] jsonwebtoken::errors::Error);
+
+/// Signs claims with one key and algorithm, writing the key's id as `kid`.
+pub struct Signer {
+    header: Header,
+    key: EncodingKey,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("alg", &self.header.alg)
+            .field("kid", &self.header.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A signer using `key` with `algorithm`.
+    pub fn new(key: &HmacKey, algorithm: HmacAlgorithm) -> Self {
+        let mut header = Header::new(algorithm.jwt());
+        header.kid = Some(key.id.clone());
+        Signer {
+            header,
+            key: EncodingKey::from_secret(key.secret.expose()),
+        }
+    }
+
+    /// The compact JWS of `claims`.
+    pub fn sign(&self, claims: &Claims) -> Result<String, SigningError> {
+        Ok(jsonwebtoken::encode(&self.header, claims, &self.key)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_secret_is_refused_with_its_length() {
+        let err = Secret::new(vec![7; 31]).err();
+        assert_eq!(err, Some(SecretError::TooShort(31)));
+        assert!(Secret::new(vec![7; 32]).is_ok());
+    }
+
+    #[test]
+    fn secret_debug_never_shows_the_bytes() {
+        let secret = Secret::new(b"super-secret-value-that-is-long!".to_vec());
+        let shown = format!("{secret:?}");
+        assert_eq!(shown, "Ok(Secret(*** 32 bytes))");
+    }
+}

@@ -1,0 +1,39 @@
+//! Verify Latchkey tokens in-process.
+//!
+//! Latchkey issues HMAC-signed JWTs. This crate holds what both sides of that exchange agree
+//! on: the [`Claims`] a token carries, the [`Secret`] and [`HmacKey`] types that sign it, the
+//! [`Signer`] the service uses, and the [`Verifier`] that services and proxies use to check a
+//! token without calling Latchkey.
+//!
+//! It never depends on an LDAP crate: a service that only checks tokens pulls in JSON, HMAC and
+//! time handling, nothing more.
+//!
+//! ```
+//! use latchkey_verify::{Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
+//!
+//! let key = HmacKey::new("2026-11", Secret::new(b"a-secret-of-at-least-32-bytes-long!".to_vec())?);
+//! let signer = Signer::new(&key, HmacAlgorithm::HS256);
+//! let now = chrono::Utc::now().timestamp();
+//! let claims = Claims::new("latchkey", "alice", now, now + 600);
+//! let token = signer.sign(&claims)?;
+//!
+//! let verifier = Verifier::builder().key(&key).issuer("latchkey").build();
+//! assert_eq!(verifier.verify(&token)?.sub, "alice");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::indexing_slicing
+)]
+#![warn(missing_docs)]
+
+mod claims;
+mod keys;
+mod verifier;
+
+pub use claims::Claims;
+pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
+pub use verifier::{Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_TOKEN_LEN};
