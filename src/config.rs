@@ -529,28 +529,20 @@ fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> Option<Token
             ));
         }
         let secret = match (&key.secret, &key.secret_file) {
-            (Some(_), Some(_)) => {
-                problems.push(format!(
-                    "{where_} has both secret and secret_file; keep one"
-                ));
-                continue;
+            (Some(_), Some(_)) => Err(format!(
+                "{where_} has both secret and secret_file; keep one"
+            )),
+            (None, None) => Err(format!("{where_} has no secret; {SECRET_HINT}")),
+            (Some(s), None) => {
+                Secret::new(s.as_bytes().to_vec()).map_err(|e| format!("{where_}: {e}"))
             }
-            (None, None) => {
-                problems.push(format!("{where_} has no secret; {SECRET_HINT}"));
-                continue;
+            (None, Some(path)) => {
+                Secret::from_file(path).map_err(|e| format!("{where_}.secret_file: {e}"))
             }
-            (Some(s), None) => Zeroizing::new(s.clone().into_bytes()),
-            (None, Some(path)) => match read_secret_file(path) {
-                Ok(s) => Zeroizing::new(s.as_bytes().to_vec()),
-                Err(e) => {
-                    problems.push(format!("{where_}.secret_file: {e}"));
-                    continue;
-                }
-            },
         };
-        match Secret::new(secret.to_vec()) {
+        match secret {
             Ok(secret) => keys.push(HmacKey::new(id.clone(), secret)),
-            Err(e) => problems.push(format!("{where_}: {e}")),
+            Err(problem) => problems.push(problem),
         }
     }
     let signing_id = match (&t.signing_key, t.keys.len()) {
@@ -838,8 +830,7 @@ mod tests {
 
     fn problems(toml: &str) -> Vec<String> {
         parse(toml)
-            .err()
-            .expect("the config should be refused")
+            .expect_err("the config should be refused")
             .problems
     }
 

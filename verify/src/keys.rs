@@ -25,6 +25,9 @@ pub enum SecretError {
          (make one with `openssl rand -base64 48`)"
     )]
     TooShort(usize),
+    /// The secret file cannot be read.
+    #[error("cannot read {0}")]
+    Unreadable(String),
 }
 
 impl Secret {
@@ -35,6 +38,20 @@ impl Secret {
             return Err(SecretError::TooShort(bytes.len()));
         }
         Ok(Secret(bytes))
+    }
+
+    /// Read a secret from a file, as Latchkey's `secret_file` does: the bytes of the file
+    /// without the trailing line break that editors and `echo` add.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, SecretError> {
+        let path = path.as_ref();
+        let mut bytes = Zeroizing::new(
+            std::fs::read(path)
+                .map_err(|e| SecretError::Unreadable(format!("{}: {e}", path.display())))?,
+        );
+        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            bytes.pop();
+        }
+        Secret::new(bytes.to_vec())
     }
 
     /// The raw bytes, for the HMAC.
@@ -159,6 +176,19 @@ mod tests {
         let err = Secret::new(vec![7; 31]).err();
         assert_eq!(err, Some(SecretError::TooShort(31)));
         assert!(Secret::new(vec![7; 32]).is_ok());
+    }
+
+    #[test]
+    fn a_secret_file_loses_its_trailing_line_break_only() {
+        let dir = std::env::temp_dir().join(format!("latchkey-verify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key");
+        std::fs::write(&path, " 0123456789abcdef0123456789abcdef \r\n").unwrap();
+        let secret = Secret::from_file(&path).unwrap();
+        assert_eq!(secret.expose(), b" 0123456789abcdef0123456789abcdef ");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let missing = Secret::from_file(dir.join("missing")).unwrap_err();
+        assert!(matches!(missing, SecretError::Unreadable(m) if m.contains("missing")));
     }
 
     #[test]

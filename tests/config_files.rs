@@ -1,0 +1,58 @@
+//! The configuration files shipped in `config/` load and validate.
+
+use latchkey::config::{Config, SearchMode, Settings};
+
+fn root(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn the_example_configuration_parses_with_its_documented_defaults() {
+    let settings = Settings::load(Some(&root("config/latchkey.example.toml")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Its secret file lives on the operator's machine; everything else must validate.
+    let err = settings
+        .validate("example")
+        .expect_err("the example's secret file does not exist here");
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert!(
+        err.problems()[0]
+            .starts_with("tokens.keys.2026-11.secret_file: cannot read /etc/latchkey/token-key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_example_configuration_is_complete_with_a_secret() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("token-key");
+    std::fs::write(&key, "an-example-secret-that-is-long-enough-to-sign\n").expect("write key");
+    let text = std::fs::read_to_string(root("config/latchkey.example.toml"))
+        .expect("read example")
+        .replace("/etc/latchkey/token-key", &key.display().to_string());
+    let path = dir.path().join("latchkey.toml");
+    std::fs::write(&path, text).expect("write config");
+    let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.tokens.default_duration, 3600);
+    assert_eq!(config.tokens.max_duration, 86400);
+    assert_eq!(config.tokens.signing_key.id(), "2026-11");
+    assert_eq!(config.directory.search_mode, SearchMode::Never);
+    assert_eq!(config.directory.pool.search_size, 8);
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn an_unknown_key_in_a_file_is_named_with_its_section() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("latchkey.toml");
+    std::fs::write(
+        &path,
+        "[tokens.keys.a]\nsecret = \"0123456789abcdef0123456789abcdef\"\n[directory]\nurls = [\"ldap://x\"]\n[directory.users]\nbase_dn = \"dc=x\"\nusername_atribute = \"uid\"\n",
+    )
+    .expect("write config");
+    let err = Config::load(Some(&path))
+        .expect_err("a typo is an error")
+        .to_string();
+    assert!(err.contains("username_atribute"), "{err}");
+    assert!(err.contains("directory.users"), "{err}");
+}

@@ -1,0 +1,392 @@
+//! A throwaway OpenLDAP server for integration tests.
+//!
+//! Every [`Slapd`] owns its own temporary directory (generated `slapd.conf`,
+//! an mdb database loaded offline with `slapadd`, and the log file) and its
+//! own `slapd` child process listening on `127.0.0.1:<free port>`. Nothing is
+//! shared between instances, so tests can run in parallel threads. Dropping a
+//! `Slapd` kills the child and removes the directory, also when the test
+//! panics.
+//!
+//! The API is blocking std code; calling it from `#[tokio::test]` or
+//! `#[actix_web::test]` is fine (start-up takes a few tens of milliseconds).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN};
+
+const INSTALL_HINT: &str = "install the test dependencies with `scripts/install-test-deps`";
+const SCHEMA_DIR: &str = "/etc/ldap/schema";
+const MODULE_DIR: &str = "/usr/lib/ldap";
+const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
+/// mdb maps this much address space per instance; small so that many
+/// instances fit side by side.
+const MDB_MAXSIZE: u64 = 64 * 1024 * 1024;
+/// `-d 256` = stats: connections, operations and results.
+const DEBUG_LEVEL: &str = "256";
+/// slapd prints this (at any non-zero `-d` level; `-d 0` prints nothing)
+/// once its listeners are bound, just before it starts listening.
+const STARTED_MARKER: &str = "slapd starting";
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Fresh ports tried by `start` before giving up.
+const START_ATTEMPTS: usize = 5;
+/// How long `restart` keeps retrying when the old port is not free yet.
+const RESTART_BIND_RETRY: Duration = Duration::from_secs(3);
+/// Lines of the log shown when a test panics while a `Slapd` is alive.
+const LOG_TAIL_ON_PANIC: usize = 60;
+
+/// A running (or stopped) test slapd. See the module docs.
+pub struct Slapd {
+    child: Option<Child>,
+    port: u16,
+    slapd_bin: PathBuf,
+    conf_path: PathBuf,
+    log_path: PathBuf,
+    // Declared last so it is dropped last, after `Drop::drop` has killed
+    // the child that uses it.
+    dir: TempDir,
+}
+
+/// Why one launch attempt did not come up.
+enum LaunchFailure {
+    /// slapd exited before it was ready (typically: port taken).
+    Exited(ExitStatus),
+}
+
+impl Slapd {
+    /// Start a fresh slapd with `tests/fixtures/directory.ldif` loaded, on
+    /// `127.0.0.1:<free port>`.
+    pub fn start() -> Slapd {
+        Self::start_inner(None)
+    }
+
+    /// Same as [`Slapd::start`], with `extra_ldif` entries loaded after the
+    /// fixture. Their parents must exist (in the fixture or earlier in
+    /// `extra_ldif`).
+    pub fn start_with(extra_ldif: &str) -> Slapd {
+        Self::start_inner(Some(extra_ldif))
+    }
+
+    /// `ldap://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kill our slapd child (by its PID, via `Child::kill`) and reap it. The
+    /// data directory is kept, so [`Slapd::restart`] brings the same data
+    /// back. Calling it on a stopped server does nothing.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Err here only means it has already exited; wait() reaps it
+            // either way.
+            let _ = child.kill();
+            child
+                .wait()
+                .unwrap_or_else(|e| panic!("waiting for slapd (pid {}) to exit: {e}", child.id()));
+        }
+    }
+
+    /// Start slapd again on the same port with the same data, and wait
+    /// until it accepts connections. Stops it first if it is running.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + RESTART_BIND_RETRY;
+        loop {
+            match self.launch() {
+                Ok(()) => return,
+                Err(LaunchFailure::Exited(status)) => {
+                    if Instant::now() >= deadline {
+                        panic!(
+                            "slapd did not come back on port {} within {:?} (last exit: {status}); log {}:\n{}",
+                            self.port,
+                            RESTART_BIND_RETRY,
+                            self.log_path.display(),
+                            self.log()
+                        );
+                    }
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// Everything slapd has logged so far (stats level), across restarts.
+    ///
+    /// Lines look like
+    /// `<hex time> <thread> conn=1001 op=0 BIND dn="uid=alice,..." mech=SIMPLE bind_ssf=0 ssf=0`.
+    /// slapd writes the request lines (`BIND`, `SRCH`, ...) before it
+    /// answers, but a `RESULT` line only after it has sent the result, so a
+    /// client may see a response before its `RESULT` line is in the log:
+    /// poll for those.
+    /// The readiness probe also shows up as one short connection.
+    pub fn log(&self) -> String {
+        match fs::read(&self.log_path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => panic!("reading slapd log {}: {e}", self.log_path.display()),
+        }
+    }
+
+    fn start_inner(extra_ldif: Option<&str>) -> Slapd {
+        let slapd_bin = find_tool("slapd");
+        let slapadd_bin = find_tool("slapadd");
+        check_install();
+
+        let dir = tempfile::Builder::new()
+            .prefix("latchkey-slapd-")
+            .tempdir()
+            .expect("creating a temp dir for slapd");
+        let db_dir = dir.path().join("db");
+        fs::create_dir(&db_dir).expect("creating the slapd database dir");
+        let conf_path = dir.path().join("slapd.conf");
+        fs::write(&conf_path, slapd_conf(dir.path(), &db_dir)).expect("writing slapd.conf");
+        let log_path = dir.path().join("slapd.log");
+
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/directory.ldif");
+        if !fixture.is_file() {
+            panic!("test fixture {} is missing", fixture.display());
+        }
+        slapadd(&slapadd_bin, &conf_path, &fixture);
+        if let Some(extra) = extra_ldif {
+            let extra_path = dir.path().join("extra.ldif");
+            fs::write(&extra_path, extra).expect("writing extra.ldif");
+            slapadd(&slapadd_bin, &conf_path, &extra_path);
+        }
+
+        let mut slapd = Slapd {
+            child: None,
+            port: 0,
+            slapd_bin,
+            conf_path,
+            log_path,
+            dir,
+        };
+        // From here on a panic drops `slapd`, which kills any child.
+        let mut last_exit = None;
+        for _ in 0..START_ATTEMPTS {
+            slapd.port = free_port();
+            match slapd.launch() {
+                Ok(()) => return slapd,
+                // Most likely another process grabbed the port between our
+                // probe and slapd's bind: try another one.
+                Err(LaunchFailure::Exited(status)) => last_exit = Some(status),
+            }
+        }
+        panic!(
+            "slapd did not start after {START_ATTEMPTS} attempts (last exit: {}); log {}:\n{}",
+            last_exit.map_or_else(|| "none".to_string(), |s| s.to_string()),
+            slapd.log_path.display(),
+            slapd.log()
+        );
+    }
+
+    /// Spawn slapd on `self.port` and wait until it is ready. Returns
+    /// `Err` if it exits early; panics if it neither exits nor becomes
+    /// ready within `READY_TIMEOUT` (Drop then kills it).
+    fn launch(&mut self) -> Result<(), LaunchFailure> {
+        assert!(self.child.is_none(), "launch() with slapd still running");
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap_or_else(|e| panic!("opening slapd log {}: {e}", self.log_path.display()));
+        // Only look for the start-up marker in what this launch writes.
+        let log_offset = log.metadata().expect("reading slapd log metadata").len() as usize;
+        writeln!(
+            log,
+            "### latchkey harness: starting slapd on {}",
+            self.url()
+        )
+        .expect("writing to slapd log");
+        let stderr = log.try_clone().expect("duplicating the slapd log handle");
+
+        let listen_url = format!("{}/", self.url());
+        let child = Command::new(&self.slapd_bin)
+            .arg("-f")
+            .arg(&self.conf_path)
+            .arg("-h")
+            .arg(&listen_url)
+            .arg("-d")
+            .arg(DEBUG_LEVEL)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", self.slapd_bin.display()));
+        self.child = Some(child);
+
+        let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let child = self
+                .child
+                .as_mut()
+                .expect("slapd child present while launching");
+            if let Some(status) = child.try_wait().expect("polling the slapd child") {
+                self.child = None;
+                return Err(LaunchFailure::Exited(status));
+            }
+            // The marker proves *our* slapd bound the port (so the connect
+            // below cannot reach some other process); the connect proves it
+            // is listening.
+            let log_text = self.log();
+            let started = log_text
+                .get(log_offset..)
+                .is_some_and(|new| new.contains(STARTED_MARKER));
+            if started && TcpStream::connect_timeout(&addr, Duration::from_millis(250)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "slapd on {} was not ready after {READY_TIMEOUT:?}; log {}:\n{}",
+                    self.url(),
+                    self.log_path.display(),
+                    log_text
+                );
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            // Shown with the failing test's output: the directory traffic is
+            // usually the quickest clue.
+            if let Ok(bytes) = fs::read(&self.log_path) {
+                let text = String::from_utf8_lossy(&bytes);
+                let lines: Vec<&str> = text.lines().collect();
+                let from = lines.len().saturating_sub(LOG_TAIL_ON_PANIC);
+                eprintln!(
+                    "--- last {} lines of the slapd log ({}) ---\n{}\n--- end of slapd log ---",
+                    lines.len() - from,
+                    self.url(),
+                    lines[from..].join("\n")
+                );
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            // Never panic in drop (it may run during unwinding).
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // `self.dir` (TempDir) is dropped after this and removes everything.
+    }
+}
+
+fn slapd_conf(dir: &Path, db_dir: &Path) -> String {
+    let mut conf = String::new();
+    for schema in SCHEMAS {
+        conf.push_str(&format!("include {SCHEMA_DIR}/{schema}.schema\n"));
+    }
+    conf.push_str(&format!(
+        r#"
+pidfile "{pid}"
+argsfile "{args}"
+modulepath {MODULE_DIR}
+moduleload back_mdb
+
+database mdb
+maxsize {MDB_MAXSIZE}
+suffix "{BASE_DN}"
+rootdn "{ADMIN_DN}"
+rootpw {ADMIN_PASSWORD}
+directory "{db}"
+
+# Passwords: only usable for binding.
+access to attrs=userPassword
+    by anonymous auth
+    by * none
+
+# Staff: hidden from anonymous searches, readable by the service account.
+access to dn.subtree="ou=staff,{BASE_DN}"
+    by dn.exact="{SERVICE_DN}" read
+    by self read
+    by anonymous auth
+    by * none
+
+access to *
+    by * read
+"#,
+        pid = dir.join("slapd.pid").display(),
+        args = dir.join("slapd.args").display(),
+        db = db_dir.display(),
+    ));
+    conf
+}
+
+fn slapadd(slapadd_bin: &Path, conf: &Path, ldif: &Path) {
+    let out = Command::new(slapadd_bin)
+        .arg("-f")
+        .arg(conf)
+        .arg("-l")
+        .arg(ldif)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", slapadd_bin.display()));
+    if !out.status.success() {
+        panic!(
+            "slapadd -l {} failed ({}):\n{}{}",
+            ldif.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A port that was free a moment ago. Another process may take it before
+/// slapd binds it; `Slapd::start` retries with a new port in that case.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .expect("binding 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("reading the probe listener's address")
+        .port()
+}
+
+/// `/usr/sbin/NAME`, else NAME on `$PATH`.
+fn find_tool(name: &str) -> PathBuf {
+    let sbin = Path::new("/usr/sbin").join(name);
+    if sbin.is_file() {
+        return sbin;
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!("`{name}` not found in /usr/sbin or on PATH (OpenLDAP's slapd is needed by the integration tests): {INSTALL_HINT}");
+}
+
+fn check_install() {
+    for schema in SCHEMAS {
+        let path = Path::new(SCHEMA_DIR).join(format!("{schema}.schema"));
+        if !path.is_file() {
+            panic!("LDAP schema {} is missing: {INSTALL_HINT}", path.display());
+        }
+    }
+    let module = Path::new(MODULE_DIR).join("back_mdb.so");
+    if !module.exists() {
+        panic!(
+            "slapd module {} is missing: {INSTALL_HINT}",
+            module.display()
+        );
+    }
+}
