@@ -134,10 +134,14 @@ fn check(path: Option<PathBuf>) -> anyhow::Result<()> {
                 Some(dn) => println!("  service bind as {dn:?}: ok"),
                 None => println!("  no service account: searched anonymously"),
             }
+            let server = [report.vendor.as_deref(), report.version.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
             println!(
-                "  server: {} {}",
-                report.vendor.as_deref().unwrap_or("(vendor not published)"),
-                report.version.as_deref().unwrap_or("")
+                "  server: {}",
+                if server.is_empty() { "(vendor and version not published)" } else { &server }
             );
             println!("  naming contexts: {}", report.naming_contexts.join("; "));
             println!(

@@ -147,13 +147,19 @@ struct TokenResponse {
     expires_at: String,
 }
 
+/// The handler: every outcome, error or not, is rendered here, so refusals (which are the
+/// service doing its job) are not logged as request errors by the tracing middleware.
 #[tracing::instrument(name = "request_token", skip_all)]
-async fn request_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+async fn request_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match issue_token(&req, &state).await {
+        Ok(response) => response,
+        Err(e) => e.error_response(),
+    }
+}
+
+async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let (login, password) = basic::credentials(&req)?;
+    let (login, password) = basic::credentials(req)?;
     let options = parse_options(req.query_string(), &state.policy)?;
     let outcome = state
         .directory

@@ -1,0 +1,313 @@
+//! The `latchkey` binary as an operator runs it: `--help`, `check`, `serve`.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::service::{basic, claims, config_toml, Extra};
+use support::slapd::Slapd;
+
+fn latchkey() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    // Only what a test sets reaches the binary's configuration.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LATCHKEY") || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.stdin(Stdio::null()).output().expect("run latchkey");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
+    let path = dir.join("latchkey.toml");
+    std::fs::write(&path, toml).expect("write config");
+    path
+}
+
+#[test]
+fn help_names_the_commands_and_the_config_variable() {
+    let (code, out, _) = run(latchkey().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(out.contains("serve"), "{out}");
+    assert!(out.contains("check"), "{out}");
+    assert!(out.contains("LATCHKEY_CONFIG"), "{out}");
+}
+
+#[test]
+fn check_reports_each_server_and_exits_zero() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), &config_toml(&slapd.url(), &Extra::default()));
+
+    let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
+
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.starts_with("configuration: ok\n"), "{out}");
+    assert!(
+        out.contains(&format!("{}: connected in", slapd.url())),
+        "{out}"
+    );
+    assert!(
+        out.contains("service bind as \"cn=latchkey,ou=services,dc=example,dc=org\": ok"),
+        "{out}"
+    );
+    assert!(out.contains("naming contexts: dc=example,dc=org"), "{out}");
+    assert!(
+        out.contains("users' base \"dc=example,dc=org\": found"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_fails_with_the_reason_when_a_server_is_down() {
+    let mut slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), &config_toml(&slapd.url(), &Extra::default()));
+    slapd.stop();
+
+    let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
+
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.starts_with(&format!(
+            "latchkey: {}: check failed: directory unavailable: cannot connect to {}",
+            slapd.url(),
+            slapd.url()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_fails_when_the_service_account_is_refused() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let toml = config_toml(&slapd.url(), &Extra::default()).replace("service-password-1", "wrong");
+    let config = write_config(dir.path(), &toml);
+
+    let (code, _, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
+
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused the service account bind"), "{err}");
+    assert!(err.contains("result code 49"), "{err}");
+    assert!(
+        err.contains("check directory.bind_dn and bind_password"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_configuration_stops_the_start_listing_every_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let toml = config_toml("ldap://127.0.0.1:1", &Extra::default())
+        .replace("integration-test-secret-0123456789abcdef", "short")
+        .replace(
+            "base_dn = \"dc=example,dc=org\"",
+            "base_dn = \"example.org\"",
+        );
+    let config = write_config(dir.path(), &toml);
+
+    for command in ["check", "serve"] {
+        let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg(command));
+        assert_eq!(code, 1, "{command}: {out}{err}");
+        assert_eq!(out, "", "{command}");
+        assert!(err.contains("2 problems:"), "{command}: {err}");
+        assert!(
+            err.contains("- tokens.keys.test-1: the secret is 5 bytes long; at least 32 random bytes are needed (make one with `openssl rand -base64 48`)"),
+            "{command}: {err}"
+        );
+        assert!(
+            err.contains("- directory.users.base_dn = \"example.org\" is not a valid DN"),
+            "{command}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_configuration_file_is_named() {
+    let (code, _, err) = run(latchkey().args(["--config", "/nonexistent/latchkey.toml", "check"]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "latchkey: /nonexistent/latchkey.toml: the configuration file does not exist or is not a file\n"
+    );
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The file names a dead server and no key; the environment supplies both.
+    let toml = config_toml("ldap://127.0.0.1:1", &Extra::default());
+    let toml = toml
+        .split("[tokens.keys.test-1]")
+        .next()
+        .expect("tokens part")
+        .to_owned()
+        + &toml[toml.find("[directory]").expect("directory part")..];
+    let config = write_config(dir.path(), &toml);
+    let secret_file = dir.path().join("key");
+    std::fs::write(&secret_file, "an-environment-secret-of-enough-length\n").expect("write key");
+
+    let (code, out, err) = run(latchkey()
+        .env("LATCHKEY_CONFIG", &config)
+        .env("LATCHKEY__DIRECTORY__URLS", slapd.url())
+        .env("LATCHKEY__TOKENS__KEYS__FROMENV__SECRET_FILE", &secret_file)
+        .env("LATCHKEY__DIRECTORY__USERS__SEARCH_ATTRIBUTES", "mail,uid")
+        .env("LATCHKEY__TOKENS__DEFAULT_DURATION", "120")
+        .arg("check"));
+
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("signing key \"fromenv\""), "{out}");
+    assert!(out.contains("duration 120s"), "{out}");
+    assert!(out.contains("for [\"mail\", \"uid\"]"), "{out}");
+    assert!(
+        out.contains(&format!("{}: connected in", slapd.url())),
+        "{out}"
+    );
+}
+
+/// A running `latchkey serve`, stopped on drop.
+struct Served {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, slapd: &Slapd, rust_log: &str) -> Served {
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
+        "[tokens]",
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\n[tokens]"),
+    );
+    let config = write_config(dir, &toml);
+    let log = dir.join("latchkey.log");
+    let child = latchkey()
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.join("stdout")).expect("stdout file"),
+        ))
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
+        .spawn()
+        .expect("start latchkey serve");
+    let served = Served { child, port, log };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "latchkey did not listen:\n{}",
+            served.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    served
+}
+
+impl Served {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One HTTP/1.1 request over a fresh connection; the status and the body.
+    fn request(&self, method: &str, target: &str, authorization: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        write!(
+            stream,
+            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {authorization}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read answer");
+        let status = answer
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+#[test]
+fn serve_issues_tokens_over_http_and_never_logs_secrets() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The most verbose level there is: nothing may leak even here.
+    let served = serve(dir.path(), &slapd, "trace");
+
+    let (status, body) = served.request(
+        "POST",
+        "/auth/request-token?token_duration=60",
+        &basic("alice", "alice-password-1"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    let token = json["token"].as_str().expect("a token");
+    assert_eq!(claims(token).sub, "alice");
+
+    let (status, body) = served.request(
+        "POST",
+        "/auth/request-token",
+        &basic("bob", "bob-wrong-password"),
+    );
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = served.request("GET", "/healthz", "none");
+    assert_eq!(status, 200);
+
+    std::thread::sleep(Duration::from_millis(200));
+    let log = served.log();
+    assert!(log.contains("outcome=\"issued\""), "{log}");
+    assert!(
+        log.contains("login=bob outcome=\"refused\" reason=\"invalid_credentials\""),
+        "{log}"
+    );
+    for secret in [
+        "alice-password-1",
+        "bob-wrong-password",
+        "service-password-1",
+        "integration-test-secret-0123456789abcdef",
+        token,
+        // the Basic value and the token's signature, in case either is logged in pieces
+        basic("alice", "alice-password-1").trim_start_matches("Basic "),
+        token.rsplit('.').next().expect("a signature"),
+    ] {
+        assert!(!log.contains(secret), "the log contains {secret:?}");
+    }
+    assert!(!log.contains("\u{1b}["), "colour codes in a log file");
+}
