@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, StdStream};
 
 struct Args {
     url: String,
@@ -55,7 +55,15 @@ fn parse_args() -> Option<Args> {
 }
 
 async fn connect(url: &str) -> Ldap {
-    let (driver, ldap) = LdapConnAsync::new(url)
+    // Nagle off, as Latchkey's own connections have it.
+    let authority = url.trim_start_matches("ldap://").trim_end_matches('/');
+    let socket = tokio::net::TcpStream::connect(authority)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    socket.set_nodelay(true).expect("TCP_NODELAY");
+    let settings = LdapConnSettings::new()
+        .set_std_stream(StdStream::Tcp(socket.into_std().expect("a std socket")));
+    let (driver, ldap) = LdapConnAsync::with_settings(settings, url)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
     tokio::spawn(async move {
@@ -74,7 +82,7 @@ async fn worker(args: Arc<Args>, next: Arc<AtomicU64>, done: Arc<AtomicU64>, unt
     let mut bind = connect(&args.url).await;
     while Instant::now() < until {
         let n = next.fetch_add(1, Ordering::Relaxed) % args.users + 1;
-        let filter = format!("(&(objectClass=inetOrgPerson)(uid=user{n}))");
+        let filter = format!("(&(objectClass=inetOrgPerson)(uid=bench{n}))");
         let (entries, _) = search
             .search(
                 &args.base,

@@ -611,10 +611,8 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
         );
     }
     for url in &d.urls {
-        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
-            problems.push(format!(
-                "directory.urls: {url:?} is not an ldap:// or ldaps:// URL"
-            ));
+        if let Err(e) = crate::directory::server_address(url) {
+            problems.push(format!("directory.urls: {e}"));
         }
     }
     if d.connect_timeout.is_zero() {
@@ -901,7 +899,10 @@ mod tests {
             );
         let p = problems(&toml);
         assert_eq!(p.len(), 3, "{p:?}");
-        assert!(p[0].contains("\"http://x\" is not an ldap:// or ldaps:// URL"));
+        assert_eq!(
+            p[0],
+            "directory.urls: \"http://x\" has the scheme http:, not ldap: or ldaps:"
+        );
         assert!(
             p[1].starts_with("directory.authenticated_search = \"always\" needs a service account")
         );

@@ -37,6 +37,7 @@ argsfile "$dir/slapd.args"
 modulepath /usr/lib/ldap
 moduleload back_mdb
 sizelimit unlimited
+loglevel 0
 
 database mdb
 maxsize 268435456
@@ -44,7 +45,7 @@ suffix "dc=example,dc=org"
 rootdn "cn=admin,dc=example,dc=org"
 rootpw admin-password-1
 directory "$dir/db"
-index uid,mail eq
+index objectClass,uid,mail eq
 
 access to attrs=userPassword
     by anonymous auth

@@ -22,7 +22,7 @@ use ldap3::{Scope, SearchEntry, SearchOptions, SearchResult};
 use crate::config::{DirectoryConfig, SearchScope, UserConfig, UserLocator};
 use crate::credentials::{Login, Password};
 use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
-pub use pool::{BindPool, Connector, SearchPool};
+pub use pool::{server_address, BindPool, Connector, SearchPool};
 
 /// What went wrong talking to the directory.
 #[derive(Debug, Clone, thiserror::Error)]

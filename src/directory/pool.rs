@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult, Timeouts};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
+use tokio::net::TcpStream;
 
 use super::DirectoryError;
 use crate::config::{DirectoryConfig, ServiceAccount};
@@ -48,10 +49,28 @@ impl Connector {
 
     /// A connection to `url`, bound as the account when there is one.
     pub async fn open(&self, url: &str) -> Result<Ldap, DirectoryError> {
-        let settings = LdapConnSettings::new().set_conn_timeout(self.connect_timeout);
-        let (driver, mut ldap) = LdapConnAsync::with_settings(settings, url)
+        let unavailable = |e: &dyn std::fmt::Display| {
+            DirectoryError::Unavailable(format!("cannot connect to {url}: {e}"))
+        };
+        // The socket is opened here rather than by ldap3 so that Nagle's algorithm is off:
+        // with it on, small LDAP requests can wait for the peer's delayed ACK.
+        let authority = server_address(url).map_err(|e| unavailable(&e))?;
+        let socket = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&authority))
             .await
-            .map_err(|e| DirectoryError::Unavailable(format!("cannot connect to {url}: {e}")))?;
+            .map_err(|_| unavailable(&"timed out (directory.connect_timeout)"))?
+            .map_err(|e| unavailable(&e))?;
+        socket.set_nodelay(true).map_err(|e| unavailable(&e))?;
+        let socket = socket.into_std().map_err(|e| unavailable(&e))?;
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(self.connect_timeout)
+            .set_std_stream(StdStream::Tcp(socket));
+        let (driver, mut ldap) = tokio::time::timeout(
+            self.connect_timeout,
+            LdapConnAsync::with_settings(settings, url),
+        )
+        .await
+        .map_err(|_| unavailable(&"the TLS handshake timed out (directory.connect_timeout)"))?
+        .map_err(|e| unavailable(&e))?;
         // Each connection's protocol driver runs as its own task until the connection closes.
         tokio::spawn(async move {
             if let Err(e) = driver.drive().await {
@@ -108,6 +127,32 @@ impl managed::Manager for Connector {
     }
 }
 
+/// `host:port` of an `ldap://` or `ldaps://` URL, with the scheme's default port.
+pub fn server_address(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let default_port = match parsed.scheme() {
+        "ldap" => 389,
+        "ldaps" => 636,
+        other => {
+            return Err(format!(
+                "{url:?} has the scheme {other}:, not ldap: or ldaps:"
+            ))
+        }
+    };
+    let host = match parsed.host() {
+        Some(url::Host::Domain(d)) if !d.is_empty() => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        _ => return Err(format!("{url:?} names no server")),
+    };
+    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+        return Err(format!(
+            "{url:?} has a DN or options after the server; give only scheme, host and port"
+        ));
+    }
+    Ok(format!("{host}:{}", parsed.port().unwrap_or(default_port)))
+}
+
 /// Connections that only search.
 pub type SearchPool = managed::Pool<Connector>;
 /// Connections that only carry user binds.
@@ -154,4 +199,42 @@ pub fn checkout_error(e: PoolError<DirectoryError>) -> DirectoryError {
 /// handed to the next request.
 pub fn discard(conn: Conn) {
     drop(Object::take(conn));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_address;
+
+    #[test]
+    fn server_addresses_get_the_default_port_of_their_scheme() {
+        assert_eq!(
+            server_address("ldap://ldap.example.org"),
+            Ok("ldap.example.org:389".into())
+        );
+        assert_eq!(
+            server_address("ldaps://ldap.example.org/"),
+            Ok("ldap.example.org:636".into())
+        );
+        assert_eq!(
+            server_address("ldap://127.0.0.1:3890"),
+            Ok("127.0.0.1:3890".into())
+        );
+        assert_eq!(
+            server_address("ldaps://[::1]:1636"),
+            Ok("[::1]:1636".into())
+        );
+        assert_eq!(
+            server_address("http://x"),
+            Err("\"http://x\" has the scheme http:, not ldap: or ldaps:".into())
+        );
+        assert_eq!(
+            server_address("ldap://"),
+            Err("\"ldap://\" names no server".into())
+        );
+        assert_eq!(
+            server_address("ldap://x/dc=org?uid"),
+            Err("\"ldap://x/dc=org?uid\" has a DN or options after the server; give only scheme, host and port".into())
+        );
+        assert!(server_address("not a url").is_err());
+    }
 }

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Load benchmark for POST /auth/request-token, beside its LDAP ceiling, in one run.
+#
+#   benches/load.sh [--users N] [--seconds S] [--connections C]
+#
+# Starts a throw-away slapd on loopback with N users (default 1000), serves the release build
+# of Latchkey against it, and runs wrk (-t2, C connections, default 8, S seconds, default 10)
+# logging in as a different user on each request (anonymous-capable service-account search +
+# bind). Then runs the ceiling probe (benches/ldap_ceiling.rs): the same search + bind over
+# pooled connections straight with ldap3, with C connections of each kind, no HTTP, no token.
+# Prints requests/s, latency p50/p99, the ratio to the ceiling, and Latchkey's peak RSS.
+# Everything runs on this machine; only loopback is used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+users=1000 seconds=10 connections=8
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --users) users=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    *) echo "load.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+scripts/install-test-deps
+if ! command -v wrk >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
+
+echo "load.sh: building release binaries..." >&2
+cargo build --release --quiet --bin latchkey
+cargo bench --quiet --bench ldap_ceiling --no-run 2>/dev/null
+
+. scripts/lib/dev-slapd.sh
+work=$(mktemp -d -t latchkey-bench.XXXXXX)
+cleanup() {
+  [ -n "${latchkey_pid:-}" ] && kill "$latchkey_pid" 2>/dev/null && wait "$latchkey_pid" 2>/dev/null
+  dev_slapd_stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# N users bench1..benchN with passwords password-1..password-N, and the wrk script's headers.
+{
+  for i in $(seq 1 "$users"); do
+    printf 'dn: uid=bench%d,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: bench%d\ncn: Bench User %d\nsn: User\nmail: bench%d@bench.example.org\nuserPassword: password-%d\n\n' "$i" "$i" "$i" "$i" "$i"
+  done
+} > "$work/users.ldif"
+{
+  echo "local headers = {"
+  for i in $(seq 1 "$users"); do
+    printf '  "Basic %s",\n' "$(printf 'bench%d:password-%d' "$i" "$i" | base64 -w0)"
+  done
+  cat <<'LUA'
+}
+-- Each request is formatted once, so the load generator spends its CPU on sending.
+local requests, i = {}, 0
+init = function()
+  for n, value in ipairs(headers) do
+    requests[n] = wrk.format("POST", "/auth/request-token", { ["Authorization"] = value })
+  end
+end
+request = function()
+  i = i % #requests + 1
+  return requests[i]
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f requests=%d non2xx=%d socket_errors=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, summary.requests, summary.errors.status, errors))
+end
+LUA
+} > "$work/login.lua"
+
+dev_slapd_start "$work/slapd" tests/fixtures/directory.ldif "$work/users.ldif"
+port=$(( 20000 + RANDOM % 40000 ))
+export LATCHKEY__DIRECTORY__URLS="$DEV_SLAPD_URL"
+export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
+export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
+export LATCHKEY__SERVER__WORKERS=${WORKERS:-0}
+export LATCHKEY__LOG__LEVEL=warn
+target/release/latchkey --config config/dev.toml serve 2>"$work/latchkey.log" &
+latchkey_pid=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+rss_start=$(awk '/VmRSS/ {print $2}' "/proc/$latchkey_pid/status")
+
+# Warm up the pools, then measure.
+wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$port" >/dev/null
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in clock ticks
+lk0=$(cpu "$latchkey_pid"); sl0=$(cpu "$DEV_SLAPD_PID")
+service=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+lk_cpu=$(( $(cpu "$latchkey_pid") - lk0 )); sl_cpu=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
+rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$latchkey_pid/status")
+kill "$latchkey_pid"; wait "$latchkey_pid" 2>/dev/null || true; latchkey_pid=""
+
+sl0=$(cpu "$DEV_SLAPD_PID")
+ceiling=$(cargo bench --quiet --bench ldap_ceiling -- --url "$DEV_SLAPD_URL" --users "$users" \
+  --concurrency "$connections" --seconds "$seconds" | grep '^ceiling')
+sl_cpu_ceiling=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
+
+rps=$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$service")
+ceiling_rps=$(sed -E 's/.* = ([0-9]+)\/s.*/\1/' <<<"$ceiling")
+echo "request-token: $service"
+echo "$ceiling"
+echo "ratio to ceiling: $(awk -v a="$rps" -v b="$ceiling_rps" 'BEGIN { printf "%.2f", a / b }')"
+echo "ratio to flask-ldap-auth 0.3 (1,576 req/s): $(awk -v a="$rps" 'BEGIN { printf "%.1f", a / 1576 }')x"
+hz=$(getconf CLK_TCK)
+echo "CPU seconds during the run: latchkey $(awk -v t="$lk_cpu" -v h="$hz" 'BEGIN{printf "%.1f", t/h}'), slapd $(awk -v t="$sl_cpu" -v h="$hz" 'BEGIN{printf "%.1f", t/h}'); during the ceiling: slapd $(awk -v t="$sl_cpu_ceiling" -v h="$hz" 'BEGIN{printf "%.1f", t/h}') (of $((2 * seconds)) available on 2 cores)"
+echo "latchkey RSS: ${rss_start} kB at start, ${rss_peak} kB peak"
