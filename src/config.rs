@@ -72,7 +72,28 @@ pub struct Settings {
     #[serde(default)]
     pub log: LogSettings,
     pub tokens: TokenSettings,
+    #[serde(default)]
+    pub verify: VerifySettings,
     pub directory: DirectorySettings,
+}
+
+/// `[verify]`: how `/auth/verify` and `/auth/token-info` read tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifySettings {
+    /// A cookie that may carry the token (after the `Authorization` header); unset: none.
+    pub cookie_name: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway: u64,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            cookie_name: None,
+            leeway: latchkey_verify::DEFAULT_LEEWAY,
+        }
+    }
 }
 
 /// `[server]`
@@ -314,6 +335,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub log: LogSettings,
     pub tokens: TokenConfig,
+    pub verify: VerifySettings,
     pub directory: DirectoryConfig,
 }
 
@@ -453,6 +475,7 @@ impl Settings {
     pub fn validate(self, source: &str) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let server = validate_server(&self.server, &mut problems);
+        validate_verify(&self.verify, &mut problems);
         let tokens = validate_tokens(self.tokens, &mut problems);
         let directory = validate_directory(self.directory, &mut problems);
         match (server, tokens, directory) {
@@ -460,6 +483,7 @@ impl Settings {
                 server,
                 log: self.log,
                 tokens,
+                verify: self.verify,
                 directory,
             }),
             _ => Err(ConfigError {
@@ -491,6 +515,23 @@ fn validate_server(s: &ServerSettings, problems: &mut Vec<String>) -> Option<Ser
             ));
             None
         }
+    }
+}
+
+fn validate_verify(v: &VerifySettings, problems: &mut Vec<String>) {
+    if let Some(name) = &v.cookie_name {
+        let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.is_empty() || !name.chars().all(token_char) {
+            problems.push(format!(
+                "verify.cookie_name = {name:?} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)"
+            ));
+        }
+    }
+    if v.leeway > 300 {
+        problems.push(format!(
+            "verify.leeway = {} is more than 300 seconds; fix the clocks instead (NTP)",
+            v.leeway
+        ));
     }
 }
 

@@ -80,10 +80,12 @@ fn new_token_id() -> Result<String, TokenError> {
     Ok(format!("{:032x}", u128::from_be_bytes(bytes)))
 }
 
-/// A verifier that accepts exactly what this configuration issues.
-pub fn verifier(cfg: &TokenConfig) -> Verifier {
+/// A verifier that accepts exactly what this configuration issues, tolerating `leeway`
+/// seconds of clock skew.
+pub fn verifier(cfg: &TokenConfig, leeway: u64) -> Verifier {
     let mut builder = Verifier::builder()
         .keys(&cfg.keys)
+        .leeway(leeway)
         .algorithm(cfg.algorithm)
         .issuer(cfg.issuer.clone());
     if let Some(aud) = &cfg.audience {
@@ -124,7 +126,7 @@ mod tests {
     fn an_issued_token_carries_the_claims_and_verifies() {
         let cfg = cfg(Some("wiki"));
         let issued = TokenIssuer::new(&cfg).issue(&alice(), 600).unwrap();
-        let claims = verifier(&cfg).verify(&issued.token).unwrap();
+        let claims = verifier(&cfg, 5).verify(&issued.token).unwrap();
         assert_eq!(claims.sub, "alice");
         assert_eq!(claims.iss, "https://auth.example.org");
         assert_eq!(claims.aud.as_deref(), Some("wiki"));
@@ -143,10 +145,10 @@ mod tests {
     #[test]
     fn each_token_has_its_own_id() {
         let issuer = TokenIssuer::new(&cfg(None));
-        let a = verifier(&cfg(None))
+        let a = verifier(&cfg(None), 5)
             .verify(&issuer.issue(&alice(), 60).unwrap().token)
             .unwrap();
-        let b = verifier(&cfg(None))
+        let b = verifier(&cfg(None), 5)
             .verify(&issuer.issue(&alice(), 60).unwrap().token)
             .unwrap();
         assert_ne!(a.jti, b.jti);

@@ -2,12 +2,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use support::served::serve;
 use support::service::{basic, claims, config_toml, Extra};
 use support::slapd::Slapd;
 
@@ -184,92 +183,16 @@ fn environment_variables_override_the_file() {
     );
 }
 
-/// A running `latchkey serve`, stopped on drop.
-struct Served {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path, slapd: &Slapd, rust_log: &str) -> Served {
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
-        "[tokens]",
-        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\n[tokens]"),
-    );
-    let config = write_config(dir, &toml);
-    let log = dir.join("latchkey.log");
-    let child = latchkey()
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RUST_LOG", rust_log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(
-            std::fs::File::create(dir.join("stdout")).expect("stdout file"),
-        ))
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
-        .spawn()
-        .expect("start latchkey serve");
-    let served = Served { child, port, log };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "latchkey did not listen:\n{}",
-            served.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    served
-}
-
-impl Served {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// One HTTP/1.1 request over a fresh connection; the status and the body.
-    fn request(&self, method: &str, target: &str, authorization: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("read timeout");
-        write!(
-            stream,
-            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {authorization}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .expect("send request");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read answer");
-        let status = answer
-            .get(9..12)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {answer:?}"));
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    }
-}
-
 #[test]
 fn serve_issues_tokens_over_http_and_never_logs_secrets() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     // The most verbose level there is: nothing may leak even here.
-    let served = serve(dir.path(), &slapd, "trace");
+    let served = serve(
+        dir.path(),
+        &config_toml(&slapd.url(), &Extra::default()),
+        "trace",
+    );
 
     let (status, body) = served.request(
         "POST",

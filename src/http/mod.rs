@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! POST|GET /auth/request-token   request_token.rs
+//! *        /auth/verify          verify.rs (forward-auth)
+//! GET      /auth/token-info      verify.rs
 //! GET      /healthz              health.rs
 //! ```
 
@@ -10,6 +12,7 @@ pub mod basic;
 pub mod error;
 mod health;
 pub mod request_token;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -17,8 +20,9 @@ use actix_web::web;
 
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError};
-use crate::tokens::TokenIssuer;
+use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
+use latchkey_verify::Verifier;
 pub use request_token::RequestPolicy;
 
 /// What every handler of one worker shares.
@@ -26,6 +30,9 @@ pub struct AppState {
     pub directory: Directory,
     pub issuer: TokenIssuer,
     pub policy: RequestPolicy,
+    pub verifier: Verifier,
+    /// The cookie a token may also come in, for forward-auth.
+    pub cookie_name: Option<String>,
 }
 
 impl AppState {
@@ -41,6 +48,8 @@ impl AppState {
                 search_attributes: config.directory.users.search_attributes.clone(),
                 search_mode: config.directory.search_mode,
             },
+            verifier: tokens::verifier(&config.tokens, config.verify.leeway),
+            cookie_name: config.verify.cookie_name.clone(),
         })
     }
 }
@@ -49,7 +58,11 @@ impl AppState {
 pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::from(state))
-            .service(web::scope("/auth").configure(request_token::configure))
+            .service(
+                web::scope("/auth")
+                    .configure(request_token::configure)
+                    .configure(verify::configure),
+            )
             .configure(health::configure)
             .default_service(web::to(error::not_found));
     }

@@ -1,6 +1,8 @@
 #![allow(dead_code)]
 //! Shared helpers for the integration tests (`mod support;` in a test file).
 
+pub mod nginx;
+pub mod served;
 pub mod service;
 pub mod slapd;
 

@@ -39,10 +39,14 @@
 )]
 #![warn(missing_docs)]
 
+#[cfg(feature = "actix")]
+pub mod actix;
 mod claims;
+mod extract;
 mod keys;
 mod verifier;
 
 pub use claims::Claims;
+pub use extract::find_token;
 pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
 pub use verifier::{Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_TOKEN_LEN};

@@ -47,6 +47,31 @@ pub enum VerifyError {
     DisallowedAlgorithm,
 }
 
+impl VerifyError {
+    /// The machine-readable code of Latchkey's error bodies: `missing_token` or `invalid_token`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Missing => "missing_token",
+            _ => "invalid_token",
+        }
+    }
+
+    /// A sentence for the person behind the request.
+    pub fn message(&self) -> &'static str {
+        match self {
+            VerifyError::Missing => "Send a token: Authorization: Bearer <token>.",
+            VerifyError::Malformed => "The token is malformed.",
+            VerifyError::BadSignature => "The token's signature is not valid.",
+            VerifyError::UnknownKey => "The token was signed with a key this server does not hold.",
+            VerifyError::Expired => "The token has expired; request a new one.",
+            VerifyError::NotYetValid => "The token is not valid yet.",
+            VerifyError::WrongIssuer => "The token was issued by another issuer.",
+            VerifyError::WrongAudience => "The token is meant for another audience.",
+            VerifyError::DisallowedAlgorithm => "The token's signing algorithm is not allowed.",
+        }
+    }
+}
+
 /// Verifies Latchkey tokens against a set of keys.
 ///
 /// Every configured key verifies (so tokens signed before a key rotation stay valid until they

@@ -1,0 +1,161 @@
+//! Forward-auth for reverse proxies, and token introspection.
+//!
+//! `/auth/verify` (any method, since proxies forward the original one): 200 with the identity
+//! in `Remote-User`, `Remote-Groups`, `Remote-Email` and `Remote-Name`, or 401 / 403. The
+//! answer is built from the verified claims only; no header the client sent is echoed back.
+//!
+//! `GET /auth/token-info`: the verified claims as JSON.
+
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use latchkey_verify::actix::check_request;
+use latchkey_verify::Claims;
+
+use super::error::ApiError;
+use super::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/verify").to(verify)).service(
+        web::resource("/token-info")
+            .route(web::get().to(token_info))
+            .default_service(web::to(|| async {
+                ApiError::MethodNotAllowed {
+                    allow: "GET",
+                    message: "Use GET to read a token's claims.".into(),
+                }
+                .error_response()
+            })),
+    );
+}
+
+/// The groups a route asks for with `?group=a&group=b` (all required).
+pub fn required_groups(query: &str) -> Result<Vec<String>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
+        ApiError::InvalidParameter("The query string is not valid URL encoding.".into())
+    })?;
+    pairs
+        .into_iter()
+        .filter(|(k, _)| k == "group")
+        .map(|(_, v)| {
+            if v.is_empty() {
+                Err(ApiError::InvalidParameter(
+                    "group must name a group, e.g. ?group=admins.".into(),
+                ))
+            } else {
+                Ok(v)
+            }
+        })
+        .collect()
+}
+
+#[tracing::instrument(name = "verify", skip_all)]
+async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let groups = match required_groups(req.query_string()) {
+        Ok(groups) => groups,
+        Err(e) => return e.error_response(),
+    };
+    let claims = match check_request(&req, &state.verifier, state.cookie_name.as_deref(), &groups) {
+        Ok(claims) => claims,
+        Err(rejection) => {
+            tracing::debug!(reason = %rejection, "forward-auth refused");
+            return rejection.error_response();
+        }
+    };
+    match identity_headers(&claims) {
+        Ok(headers) => {
+            let mut response = HttpResponse::Ok();
+            response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+            for header in headers {
+                response.insert_header(header);
+            }
+            response.finish()
+        }
+        Err(e) => e.error_response(),
+    }
+}
+
+/// The identity headers for `claims`; names and addresses may be UTF-8.
+pub fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, ApiError> {
+    let value = |name: &str, text: &str| {
+        HeaderValue::from_bytes(text.as_bytes()).map_err(|_| {
+            tracing::error!(
+                claim = name,
+                "a claim holds characters a header cannot carry"
+            );
+            ApiError::Internal
+        })
+    };
+    let mut headers = vec![
+        (
+            HeaderName::from_static("remote-user"),
+            value("sub", &claims.sub)?,
+        ),
+        (
+            HeaderName::from_static("remote-groups"),
+            value("groups", &claims.groups.join(","))?,
+        ),
+    ];
+    if let Some(email) = &claims.email {
+        headers.push((
+            HeaderName::from_static("remote-email"),
+            value("email", email)?,
+        ));
+    }
+    if let Some(name) = &claims.name {
+        headers.push((HeaderName::from_static("remote-name"), value("name", name)?));
+    }
+    Ok(headers)
+}
+
+#[tracing::instrument(name = "token_info", skip_all)]
+async fn token_info(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match check_request(&req, &state.verifier, state.cookie_name.as_deref(), &[]) {
+        Ok(claims) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .json(claims),
+        Err(rejection) => rejection.error_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_collected_and_empty_ones_refused() {
+        assert_eq!(required_groups("").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            required_groups("group=admins&x=1&group=ops%20team").unwrap(),
+            vec!["admins", "ops team"]
+        );
+        assert_eq!(
+            required_groups("group=").unwrap_err().to_string(),
+            "group must name a group, e.g. ?group=admins."
+        );
+    }
+
+    #[test]
+    fn identity_headers_carry_utf8_and_leave_out_absent_claims() {
+        let mut claims = Claims::new("latchkey", "dreßler", 0, 1);
+        claims.groups = vec!["staff".into(), "ops".into()];
+        claims.name = Some("Wolfgang Dreßler".into());
+        let headers = identity_headers(&claims).unwrap();
+        let shown: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("remote-user".to_owned(), "dreßler".as_bytes().to_vec()),
+                ("remote-groups".to_owned(), b"staff,ops".to_vec()),
+                (
+                    "remote-name".to_owned(),
+                    "Wolfgang Dreßler".as_bytes().to_vec()
+                ),
+            ]
+        );
+        claims.sub = "evil\r\nSet-Cookie: x=1".into();
+        assert!(identity_headers(&claims).is_err());
+    }
+}

@@ -1,0 +1,376 @@
+//! `openapi.yaml` tells the truth: real answers for every documented status of every endpoint
+//! are checked against it (documented status, required headers and their allowed values, the
+//! JSON body against its schema, no body where none is documented).
+
+mod support;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::test::{self, TestRequest};
+use serde_json::Value;
+use support::service::{app, basic, config_toml, load_config, token_request, Extra};
+use support::slapd::Slapd;
+
+struct Spec(Value);
+
+impl Spec {
+    fn load() -> Spec {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml");
+        let text = std::fs::read_to_string(&path).expect("read openapi.yaml");
+        Spec(serde_norway::from_str(&text).unwrap_or_else(|e| panic!("openapi.yaml: {e}")))
+    }
+
+    /// Follow `$ref`s to the object they name.
+    fn resolve<'a>(&'a self, mut v: &'a Value) -> &'a Value {
+        while let Some(reference) = v.get("$ref").and_then(Value::as_str) {
+            let pointer = reference.trim_start_matches('#');
+            v = self
+                .0
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("openapi.yaml: dangling $ref {reference}"));
+        }
+        v
+    }
+
+    /// Check one real answer against the operation `method path`.
+    fn check(&self, method: &str, path: &str, status: u16, headers: &HeaderMap, body: &[u8]) {
+        let at = format!("{method} {path} -> {status}");
+        let path_item = self
+            .0
+            .pointer(&format!("/paths/{}", path.replace('/', "~1")))
+            .unwrap_or_else(|| panic!("{at}: the path is not in openapi.yaml"));
+        // A 405 answers a method the path does not serve: it is documented on the methods it does.
+        let operation = path_item.get(method).or_else(|| {
+            (status == 405).then(|| {
+                path_item.as_object().and_then(|ops| {
+                    ops.values()
+                        .find(|op| op.pointer("/responses/405").is_some())
+                })
+            })?
+        });
+        let operation =
+            operation.unwrap_or_else(|| panic!("{at}: the operation is not in openapi.yaml"));
+        let response = self.resolve(
+            operation
+                .pointer(&format!("/responses/{status}"))
+                .unwrap_or_else(|| panic!("{at}: the status is not documented")),
+        );
+        for (name, header) in response
+            .get("headers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let header = self.resolve(header);
+            let actual = headers
+                .get(name.as_str())
+                .map(|v| v.to_str().unwrap_or("<bytes>"));
+            match actual {
+                None if header.get("required") == Some(&Value::Bool(true)) => {
+                    panic!("{at}: required header {name} is missing")
+                }
+                None => {}
+                Some(value) => {
+                    if let Some(schema) = header.get("schema") {
+                        let value = match self.resolve(schema).get("type").and_then(Value::as_str) {
+                            Some("integer") => {
+                                value.parse::<i64>().map(Value::from).unwrap_or_else(|_| {
+                                    panic!("{at}: {name}: {value:?} is not an integer")
+                                })
+                            }
+                            _ => Value::from(value),
+                        };
+                        self.validate(schema, &value, &format!("{at}: header {name}"));
+                    }
+                }
+            }
+        }
+        match response.pointer("/content/application~1json/schema") {
+            Some(schema) => {
+                let content_type = headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap_or(""));
+                assert_eq!(content_type, Some("application/json"), "{at}");
+                let json: Value = serde_json::from_slice(body)
+                    .unwrap_or_else(|e| panic!("{at}: the body is not JSON: {e}"));
+                self.validate(schema, &json, &at);
+                if status >= 400 {
+                    assert_eq!(
+                        json.get("status"),
+                        Some(&Value::from(status)),
+                        "{at}: body status"
+                    );
+                }
+            }
+            None => assert!(body.is_empty(), "{at}: undocumented body {body:?}"),
+        }
+    }
+
+    /// The subset of JSON Schema that openapi.yaml uses.
+    fn validate(&self, schema: &Value, v: &Value, at: &str) {
+        let schema = self.resolve(schema);
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+            assert!(allowed.contains(v), "{at}: {v} is not one of {allowed:?}");
+        }
+        match schema.get("type").and_then(Value::as_str) {
+            Some("object") => {
+                let object = v
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{at}: {v} is not an object"));
+                let properties = schema.get("properties").and_then(Value::as_object);
+                for required in schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = required.as_str().unwrap_or_default();
+                    assert!(
+                        object.contains_key(name),
+                        "{at}: required {name} is missing from {v}"
+                    );
+                }
+                for (name, value) in object {
+                    match properties.and_then(|p| p.get(name)) {
+                        Some(property) => self.validate(property, value, &format!("{at}.{name}")),
+                        None => assert_ne!(
+                            schema.get("additionalProperties"),
+                            Some(&Value::Bool(false)),
+                            "{at}: {name} is not documented"
+                        ),
+                    }
+                }
+            }
+            Some("array") => {
+                let items = v
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{at}: {v} is not an array"));
+                if let Some(item_schema) = schema.get("items") {
+                    for item in items {
+                        self.validate(item_schema, item, at);
+                    }
+                }
+            }
+            Some("string") => {
+                let text = v
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{at}: {v} is not a string"));
+                if schema.get("format").and_then(Value::as_str) == Some("date-time") {
+                    assert!(
+                        chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+                        "{at}: {text} is not RFC 3339"
+                    );
+                }
+            }
+            Some("integer") => {
+                let n = v
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("{at}: {v} is not an integer"));
+                if let Some(min) = schema.get("minimum").and_then(Value::as_i64) {
+                    assert!(n >= min, "{at}: {n} < {min}");
+                }
+                if let Some(max) = schema.get("maximum").and_then(Value::as_i64) {
+                    assert!(n <= max, "{at}: {n} > {max}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[actix_web::test]
+async fn every_status_of_every_endpoint_matches_openapi_yaml() {
+    let spec = Spec::load();
+    let mut slapd = Slapd::start();
+    let broken = app(&load_config(&config_toml(
+        &slapd.url(),
+        &Extra {
+            users: "username_attribute = \"employeeNumber\"",
+            ..Extra::default()
+        },
+    )))
+    .await;
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+
+    let token = {
+        let response = test::call_service(
+            &app,
+            token_request("alice", "alice-password-1", "").to_request(),
+        )
+        .await;
+        let body: Value = test::read_body_json(response).await;
+        body["token"].as_str().expect("a token").to_owned()
+    };
+    let bearer = ("Authorization", format!("Bearer {token}"));
+    let rt = "/auth/request-token";
+
+    let cases: Vec<(&str, &str, u16, TestRequest)> = vec![
+        (
+            "post",
+            rt,
+            200,
+            token_request("alice", "alice-password-1", "token_duration=60"),
+        ),
+        (
+            "get",
+            rt,
+            200,
+            TestRequest::get()
+                .uri(rt)
+                .insert_header(("Authorization", basic("bob", "bob-password-1"))),
+        ),
+        (
+            "post",
+            rt,
+            400,
+            token_request("alice", "x", "token_duration=0"),
+        ),
+        (
+            "post",
+            rt,
+            400,
+            TestRequest::post()
+                .uri(rt)
+                .insert_header(("Authorization", "Basic %%%")),
+        ),
+        ("post", rt, 401, TestRequest::post().uri(rt)),
+        ("post", rt, 401, token_request("alice", "wrong", "")),
+        ("put", rt, 405, TestRequest::put().uri(rt)),
+        (
+            "get",
+            "/auth/verify",
+            200,
+            TestRequest::get()
+                .uri("/auth/verify")
+                .insert_header(bearer.clone()),
+        ),
+        (
+            "post",
+            "/auth/verify",
+            200,
+            TestRequest::post()
+                .uri("/auth/verify")
+                .insert_header(bearer.clone()),
+        ),
+        (
+            "get",
+            "/auth/verify",
+            400,
+            TestRequest::get()
+                .uri("/auth/verify?group=")
+                .insert_header(bearer.clone()),
+        ),
+        (
+            "get",
+            "/auth/verify",
+            401,
+            TestRequest::get().uri("/auth/verify"),
+        ),
+        (
+            "get",
+            "/auth/verify",
+            401,
+            TestRequest::get()
+                .uri("/auth/verify")
+                .insert_header(("Authorization", "Bearer a.b.c")),
+        ),
+        (
+            "get",
+            "/auth/verify",
+            403,
+            TestRequest::get()
+                .uri("/auth/verify?group=admins")
+                .insert_header(bearer.clone()),
+        ),
+        (
+            "get",
+            "/auth/token-info",
+            200,
+            TestRequest::get()
+                .uri("/auth/token-info")
+                .insert_header(bearer.clone()),
+        ),
+        (
+            "get",
+            "/auth/token-info",
+            401,
+            TestRequest::get().uri("/auth/token-info"),
+        ),
+        (
+            "post",
+            "/auth/token-info",
+            405,
+            TestRequest::post().uri("/auth/token-info"),
+        ),
+        ("get", "/healthz", 200, TestRequest::get().uri("/healthz")),
+    ];
+    for (method, path, want, req) in cases {
+        let response = test::call_service(&app, req.to_request()).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = test::read_body(response).await;
+        assert_eq!(
+            status,
+            want,
+            "{method} {path}: {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        spec.check(method, path, status, &headers, &body);
+    }
+
+    // 500: the directory and the configuration disagree.
+    let response = test::call_service(
+        &broken,
+        token_request("alice", "alice-password-1", "").to_request(),
+    )
+    .await;
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let body = test::read_body(response).await;
+    assert_eq!(status, 500);
+    spec.check("post", rt, status, &headers, &body);
+
+    // 503: the directory is down.
+    slapd.stop();
+    let response = test::call_service(
+        &app,
+        token_request("alice", "alice-password-1", "").to_request(),
+    )
+    .await;
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let body = test::read_body(response).await;
+    assert_eq!(status, 503);
+    spec.check("post", rt, status, &headers, &body);
+}
+
+#[test]
+fn every_error_code_the_service_can_answer_is_in_openapi_yaml() {
+    let spec = Spec::load();
+    let documented = spec
+        .0
+        .pointer("/components/schemas/Error/properties/error/enum")
+        .and_then(Value::as_array)
+        .expect("the Error schema lists its codes")
+        .clone();
+    for code in [
+        "missing_credentials",
+        "malformed_credentials",
+        "invalid_credentials",
+        "invalid_parameter",
+        "missing_token",
+        "invalid_token",
+        "forbidden",
+        "directory_unavailable",
+        "internal_error",
+        "not_found",
+        "method_not_allowed",
+    ] {
+        assert!(
+            documented.contains(&Value::from(code)),
+            "{code} is not documented"
+        );
+    }
+    assert_eq!(
+        documented.len(),
+        11,
+        "openapi.yaml documents codes the service never sends"
+    );
+}

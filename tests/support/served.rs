@@ -1,0 +1,136 @@
+//! The real `latchkey serve` binary on a free loopback port, stopped on drop, and a minimal
+//! HTTP/1.1 client for talking to it (or to a proxy in front of it).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `latchkey serve`.
+pub struct Served {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Serve `config_toml` (its `[tokens]` table gets a `[server]` table before it) with
+/// `RUST_LOG=rust_log`, logging to a file in `dir`.
+pub fn serve(dir: &Path, config_toml: &str, rust_log: &str) -> Served {
+    let port = free_port();
+    let toml = config_toml.replacen(
+        "[tokens]",
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\n[tokens]"),
+        1,
+    );
+    let config = dir.join("latchkey-served.toml");
+    std::fs::write(&config, toml).expect("write config");
+    let log = dir.join("latchkey.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LATCHKEY") || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    let child = cmd
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
+        .spawn()
+        .expect("start latchkey serve");
+    let served = Served { child, port, log };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "latchkey did not listen:\n{}",
+            served.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    served
+}
+
+impl Served {
+    /// Everything it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One request to it; see [`request`].
+    pub fn request(&self, method: &str, target: &str, authorization: &str) -> (u16, String) {
+        let answer = request(
+            self.port,
+            method,
+            target,
+            &[("Authorization", authorization)],
+        );
+        (answer.status, answer.body)
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// Header lines as sent, `Name: value`.
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection to 127.0.0.1:`port`, `Connection: close`.
+pub fn request(port: u16, method: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.get(9..12))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    Answer {
+        status,
+        headers: lines.map(str::to_owned).collect(),
+        body: body.to_owned(),
+    }
+}

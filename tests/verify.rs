@@ -1,0 +1,394 @@
+//! `/auth/verify` (forward-auth) and `/auth/token-info`, with tokens from the real
+//! request-token endpoint and hostile tokens made by hand.
+
+mod support;
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use latchkey_verify::Claims;
+use serde_json::json;
+use support::service::{
+    app, basic, config_toml, load_config, send, token_request, Extra, TEST_ISSUER, TEST_KID,
+    TEST_SECRET,
+};
+use support::slapd::Slapd;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims(sub: &str, groups: &[&str]) -> Claims {
+    let mut c = Claims::new(TEST_ISSUER, sub, now(), now() + 600);
+    c.jti = "0123456789abcdef0123456789abcdef".into();
+    c.groups = groups.iter().map(|g| g.to_string()).collect();
+    c
+}
+
+/// A token signed like Latchkey's, with the given header and key.
+fn sign_with(claims: &Claims, alg: Algorithm, kid: Option<&str>, secret: &str) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+fn sign(claims: &Claims) -> String {
+    sign_with(claims, Algorithm::HS256, Some(TEST_KID), TEST_SECRET)
+}
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+/// Status, headers and raw body of an answer whose body may be empty.
+async fn raw<S>(
+    app: &S,
+    req: TestRequest,
+) -> (StatusCode, actix_web::http::header::HeaderMap, String)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let response = test::call_service(app, req.to_request()).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = String::from_utf8(test::read_body(response).await.to_vec()).expect("UTF-8 body");
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a actix_web::http::header::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().expect("visible header"))
+}
+
+#[actix_web::test]
+async fn a_token_from_request_token_passes_verify_with_identity_headers() {
+    let slapd = Slapd::start();
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let issued = send(&app, token_request("alice", "alice-password-1", "")).await;
+    let token = issued.token().to_owned();
+
+    let (status, headers, body) = raw(
+        &app,
+        TestRequest::get()
+            .uri("/auth/verify")
+            .insert_header(bearer(&token)),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "");
+    assert_eq!(header(&headers, "remote-user"), Some("alice"));
+    assert_eq!(header(&headers, "remote-groups"), Some(""));
+    assert_eq!(header(&headers, "remote-email"), Some("alice@example.org"));
+    assert_eq!(header(&headers, "remote-name"), Some("Alice Liddell"));
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+
+    let info = send(
+        &app,
+        TestRequest::get()
+            .uri("/auth/token-info")
+            .insert_header(bearer(&token)),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::OK);
+    assert_eq!(info.body["sub"], "alice");
+    assert_eq!(info.body["iss"], TEST_ISSUER);
+    assert_eq!(info.body["email"], "alice@example.org");
+    assert_eq!(info.header("cache-control"), "no-store");
+}
+
+#[actix_web::test]
+async fn the_token_may_come_as_basic_username_or_cookie_and_any_method_works() {
+    let slapd = Slapd::start();
+    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
+        "[directory]",
+        "[verify]\ncookie_name = \"latchkey_token\"\n\n[directory]",
+    );
+    let app = app(&load_config(&toml)).await;
+    let token = sign(&claims("bob", &[]));
+
+    let ways = [
+        TestRequest::get().insert_header(("Authorization", basic(&token, ""))),
+        TestRequest::get().insert_header(("Authorization", basic(&token, "ignored"))),
+        TestRequest::get().insert_header((
+            "Authorization",
+            format!("Basic {}", STANDARD.encode(&token)),
+        )),
+        TestRequest::get().insert_header(("Cookie", format!("theme=dark; latchkey_token={token}"))),
+        TestRequest::post().insert_header(bearer(&token)),
+        TestRequest::put().insert_header(bearer(&token)),
+        TestRequest::delete().insert_header(bearer(&token)),
+        TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .insert_header(bearer(&token)),
+    ];
+    for (i, req) in ways.into_iter().enumerate() {
+        let (status, headers, _) = raw(&app, req.uri("/auth/verify")).await;
+        assert_eq!(status, StatusCode::OK, "way {i}");
+        assert_eq!(header(&headers, "remote-user"), Some("bob"), "way {i}");
+    }
+}
+
+#[actix_web::test]
+async fn no_token_or_directory_credentials_are_401_with_a_bearer_challenge() {
+    let slapd = Slapd::start();
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+
+    let (status, headers, body) = raw(&app, TestRequest::get().uri("/auth/verify")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&headers, "www-authenticate"),
+        Some(r#"Bearer realm="latchkey""#)
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+        json!({"error": "missing_token", "message": "Send a token: Authorization: Bearer <token>.", "status": 401})
+    );
+    assert_eq!(header(&headers, "remote-user"), None);
+
+    // Without a configured cookie, a cookie is not looked at.
+    let token = sign(&claims("bob", &[]));
+    let (status, _, _) = raw(
+        &app,
+        TestRequest::get()
+            .uri("/auth/verify")
+            .insert_header(("Cookie", format!("latchkey_token={token}"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A username and password are not a token, even correct ones.
+    let (status, headers, body) = raw(
+        &app,
+        TestRequest::get()
+            .uri("/auth/verify")
+            .insert_header(("Authorization", basic("alice", "alice-password-1"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&headers, "www-authenticate"),
+        Some(r#"Bearer realm="latchkey", error="invalid_token""#)
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+        json!({"error": "invalid_token", "message": "The token is malformed.", "status": 401})
+    );
+}
+
+#[actix_web::test]
+async fn required_groups_are_all_checked() {
+    let slapd = Slapd::start();
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let token = sign(&claims("carol", &["staff", "ops"]));
+    let verify = |query: &str| {
+        TestRequest::get()
+            .uri(&format!("/auth/verify{query}"))
+            .insert_header(bearer(&token))
+    };
+
+    let (status, headers, _) = raw(&app, verify("?group=staff")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, "remote-groups"), Some("staff,ops"));
+    let (status, _, _) = raw(&app, verify("?group=staff&group=ops")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, headers, body) = raw(&app, verify("?group=staff&group=admins")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(header(&headers, "remote-user"), None);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+        json!({"error": "forbidden", "message": "This needs membership of the group \"admins\".", "status": 403})
+    );
+
+    let bad = send(&app, verify("?group=")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad.body["message"],
+        "group must name a group, e.g. ?group=admins."
+    );
+}
+
+#[actix_web::test]
+async fn identity_headers_sent_by_the_client_never_come_back() {
+    let slapd = Slapd::start();
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let token = sign(&claims("bob", &[]));
+    let forged = |req: TestRequest| {
+        req.uri("/auth/verify")
+            .insert_header(("Remote-User", "root"))
+            .insert_header(("Remote-Groups", "admins"))
+            .insert_header(("Remote-Email", "root@example.org"))
+    };
+
+    let (status, headers, _) = raw(
+        &app,
+        forged(TestRequest::get().insert_header(bearer(&token))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let users: Vec<_> = headers.get_all("remote-user").collect();
+    assert_eq!(users, ["bob"]);
+    assert_eq!(header(&headers, "remote-groups"), Some(""));
+    assert_eq!(header(&headers, "remote-email"), None);
+
+    let (status, headers, _) = raw(&app, forged(TestRequest::get())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for name in ["remote-user", "remote-groups", "remote-email"] {
+        assert_eq!(header(&headers, name), None, "{name}");
+    }
+}
+
+#[actix_web::test]
+async fn hostile_tokens_are_all_401_and_never_5xx() {
+    let slapd = Slapd::start();
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let good = claims("alice", &[]);
+    let good_token = sign(&good);
+    let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+
+    let mut expired = good.clone();
+    expired.exp = now() - 60;
+    let mut future = good.clone();
+    future.nbf = now() + 600;
+    let mut other_issuer = good.clone();
+    other_issuer.iss = "someone-else".into();
+    let mut with_audience = good.clone();
+    with_audience.aud = Some("another-service".into());
+    let mut parts: Vec<String> = good_token.split('.').map(str::to_owned).collect();
+    let mut root = good.clone();
+    root.sub = "root".into();
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&root).expect("JSON"));
+    let tampered = parts.join(".");
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": TEST_KID})),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&good).expect("JSON"))
+    );
+    let huge = format!("{}.{}.sig", "a".repeat(5000), "b".repeat(5000));
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        // "none" is not an algorithm jsonwebtoken knows, so the header itself is refused.
+        ("alg none", none, "The token is malformed."),
+        (
+            "HS512 when HS256 is configured",
+            sign_with(&good, Algorithm::HS512, Some(TEST_KID), TEST_SECRET),
+            "The token's signing algorithm is not allowed.",
+        ),
+        (
+            "another secret",
+            sign_with(
+                &good,
+                Algorithm::HS256,
+                Some(TEST_KID),
+                "another-secret-another-secret-another",
+            ),
+            "The token's signature is not valid.",
+        ),
+        (
+            "payload changed after signing",
+            tampered,
+            "The token's signature is not valid.",
+        ),
+        (
+            "unknown kid",
+            sign_with(&good, Algorithm::HS256, Some("old-key"), TEST_SECRET),
+            "The token was signed with a key this server does not hold.",
+        ),
+        (
+            "no kid",
+            sign_with(&good, Algorithm::HS256, None, TEST_SECRET),
+            "The token was signed with a key this server does not hold.",
+        ),
+        (
+            "expired",
+            sign(&expired),
+            "The token has expired; request a new one.",
+        ),
+        (
+            "nbf in the future",
+            sign(&future),
+            "The token is not valid yet.",
+        ),
+        (
+            "wrong iss",
+            sign(&other_issuer),
+            "The token was issued by another issuer.",
+        ),
+        (
+            "unexpected aud",
+            sign(&with_audience),
+            "The token is meant for another audience.",
+        ),
+        (
+            "truncated",
+            good_token[..good_token.len() - 10].to_owned(),
+            "The token is malformed.",
+        ),
+        ("two parts", parts[..2].join("."), "The token is malformed."),
+        (
+            "not base64",
+            "%%%.%%%.%%%".into(),
+            "The token is malformed.",
+        ),
+        ("huge", huge, "The token is malformed."),
+    ];
+    for (what, token, message) in cases {
+        for uri in ["/auth/verify", "/auth/token-info"] {
+            let (status, headers, body) = raw(
+                &app,
+                TestRequest::get().uri(uri).insert_header(bearer(&token)),
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} at {uri}: {body}");
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+                json!({"error": "invalid_token", "message": message, "status": 401}),
+                "{what} at {uri}"
+            );
+            assert_eq!(header(&headers, "remote-user"), None, "{what}");
+        }
+    }
+    let (status, _, _) = raw(
+        &app,
+        TestRequest::get()
+            .uri("/auth/verify")
+            .insert_header(("Authorization", "Bearer ")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The untouched token still passes, so each refusal above is about its one change.
+    let (status, _, _) = raw(
+        &app,
+        TestRequest::get()
+            .uri("/auth/verify")
+            .insert_header(bearer(&good_token)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn token_info_takes_only_get() {
+    let slapd = Slapd::start();
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let answer = send(&app, TestRequest::post().uri("/auth/token-info")).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.header("allow"), "GET");
+    assert_eq!(
+        answer.body,
+        json!({"error": "method_not_allowed", "message": "Use GET to read a token's claims.", "status": 405})
+    );
+}

@@ -1,0 +1,360 @@
+//! actix-web integration (feature `actix`): guard routes with Latchkey tokens, no network call.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use actix_web::{web, App, HttpServer};
+//! use latchkey_verify::actix::RequireToken;
+//! use latchkey_verify::{Claims, HmacKey, Secret, Verifier};
+//!
+//! async fn hello(claims: Claims) -> String {
+//!     format!("Hello, {}!", claims.sub)
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = HmacKey::new("2026-11", Secret::from_file("/etc/latchkey/token-key")?);
+//! let verifier = Arc::new(Verifier::builder().key(&key).issuer("latchkey").build());
+//! HttpServer::new(move || {
+//!     App::new().service(
+//!         web::scope("/api")
+//!             .wrap(RequireToken::new(verifier.clone()).group("staff"))
+//!             .route("/hello", web::get().to(hello)),
+//!     )
+//! })
+//! .bind("127.0.0.1:8000")?
+//! .run()
+//! .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! [`RequireToken`] verifies the token of every request to what it wraps and puts the
+//! [`Claims`] into the request; handlers take them as an argument. A request without a valid
+//! token gets 401 with `WWW-Authenticate: Bearer`, one whose token lacks a required group gets
+//! 403; both with Latchkey's JSON error body.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+
+use crate::{find_token, Claims, Verifier, VerifyError};
+
+/// Why a request was turned away, rendered as Latchkey renders it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No valid token: 401.
+    #[error("{}", .0.message())]
+    Token(VerifyError),
+    /// A valid token without a required group: 403.
+    #[error("This needs membership of the group {0:?}.")]
+    MissingGroup(String),
+}
+
+impl ResponseError for Rejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Rejection::Token(_) => StatusCode::UNAUTHORIZED,
+            Rejection::MissingGroup(_) => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        let code = match self {
+            Rejection::Token(e) => {
+                // RFC 6750: no error code when no token was sent at all.
+                let challenge = if *e == VerifyError::Missing {
+                    HeaderValue::from_static(r#"Bearer realm="latchkey""#)
+                } else {
+                    HeaderValue::from_static(r#"Bearer realm="latchkey", error="invalid_token""#)
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
+                e.code()
+            }
+            Rejection::MissingGroup(_) => "forbidden",
+        };
+        response.json(serde_json::json!({
+            "error": code,
+            "message": self.to_string(),
+            "status": status.as_u16(),
+        }))
+    }
+}
+
+/// Check a request: find its token, verify it, and require every group in `groups`.
+pub fn check_request(
+    req: &HttpRequest,
+    verifier: &Verifier,
+    cookie_name: Option<&str>,
+    groups: &[String],
+) -> Result<Claims, Rejection> {
+    let headers = req.headers();
+    let token = find_token(
+        headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+        headers.get(header::COOKIE).map(HeaderValue::as_bytes),
+        cookie_name,
+    )
+    .map_err(Rejection::Token)?;
+    let claims = verifier.verify(&token).map_err(Rejection::Token)?;
+    if let Some(missing) = groups.iter().find(|g| !claims.groups.contains(g)) {
+        return Err(Rejection::MissingGroup(missing.clone()));
+    }
+    Ok(claims)
+}
+
+struct Requirement {
+    verifier: Arc<Verifier>,
+    cookie_name: Option<String>,
+    groups: Vec<String>,
+}
+
+/// Middleware that lets through only requests with a valid token (and the required groups).
+#[derive(Clone)]
+pub struct RequireToken {
+    requirement: Rc<Requirement>,
+}
+
+impl RequireToken {
+    /// Require a token that `verifier` accepts.
+    pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
+        RequireToken {
+            requirement: Rc::new(Requirement {
+                verifier: verifier.into(),
+                cookie_name: None,
+                groups: Vec::new(),
+            }),
+        }
+    }
+
+    /// Also accept the token from the cookie `name` (after the `Authorization` header).
+    pub fn cookie(self, name: impl Into<String>) -> Self {
+        self.change(|r| r.cookie_name = Some(name.into()))
+    }
+
+    /// Require membership of `group` too (every group named is required).
+    pub fn group(self, group: impl Into<String>) -> Self {
+        self.change(|r| r.groups.push(group.into()))
+    }
+
+    fn change(self, f: impl FnOnce(&mut Requirement)) -> Self {
+        let mut requirement = Requirement {
+            verifier: self.requirement.verifier.clone(),
+            cookie_name: self.requirement.cookie_name.clone(),
+            groups: self.requirement.groups.clone(),
+        };
+        f(&mut requirement);
+        RequireToken {
+            requirement: Rc::new(requirement),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RequireToken
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequireTokenMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireTokenMiddleware {
+            service: Rc::new(service),
+            requirement: self.requirement.clone(),
+        }))
+    }
+}
+
+/// The service [`RequireToken`] wraps around a route or scope.
+pub struct RequireTokenMiddleware<S> {
+    service: Rc<S>,
+    requirement: Rc<Requirement>,
+}
+
+type BoxedResponse<B> =
+    Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>>>;
+
+impl<S, B> Service<ServiceRequest> for RequireTokenMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = BoxedResponse<B>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let r = &self.requirement;
+        match check_request(
+            req.request(),
+            &r.verifier,
+            r.cookie_name.as_deref(),
+            &r.groups,
+        ) {
+            Ok(claims) => {
+                req.extensions_mut().insert(claims);
+                let response = self.service.call(req);
+                Box::pin(async move { Ok(response.await?.map_into_left_body()) })
+            }
+            Err(rejection) => {
+                let response = req.into_response(rejection.error_response());
+                Box::pin(ready(Ok(response.map_into_right_body())))
+            }
+        }
+    }
+}
+
+/// Handlers behind [`RequireToken`] take the verified claims as an argument. Without the
+/// middleware in front, the request is refused as having no token.
+impl FromRequest for Claims {
+    type Error = Rejection;
+    type Future = Ready<Result<Claims, Rejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Claims>()
+                .cloned()
+                .ok_or(Rejection::Token(VerifyError::Missing)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HmacAlgorithm, HmacKey, Secret, Signer};
+    use actix_web::test::{self, TestRequest};
+    use actix_web::{web, App};
+
+    fn key() -> HmacKey {
+        HmacKey::new("k1", Secret::new(vec![3; 32]).unwrap())
+    }
+
+    fn token(groups: &[&str], exp_in: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = Claims::new("latchkey", "alice", now, now + exp_in);
+        claims.groups = groups.iter().map(|g| g.to_string()).collect();
+        Signer::new(&key(), HmacAlgorithm::HS256)
+            .sign(&claims)
+            .unwrap()
+    }
+
+    async fn hello(claims: Claims) -> String {
+        format!("hello {}", claims.sub)
+    }
+
+    async fn call(req: TestRequest) -> (StatusCode, Option<String>, String) {
+        let verifier = Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
+        let app = test::init_service(
+            App::new()
+                .route("/open", web::get().to(|| async { "open" }))
+                .service(
+                    web::scope("/api")
+                        .wrap(RequireToken::new(verifier.clone()).cookie("lk"))
+                        .route("/hello", web::get().to(hello))
+                        .service(
+                            web::resource("/admin")
+                                .wrap(RequireToken::new(verifier).group("admins"))
+                                .to(hello),
+                        ),
+                ),
+        )
+        .await;
+        let response = test::call_service(&app, req.to_request()).await;
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+        (status, challenge, body)
+    }
+
+    #[actix_web::test]
+    async fn a_valid_token_reaches_the_handler_with_its_claims() {
+        let req = TestRequest::get()
+            .uri("/api/hello")
+            .insert_header(("Authorization", format!("Bearer {}", token(&[], 60))));
+        assert_eq!(
+            call(req).await,
+            (StatusCode::OK, None, "hello alice".into())
+        );
+        let by_cookie = TestRequest::get()
+            .uri("/api/hello")
+            .insert_header(("Cookie", format!("lk={}", token(&[], 60))));
+        assert_eq!(call(by_cookie).await.0, StatusCode::OK);
+        assert_eq!(
+            call(TestRequest::get().uri("/open")).await.0,
+            StatusCode::OK
+        );
+    }
+
+    #[actix_web::test]
+    async fn no_token_is_401_with_a_bearer_challenge_and_json() {
+        let (status, challenge, body) = call(TestRequest::get().uri("/api/hello")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="latchkey""#));
+        assert_eq!(
+            body,
+            r#"{"error":"missing_token","message":"Send a token: Authorization: Bearer <token>.","status":401}"#
+        );
+    }
+
+    #[actix_web::test]
+    async fn an_expired_token_is_401_invalid_token() {
+        let req = TestRequest::get()
+            .uri("/api/hello")
+            .insert_header(("Authorization", format!("Bearer {}", token(&[], -60))));
+        let (status, challenge, body) = call(req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Bearer realm="latchkey", error="invalid_token""#)
+        );
+        assert_eq!(
+            body,
+            r#"{"error":"invalid_token","message":"The token has expired; request a new one.","status":401}"#
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_missing_group_is_403_and_a_present_one_passes() {
+        let without = TestRequest::get()
+            .uri("/api/admin")
+            .insert_header(("Authorization", format!("Bearer {}", token(&["staff"], 60))));
+        let (status, challenge, body) = call(without).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(challenge, None);
+        assert_eq!(
+            body,
+            r#"{"error":"forbidden","message":"This needs membership of the group \"admins\".","status":403}"#
+        );
+        let with = TestRequest::get().uri("/api/admin").insert_header((
+            "Authorization",
+            format!("Bearer {}", token(&["admins"], 60)),
+        ));
+        assert_eq!(call(with).await.0, StatusCode::OK);
+    }
+
+    #[actix_web::test]
+    async fn claims_without_the_middleware_are_refused() {
+        let app = test::init_service(App::new().route("/bare", web::get().to(hello))).await;
+        let response = test::call_service(&app, TestRequest::get().uri("/bare").to_request()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}

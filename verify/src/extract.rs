@@ -1,0 +1,180 @@
+//! Finding the token in a request, framework-free.
+//!
+//! Looked for in this order:
+//! 1. `Authorization: Bearer <token>`;
+//! 2. `Authorization: Basic base64(<token>:<anything>)`: the token is the username and the
+//!    password is ignored (flask-ldap-auth's convention, so `curl -u "$TOKEN:"` works);
+//! 3. the cookie named by the caller, if any.
+//!
+//! An `Authorization` header with a Bearer or Basic scheme decides the matter: a broken one is
+//! refused, never passed over for a cookie.
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, Engine, GeneralPurpose, GeneralPurposeConfig};
+
+use crate::{VerifyError, MAX_TOKEN_LEN};
+
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The token carried by a request, given its `Authorization` and `Cookie` header values.
+pub fn find_token(
+    authorization: Option<&[u8]>,
+    cookie_header: Option<&[u8]>,
+    cookie_name: Option<&str>,
+) -> Result<String, VerifyError> {
+    if let Some(value) = authorization {
+        let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+            Some(i) => value.split_at(i),
+            None => (value, &b""[..]),
+        };
+        let rest = rest.trim_ascii();
+        if scheme.eq_ignore_ascii_case(b"bearer") {
+            return token_text(rest);
+        }
+        if scheme.eq_ignore_ascii_case(b"basic") {
+            if rest.len() > MAX_TOKEN_LEN * 2 {
+                return Err(VerifyError::Malformed);
+            }
+            let decoded = BASE64.decode(rest).map_err(|_| VerifyError::Malformed)?;
+            let username = match decoded.iter().position(|b| *b == b':') {
+                Some(i) => decoded.get(..i).unwrap_or_default(),
+                None => &decoded[..],
+            };
+            return token_text(username);
+        }
+    }
+    if let (Some(header), Some(name)) = (cookie_header, cookie_name) {
+        if let Some(value) = cookie_value(header, name) {
+            return token_text(value);
+        }
+    }
+    Err(VerifyError::Missing)
+}
+
+fn token_text(bytes: &[u8]) -> Result<String, VerifyError> {
+    if bytes.is_empty() {
+        return Err(VerifyError::Missing);
+    }
+    if bytes.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::Malformed);
+    }
+    // A JWT is base64url segments and dots; anything else cannot be one.
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
+    {
+        return Err(VerifyError::Malformed);
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| VerifyError::Malformed)
+}
+
+/// The value of cookie `name` in a `Cookie` header (`a=1; b=2`).
+fn cookie_value<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    header.split(|b| *b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        let (key, value) = pair.split_at(eq);
+        (key.trim_ascii() == name.as_bytes()).then(|| {
+            let value = value.get(1..).unwrap_or_default().trim_ascii();
+            value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(value)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
+
+    fn find(auth: Option<&str>, cookie: Option<&str>) -> Result<String, VerifyError> {
+        find_token(
+            auth.map(str::as_bytes),
+            cookie.map(str::as_bytes),
+            Some("latchkey"),
+        )
+    }
+
+    fn basic(raw: &str) -> String {
+        format!("Basic {}", STANDARD.encode(raw))
+    }
+
+    #[test]
+    fn bearer_basic_and_cookie_each_carry_the_token() {
+        assert_eq!(
+            find(Some(&format!("Bearer {TOKEN}")), None),
+            Ok(TOKEN.into())
+        );
+        assert_eq!(
+            find(Some(&format!("bearer  {TOKEN} ")), None),
+            Ok(TOKEN.into())
+        );
+        assert_eq!(
+            find(Some(&basic(&format!("{TOKEN}:"))), None),
+            Ok(TOKEN.into())
+        );
+        assert_eq!(find(Some(&basic(TOKEN)), None), Ok(TOKEN.into()));
+        assert_eq!(
+            find(Some(&basic(&format!("{TOKEN}:ignored-password"))), None),
+            Ok(TOKEN.into())
+        );
+        assert_eq!(
+            find(None, Some(&format!("a=1; latchkey={TOKEN}; b=2"))),
+            Ok(TOKEN.into())
+        );
+        assert_eq!(
+            find(None, Some(&format!("latchkey=\"{TOKEN}\""))),
+            Ok(TOKEN.into())
+        );
+    }
+
+    #[test]
+    fn the_authorization_header_comes_before_the_cookie() {
+        let cookie = "latchkey=cookie.token.value";
+        assert_eq!(
+            find(Some(&format!("Bearer {TOKEN}")), Some(cookie)),
+            Ok(TOKEN.into())
+        );
+        assert_eq!(
+            find(Some("Bearer"), Some(cookie)),
+            Err(VerifyError::Missing)
+        );
+        // Another scheme is not ours: the cookie still counts.
+        assert_eq!(
+            find(Some("Digest x"), Some(cookie)),
+            Ok("cookie.token.value".into())
+        );
+    }
+
+    #[test]
+    fn nothing_or_rubbish_is_refused() {
+        assert_eq!(find(None, None), Err(VerifyError::Missing));
+        assert_eq!(find(None, Some("other=1")), Err(VerifyError::Missing));
+        assert_eq!(find(Some("Basic !!!"), None), Err(VerifyError::Malformed));
+        assert_eq!(
+            find(Some(&basic(":password")), None),
+            Err(VerifyError::Missing)
+        );
+        assert_eq!(find(Some("Bearer a b"), None), Err(VerifyError::Malformed));
+        assert_eq!(
+            find(Some(&basic("alice\u{e9}:pw")), None),
+            Err(VerifyError::Malformed)
+        );
+        let huge = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(
+            find(Some(&format!("Bearer {huge}")), None),
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(
+            find_token(None, Some(format!("latchkey={TOKEN}").as_bytes()), None),
+            Err(VerifyError::Missing)
+        );
+    }
+}
