@@ -1,0 +1,59 @@
+//! How long verifying a realistic Latchkey token takes, beside jsonwebtoken's own decode of
+//! the same token with the same checks (the floor: HMAC, base64 and JSON).
+//!
+//! `cargo bench -p latchkey-verify --bench verify`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use latchkey_verify::{find_token, Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
+
+fn realistic_token(key: &HmacKey) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = Claims::new("https://auth.example.org", "alice", now, now + 3600);
+    claims.jti = "5d9a1f0c2b7e4a6c8f1e3d5b7a9c0e2f".into();
+    claims.name = Some("Alice Liddell".into());
+    claims.email = Some("alice@example.org".into());
+    claims.groups = ["staff", "engineering", "vpn-users", "wiki-editors", "on-call"]
+        .map(String::from)
+        .to_vec();
+    Signer::new(key, HmacAlgorithm::HS256).sign(&claims).expect("sign")
+}
+
+fn bench(c: &mut Criterion) {
+    let key = HmacKey::new("2026-11", Secret::new(vec![42; 48]).expect("secret"));
+    let old = HmacKey::new("2026-05", Secret::new(vec![7; 48]).expect("secret"));
+    let token = realistic_token(&key);
+    let verifier = Verifier::builder()
+        .key(&key)
+        .key(&old)
+        .issuer("https://auth.example.org")
+        .build();
+    let header = format!("Bearer {token}");
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("latchkey_verify::Verifier::verify", |b| {
+        b.iter(|| verifier.verify(std::hint::black_box(&token)).expect("valid"))
+    });
+    group.bench_function("find_token + verify (Bearer header)", |b| {
+        b.iter(|| {
+            let token = find_token(Some(std::hint::black_box(header.as_bytes())), None, None)
+                .expect("a token");
+            verifier.verify(&token).expect("valid")
+        })
+    });
+    let decoding = DecodingKey::from_secret(key.secret().expose());
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&["https://auth.example.org"]);
+    validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+    validation.validate_aud = false;
+    group.bench_function("jsonwebtoken::decode (baseline)", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<Claims>(std::hint::black_box(&token), &decoding, &validation)
+                .expect("valid")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
