@@ -13,10 +13,18 @@ fn realistic_token(key: &HmacKey) -> String {
     claims.jti = "5d9a1f0c2b7e4a6c8f1e3d5b7a9c0e2f".into();
     claims.name = Some("Alice Liddell".into());
     claims.email = Some("alice@example.org".into());
-    claims.groups = ["staff", "engineering", "vpn-users", "wiki-editors", "on-call"]
-        .map(String::from)
-        .to_vec();
-    Signer::new(key, HmacAlgorithm::HS256).sign(&claims).expect("sign")
+    claims.groups = [
+        "staff",
+        "engineering",
+        "vpn-users",
+        "wiki-editors",
+        "on-call",
+    ]
+    .map(String::from)
+    .to_vec();
+    Signer::new(key, HmacAlgorithm::HS256)
+        .sign(&claims)
+        .expect("sign")
 }
 
 fn bench(c: &mut Criterion) {
@@ -32,7 +40,11 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("verify");
     group.bench_function("latchkey_verify::Verifier::verify", |b| {
-        b.iter(|| verifier.verify(std::hint::black_box(&token)).expect("valid"))
+        b.iter(|| {
+            verifier
+                .verify(std::hint::black_box(&token))
+                .expect("valid")
+        })
     });
     group.bench_function("find_token + verify (Bearer header)", |b| {
         b.iter(|| {
