@@ -1,10 +1,14 @@
 //! Checking a token: pinned algorithms, key chosen by `kid`, `exp` required.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::str::FromStr;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{DecodingKey, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
 
 use crate::{Claims, HmacAlgorithm, HmacKey};
 
@@ -76,10 +80,16 @@ impl VerifyError {
 ///
 /// Every configured key verifies (so tokens signed before a key rotation stay valid until they
 /// expire); the key is picked by the token's `kid` header, never by trying each in turn.
+///
+/// Each part of the token is read once: the header (to pin the algorithm and pick the key),
+/// then the signature over header and payload, checked by jsonwebtoken's HMAC in constant
+/// time, and only then the claims.
 pub struct Verifier {
     keys: HashMap<String, DecodingKey>,
     allowed: Vec<HmacAlgorithm>,
-    validation: Validation,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: i64,
 }
 
 impl fmt::Debug for Verifier {
@@ -89,6 +99,9 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("kids", &kids)
             .field("allowed", &self.allowed)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway", &self.leeway)
             .finish_non_exhaustive()
     }
 }
@@ -149,18 +162,6 @@ impl VerifierBuilder {
         } else {
             self.algorithms
         };
-        let mut validation = Validation::new(HmacAlgorithm::HS256.jwt());
-        validation.algorithms = allowed.iter().map(|a| a.jwt()).collect();
-        validation.leeway = self.leeway.unwrap_or(DEFAULT_LEEWAY);
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
-        if let Some(issuer) = &self.issuer {
-            validation.set_issuer(&[issuer]);
-        }
-        match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
-        }
         let keys = self
             .keys
             .iter()
@@ -174,9 +175,20 @@ impl VerifierBuilder {
         Verifier {
             keys,
             allowed,
-            validation,
+            issuer: self.issuer,
+            audience: self.audience,
+            leeway: i64::try_from(self.leeway.unwrap_or(DEFAULT_LEEWAY)).unwrap_or(i64::MAX),
         }
     }
+}
+
+/// The header fields Latchkey reads; everything else in the header is ignored.
+#[derive(Deserialize)]
+struct TokenHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
 }
 
 impl Verifier {
@@ -187,42 +199,74 @@ impl Verifier {
 
     /// Check `token` and return its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.verify_at(token, now)
+    }
+
+    /// Check `token` as of `now` (seconds since the Unix epoch).
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<Claims, VerifyError> {
         if token.is_empty() {
             return Err(VerifyError::Missing);
         }
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::Malformed);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        let alg = HmacAlgorithm::from_jwt(header.alg).ok_or(VerifyError::DisallowedAlgorithm)?;
-        if !self.allowed.contains(&alg) {
-            return Err(VerifyError::DisallowedAlgorithm);
-        }
-        let key = header
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
+
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| VerifyError::Malformed)?;
+        let header_fields: TokenHeader<'_> =
+            serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
+        let alg = Algorithm::from_str(&header_fields.alg)
+            .ok()
+            .and_then(HmacAlgorithm::from_jwt)
+            .filter(|a| self.allowed.contains(a))
+            .ok_or(VerifyError::DisallowedAlgorithm)?;
+        let key = header_fields
             .kid
             .as_deref()
             .and_then(|kid| self.keys.get(kid))
             .ok_or(VerifyError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|e| classify(e.kind()))?;
-        if self.validation.aud.is_none() && data.claims.aud.is_some() {
+
+        // header.payload, exactly as signed
+        let signed = token
+            .get(..header.len() + 1 + payload.len())
+            .ok_or(VerifyError::Malformed)?;
+        let valid = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), key, alg.jwt())
+            .map_err(|_| VerifyError::Malformed)?;
+        if !valid {
+            return Err(VerifyError::BadSignature);
+        }
+
+        // Only now is the payload trusted enough to read.
+        let payload_json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| VerifyError::Malformed)?;
+        let claims: Claims =
+            serde_json::from_slice(&payload_json).map_err(|_| VerifyError::Malformed)?;
+        if claims.exp < now.saturating_sub(self.leeway) {
+            return Err(VerifyError::Expired);
+        }
+        if claims.nbf > now.saturating_add(self.leeway) {
+            return Err(VerifyError::NotYetValid);
+        }
+        if let Some(issuer) = &self.issuer {
+            if &claims.iss != issuer {
+                return Err(VerifyError::WrongIssuer);
+            }
+        }
+        if claims.aud != self.audience {
             return Err(VerifyError::WrongAudience);
         }
-        Ok(data.claims)
-    }
-}
-
-fn classify(kind: &ErrorKind) -> VerifyError {
-    match kind {
-        ErrorKind::InvalidSignature => VerifyError::BadSignature,
-        ErrorKind::ExpiredSignature => VerifyError::Expired,
-        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
-        ErrorKind::InvalidIssuer => VerifyError::WrongIssuer,
-        ErrorKind::InvalidAudience => VerifyError::WrongAudience,
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
-            VerifyError::DisallowedAlgorithm
-        }
-        _ => VerifyError::Malformed,
+        Ok(claims)
     }
 }
 
@@ -305,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn alg_none_is_refused() {
+    fn alg_none_is_refused_as_disallowed() {
         // {"alg":"none","kid":"k1"} . {"sub":"alice",...} . (no signature)
         let header = "eyJhbGciOiJub25lIiwia2lkIjoiazEifQ";
         let body = "eyJpc3MiOiJsYXRjaGtleSIsInN1YiI6ImFsaWNlIiwiaWF0IjoxLCJuYmYiOjEsImV4cCI6OTk5OTk5OTk5OSwianRpIjoiIn0";
@@ -394,5 +438,61 @@ mod tests {
             verifier(&[&k]).verify(&parts.join(".")),
             Err(VerifyError::BadSignature)
         );
+    }
+
+    #[test]
+    fn expiry_and_not_before_are_exact_at_the_leeway_boundary() {
+        let k = key("k1", 1);
+        let v = verifier(&[&k]);
+        let mut c = claims();
+        c.iat = 1_000;
+        c.nbf = 1_000;
+        c.exp = 2_000;
+        let token = Signer::new(&k, HmacAlgorithm::HS256).sign(&c).unwrap();
+        assert!(
+            v.verify_at(&token, 2_005).is_ok(),
+            "exp + leeway is still valid"
+        );
+        assert_eq!(v.verify_at(&token, 2_006), Err(VerifyError::Expired));
+        assert!(v.verify_at(&token, 995).is_ok(), "nbf - leeway is valid");
+        assert_eq!(v.verify_at(&token, 994), Err(VerifyError::NotYetValid));
+    }
+
+    #[test]
+    fn structure_errors_are_malformed_and_alg_none_is_disallowed() {
+        let k = key("k1", 1);
+        let v = verifier(&[&k]);
+        let good = Signer::new(&k, HmacAlgorithm::HS256)
+            .sign(&claims())
+            .unwrap();
+        assert_eq!(
+            v.verify(&format!("{good}.extra")),
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(v.verify("a.b"), Err(VerifyError::Malformed));
+        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let body = good.split('.').nth(1).unwrap();
+        let no_alg = format!("{}.{body}.sig", b64(r#"{"kid":"k1"}"#));
+        assert_eq!(v.verify(&no_alg), Err(VerifyError::Malformed));
+        let none = format!("{}.{body}.", b64(r#"{"alg":"none","kid":"k1"}"#));
+        assert_eq!(v.verify(&none), Err(VerifyError::DisallowedAlgorithm));
+        let rs256 = format!("{}.{body}.sig", b64(r#"{"alg":"RS256","kid":"k1"}"#));
+        assert_eq!(v.verify(&rs256), Err(VerifyError::DisallowedAlgorithm));
+    }
+
+    #[test]
+    fn a_signed_token_missing_a_required_claim_is_malformed() {
+        let k = key("k1", 1);
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let no_exp =
+            serde_json::json!({"iss": "latchkey", "sub": "alice", "iat": 1, "nbf": 1, "jti": "x"});
+        let token = jsonwebtoken::encode(
+            &header,
+            &no_exp,
+            &jsonwebtoken::EncodingKey::from_secret(k.secret().expose()),
+        )
+        .unwrap();
+        assert_eq!(verifier(&[&k]).verify(&token), Err(VerifyError::Malformed));
     }
 }
