@@ -24,10 +24,8 @@ while [ $# -gt 0 ]; do
 done
 
 scripts/install-test-deps
-if ! command -v wrk >/dev/null 2>&1; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
-fi
+. scripts/lib/latchkey.sh
+ensure_wrk
 
 echo "load.sh: building release binaries..." >&2
 cargo build --release --quiet --bin latchkey
@@ -36,7 +34,7 @@ cargo bench --quiet --bench ldap_ceiling --no-run 2>/dev/null
 . scripts/lib/dev-slapd.sh
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
 cleanup() {
-  [ -n "${latchkey_pid:-}" ] && kill "$latchkey_pid" 2>/dev/null && wait "$latchkey_pid" 2>/dev/null
+  latchkey_stop
   dev_slapd_stop
   rm -rf "$work"
 }
@@ -82,22 +80,17 @@ export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64
 export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
 export LATCHKEY__SERVER__WORKERS=${WORKERS:-0}
 export LATCHKEY__LOG__LEVEL=warn
-target/release/latchkey --config config/dev.toml serve 2>"$work/latchkey.log" &
-latchkey_pid=$!
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
-rss_start=$(awk '/VmRSS/ {print $2}' "/proc/$latchkey_pid/status")
+latchkey_serve target/release/latchkey "$work/latchkey.log"
+rss_start=$(awk '/VmRSS/ {print $2}' "/proc/$LATCHKEY_PID/status")
 
 # Warm up the pools, then measure.
 wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$port" >/dev/null
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in clock ticks
-lk0=$(cpu "$latchkey_pid"); sl0=$(cpu "$DEV_SLAPD_PID")
+lk0=$(cpu "$LATCHKEY_PID"); sl0=$(cpu "$DEV_SLAPD_PID")
 service=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$port" | grep '^RESULT')
-lk_cpu=$(( $(cpu "$latchkey_pid") - lk0 )); sl_cpu=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
-rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$latchkey_pid/status")
-kill "$latchkey_pid"; wait "$latchkey_pid" 2>/dev/null || true; latchkey_pid=""
+lk_cpu=$(( $(cpu "$LATCHKEY_PID") - lk0 )); sl_cpu=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
+rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$LATCHKEY_PID/status")
+latchkey_stop
 
 sl0=$(cpu "$DEV_SLAPD_PID")
 ceiling=$(cargo bench --quiet --bench ldap_ceiling -- --url "$DEV_SLAPD_URL" --users "$users" \

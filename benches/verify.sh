@@ -19,16 +19,14 @@ while [ $# -gt 0 ]; do
 done
 
 scripts/install-test-deps
-if ! command -v wrk >/dev/null 2>&1; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
-fi
+. scripts/lib/latchkey.sh
+ensure_wrk
 cargo build --release --quiet --bin latchkey
 
 . scripts/lib/dev-slapd.sh
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
 cleanup() {
-  [ -n "${latchkey_pid:-}" ] && kill "$latchkey_pid" 2>/dev/null && wait "$latchkey_pid" 2>/dev/null
+  latchkey_stop
   dev_slapd_stop
   rm -rf "$work"
 }
@@ -40,12 +38,7 @@ export LATCHKEY__DIRECTORY__URLS="$DEV_SLAPD_URL"
 export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
 export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
 export LATCHKEY__LOG__LEVEL=warn
-target/release/latchkey --config config/dev.toml serve 2>"$work/latchkey.log" &
-latchkey_pid=$!
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+latchkey_serve target/release/latchkey "$work/latchkey.log"
 
 # A token like a real one: name, email, from the real endpoint.
 token=$(printf 'POST /auth/request-token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' \

@@ -2,6 +2,7 @@
 //! Shared helpers for the integration tests (`mod support;` in a test file).
 
 pub mod nginx;
+pub mod process;
 pub mod served;
 pub mod service;
 pub mod slapd;

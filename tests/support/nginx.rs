@@ -25,7 +25,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-const INSTALL_HINT: &str = "install the test dependencies with `scripts/install-test-deps`";
+use super::process::{find_tool, free_port, INSTALL_HINT};
+
 /// Replaced with `127.0.0.1:<port>` in the caller's server block.
 const LISTEN_PLACEHOLDER: &str = "{listen}";
 /// The `*_temp_path` directives of the http modules compiled into nginx. Each
@@ -92,7 +93,7 @@ impl Nginx {
                  test port:\n{server_block}"
             );
         }
-        let nginx_bin = find_nginx();
+        let nginx_bin = find_tool("nginx", "the integration tests run it as a reverse proxy");
 
         let dir = tempfile::Builder::new()
             .prefix("latchkey-nginx-")
@@ -448,32 +449,4 @@ fn print_tail(what: &str, path: &Path, url: &str) {
             lines[from..].join("\n")
         );
     }
-}
-
-/// A port that was free a moment ago. Another process may take it before
-/// nginx binds it; `Nginx::start` retries with a new port in that case.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .expect("binding 127.0.0.1:0 to find a free port");
-    listener
-        .local_addr()
-        .expect("reading the probe listener's address")
-        .port()
-}
-
-/// `/usr/sbin/nginx`, else `nginx` on `$PATH`.
-fn find_nginx() -> PathBuf {
-    let sbin = Path::new("/usr/sbin/nginx");
-    if sbin.is_file() {
-        return sbin.to_path_buf();
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join("nginx");
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!("`nginx` not found in /usr/sbin or on PATH (the integration tests run it as a reverse proxy): {INSTALL_HINT}");
 }

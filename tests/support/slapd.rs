@@ -12,7 +12,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::process::{find_tool, free_port, INSTALL_HINT};
 use super::{ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN};
 
-const INSTALL_HINT: &str = "install the test dependencies with `scripts/install-test-deps`";
 const SCHEMA_DIR: &str = "/etc/ldap/schema";
 const MODULE_DIR: &str = "/usr/lib/ldap";
 const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
@@ -139,8 +139,11 @@ impl Slapd {
     }
 
     fn start_inner(extra_ldif: Option<&str>) -> Slapd {
-        let slapd_bin = find_tool("slapd");
-        let slapadd_bin = find_tool("slapadd");
+        let slapd_bin = find_tool(
+            "slapd",
+            "OpenLDAP's slapd is needed by the integration tests",
+        );
+        let slapadd_bin = find_tool("slapadd", "OpenLDAP's slapadd loads the test directory");
         check_install();
 
         let dir = tempfile::Builder::new()
@@ -345,34 +348,6 @@ fn slapadd(slapadd_bin: &Path, conf: &Path, ldif: &Path) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-/// A port that was free a moment ago. Another process may take it before
-/// slapd binds it; `Slapd::start` retries with a new port in that case.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .expect("binding 127.0.0.1:0 to find a free port");
-    listener
-        .local_addr()
-        .expect("reading the probe listener's address")
-        .port()
-}
-
-/// `/usr/sbin/NAME`, else NAME on `$PATH`.
-fn find_tool(name: &str) -> PathBuf {
-    let sbin = Path::new("/usr/sbin").join(name);
-    if sbin.is_file() {
-        return sbin;
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!("`{name}` not found in /usr/sbin or on PATH (OpenLDAP's slapd is needed by the integration tests): {INSTALL_HINT}");
 }
 
 fn check_install() {
