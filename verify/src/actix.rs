@@ -111,6 +111,7 @@ pub fn check_request(
     Ok(claims)
 }
 
+#[derive(Clone)]
 struct Requirement {
     verifier: Arc<Verifier>,
     cookie_name: Option<String>,
@@ -120,41 +121,31 @@ struct Requirement {
 /// Middleware that lets through only requests with a valid token (and the required groups).
 #[derive(Clone)]
 pub struct RequireToken {
-    requirement: Rc<Requirement>,
+    requirement: Requirement,
 }
 
 impl RequireToken {
     /// Require a token that `verifier` accepts.
     pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
         RequireToken {
-            requirement: Rc::new(Requirement {
+            requirement: Requirement {
                 verifier: verifier.into(),
                 cookie_name: None,
                 groups: Vec::new(),
-            }),
+            },
         }
     }
 
     /// Also accept the token from the cookie `name` (after the `Authorization` header).
-    pub fn cookie(self, name: impl Into<String>) -> Self {
-        self.change(|r| r.cookie_name = Some(name.into()))
+    pub fn cookie(mut self, name: impl Into<String>) -> Self {
+        self.requirement.cookie_name = Some(name.into());
+        self
     }
 
     /// Require membership of `group` too (every group named is required).
-    pub fn group(self, group: impl Into<String>) -> Self {
-        self.change(|r| r.groups.push(group.into()))
-    }
-
-    fn change(self, f: impl FnOnce(&mut Requirement)) -> Self {
-        let mut requirement = Requirement {
-            verifier: self.requirement.verifier.clone(),
-            cookie_name: self.requirement.cookie_name.clone(),
-            groups: self.requirement.groups.clone(),
-        };
-        f(&mut requirement);
-        RequireToken {
-            requirement: Rc::new(requirement),
-        }
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.requirement.groups.push(group.into());
+        self
     }
 }
 
@@ -172,7 +163,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(RequireTokenMiddleware {
             service: Rc::new(service),
-            requirement: self.requirement.clone(),
+            requirement: Rc::new(self.requirement.clone()),
         }))
     }
 }
