@@ -1,15 +1,27 @@
 # A throw-away OpenLDAP slapd for the demo and the benchmarks (sourced, not run).
 #
-#   dev_slapd_start DIR LDIF...   start slapd with the LDIF files loaded, in DIR, on a free
-#                                 loopback port; sets DEV_SLAPD_URL and DEV_SLAPD_PID
+#   dev_slapd_start DIR LDIF...   start slapd with the LDIF files loaded offline (slapadd), in
+#                                 DIR, on a free loopback port; sets DEV_SLAPD_URL and
+#                                 DEV_SLAPD_PID
+#   dev_slapd_add LDIF...         apply LDIF files online as the rootdn (ldapadd; records may
+#                                 carry a changetype), e.g. tests/fixtures/groups.ldif, so that
+#                                 overlays such as memberof see the changes
 #   dev_slapd_stop                stop it (only the process this script started)
 #
-# Base dc=example,dc=org; the service account cn=latchkey,ou=services,dc=example,dc=org
-# (password service-password-1) can read everything, anonymous searches cannot see ou=staff.
-# The integration tests' harness (tests/support/slapd.rs) sets up the same directory.
+# The configuration is tests/fixtures/slapd.conf.in, the template the integration tests'
+# harness (tests/support/slapd.rs) renders too. Base dc=example,dc=org; rootdn
+# cn=admin,dc=example,dc=org (password admin-password-1); the service account
+# cn=latchkey,ou=services,dc=example,dc=org (password service-password-1) can read everything,
+# anonymous searches cannot see ou=staff; plain searches stop at 20 entries, paged ones do not.
 
 DEV_SLAPD_URL=""
 DEV_SLAPD_PID=""
+DEV_SLAPD_DIR=""
+_DEV_SLAPD_TEMPLATE="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/fixtures/slapd.conf.in"
+_DEV_SLAPD_ROOTDN="cn=admin,dc=example,dc=org"
+_DEV_SLAPD_ROOTPW="admin-password-1"
+# mdb address space reserved for the database (256 MiB: room for the benchmark's users).
+_DEV_SLAPD_MAXSIZE=268435456
 
 _dev_slapd_free_port() {
   local port
@@ -24,40 +36,30 @@ _dev_slapd_free_port() {
   return 1
 }
 
+# Escape a value for the replacement side of a sed s|...|...| command.
+_dev_slapd_sed_escape() {
+  printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'
+}
+
+# Write the slapd.conf for instance directory $1 to stdout.
+_dev_slapd_render() {
+  local dir db
+  dir=$(_dev_slapd_sed_escape "$1")
+  db=$(_dev_slapd_sed_escape "$1/db")
+  [ -f "$_DEV_SLAPD_TEMPLATE" ] || {
+    echo "dev-slapd: slapd configuration template $_DEV_SLAPD_TEMPLATE is missing" >&2
+    return 1
+  }
+  sed -e "s|@DIR@|$dir|g" -e "s|@DB@|$db|g" -e "s|@MAXSIZE@|$_DEV_SLAPD_MAXSIZE|g" \
+    "$_DEV_SLAPD_TEMPLATE"
+}
+
 dev_slapd_start() {
   local dir=$1; shift
   mkdir -p "$dir/db"
-  cat > "$dir/slapd.conf" <<CONF
-include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-include /etc/ldap/schema/nis.schema
-pidfile "$dir/slapd.pid"
-argsfile "$dir/slapd.args"
-modulepath /usr/lib/ldap
-moduleload back_mdb
-sizelimit unlimited
-loglevel 0
-
-database mdb
-maxsize 268435456
-suffix "dc=example,dc=org"
-rootdn "cn=admin,dc=example,dc=org"
-rootpw admin-password-1
-directory "$dir/db"
-index objectClass,uid,mail eq
-
-access to attrs=userPassword
-    by anonymous auth
-    by * none
-access to dn.subtree="ou=staff,dc=example,dc=org"
-    by dn.exact="cn=latchkey,ou=services,dc=example,dc=org" read
-    by self read
-    by anonymous auth
-    by * none
-access to *
-    by * read
-CONF
+  dir=$(cd "$dir" && pwd)   # slapd.conf needs absolute paths
+  DEV_SLAPD_DIR=$dir
+  _dev_slapd_render "$dir" > "$dir/slapd.conf" || return 1
   local ldif
   for ldif in "$@"; do
     /usr/sbin/slapadd -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1 || {
@@ -84,6 +86,19 @@ CONF
   cat "$dir/slapd.log" >&2
   echo "dev-slapd: slapd did not start" >&2
   return 1
+}
+
+dev_slapd_add() {
+  [ -n "$DEV_SLAPD_URL" ] || { echo "dev-slapd: dev_slapd_add before dev_slapd_start" >&2; return 1; }
+  local ldif
+  for ldif in "$@"; do
+    ldapadd -x -H "$DEV_SLAPD_URL" -D "$_DEV_SLAPD_ROOTDN" -w "$_DEV_SLAPD_ROOTPW" -f "$ldif" \
+      >"$DEV_SLAPD_DIR/ldapadd.log" 2>&1 || {
+      cat "$DEV_SLAPD_DIR/ldapadd.log" >&2
+      echo "dev-slapd: adding $ldif online failed" >&2
+      return 1
+    }
+  done
 }
 
 dev_slapd_stop() {

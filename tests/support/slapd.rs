@@ -1,8 +1,12 @@
 //! A throwaway OpenLDAP server for integration tests.
 //!
-//! Every [`Slapd`] owns its own temporary directory (generated `slapd.conf`,
-//! an mdb database loaded offline with `slapadd`, and the log file) and its
-//! own `slapd` child process listening on `127.0.0.1:<free port>`. Nothing is
+//! Every [`Slapd`] owns its own temporary directory (`slapd.conf` rendered from
+//! `tests/fixtures/slapd.conf.in`, an mdb database, and the log file) and its
+//! own `slapd` child process listening on `127.0.0.1:<free port>`. The users
+//! (`directory.ldif`) are loaded offline with `slapadd`; the groups
+//! (`groups.ldif`) online, in a short first run of slapd on a Unix socket, so
+//! that the memberof overlay writes the members' `memberOf` and none of that
+//! traffic shows in the log the tests read. Nothing is
 //! shared between instances, so tests can run in parallel threads. Dropping a
 //! `Slapd` kills the child and removes the directory, also when the test
 //! panics.
@@ -13,6 +17,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -21,11 +26,12 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::process::{find_tool, free_port, INSTALL_HINT};
-use super::{ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN};
+use super::{ADMIN_DN, ADMIN_PASSWORD};
 
 const SCHEMA_DIR: &str = "/etc/ldap/schema";
 const MODULE_DIR: &str = "/usr/lib/ldap";
 const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
+const MODULES: [&str; 3] = ["back_mdb", "memberof", "ppolicy"];
 /// mdb maps this much address space per instance; small so that many
 /// instances fit side by side.
 const MDB_MAXSIZE: u64 = 64 * 1024 * 1024;
@@ -144,6 +150,8 @@ impl Slapd {
             "OpenLDAP's slapd is needed by the integration tests",
         );
         let slapadd_bin = find_tool("slapadd", "OpenLDAP's slapadd loads the test directory");
+        let ldapmodify_bin =
+            find_tool("ldapmodify", "ldap-utils' ldapmodify loads the test groups");
         check_install();
 
         let dir = tempfile::Builder::new()
@@ -154,9 +162,10 @@ impl Slapd {
         fs::create_dir(&db_dir).expect("creating the slapd database dir");
         let conf_path = dir.path().join("slapd.conf");
         fs::write(&conf_path, slapd_conf(dir.path(), &db_dir)).expect("writing slapd.conf");
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let log_path = dir.path().join("slapd.log");
 
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/directory.ldif");
+        let fixture = fixtures.join("directory.ldif");
         if !fixture.is_file() {
             panic!("test fixture {} is missing", fixture.display());
         }
@@ -166,6 +175,13 @@ impl Slapd {
             fs::write(&extra_path, extra).expect("writing extra.ldif");
             slapadd(&slapadd_bin, &conf_path, &extra_path);
         }
+        load_groups(
+            &slapd_bin,
+            &ldapmodify_bin,
+            &conf_path,
+            dir.path(),
+            &fixtures.join("groups.ldif"),
+        );
 
         let mut slapd = Slapd {
             child: None,
@@ -289,45 +305,80 @@ impl Drop for Slapd {
     }
 }
 
+/// `tests/fixtures/slapd.conf.in` with this instance's paths and size.
 fn slapd_conf(dir: &Path, db_dir: &Path) -> String {
-    let mut conf = String::new();
-    for schema in SCHEMAS {
-        conf.push_str(&format!("include {SCHEMA_DIR}/{schema}.schema\n"));
-    }
-    conf.push_str(&format!(
-        r#"
-pidfile "{pid}"
-argsfile "{args}"
-modulepath {MODULE_DIR}
-moduleload back_mdb
-
-database mdb
-maxsize {MDB_MAXSIZE}
-suffix "{BASE_DN}"
-rootdn "{ADMIN_DN}"
-rootpw {ADMIN_PASSWORD}
-directory "{db}"
-
-# Passwords: only usable for binding.
-access to attrs=userPassword
-    by anonymous auth
-    by * none
-
-# Staff: hidden from anonymous searches, readable by the service account.
-access to dn.subtree="ou=staff,{BASE_DN}"
-    by dn.exact="{SERVICE_DN}" read
-    by self read
-    by anonymous auth
-    by * none
-
-access to *
-    by * read
-"#,
-        pid = dir.join("slapd.pid").display(),
-        args = dir.join("slapd.args").display(),
-        db = db_dir.display(),
-    ));
+    let template = include_str!("../fixtures/slapd.conf.in");
+    let conf = template
+        .replace("@DIR@", &dir.display().to_string())
+        .replace("@DB@", &db_dir.display().to_string())
+        .replace("@MAXSIZE@", &MDB_MAXSIZE.to_string());
+    assert!(
+        !conf.contains('@'),
+        "tests/fixtures/slapd.conf.in has a placeholder the harness does not fill"
+    );
     conf
+}
+
+/// Add `groups.ldif` as the rootdn through a slapd of its own on a Unix socket, then stop it.
+fn load_groups(slapd_bin: &Path, ldapmodify_bin: &Path, conf: &Path, dir: &Path, ldif: &Path) {
+    let socket = dir.join("ldapi");
+    let url = format!(
+        "ldapi://{}",
+        socket.display().to_string().replace('/', "%2F")
+    );
+    let log_path = dir.join("bootstrap.log");
+    let log = fs::File::create(&log_path).expect("creating the bootstrap log");
+    let stderr = log
+        .try_clone()
+        .expect("duplicating the bootstrap log handle");
+    let mut child = Command::new(slapd_bin)
+        .arg("-f")
+        .arg(conf)
+        .arg("-h")
+        .arg(&url)
+        .arg("-d")
+        .arg(DEBUG_LEVEL)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", slapd_bin.display()));
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let started = fs::read_to_string(&log_path).is_ok_and(|t| t.contains(STARTED_MARKER));
+        if started && UnixStream::connect(&socket).is_ok() {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "slapd for loading the groups exited ({status}):\n{}",
+                fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("slapd for loading the groups was not ready after {READY_TIMEOUT:?}");
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+    let out = Command::new(ldapmodify_bin)
+        .args(["-x", "-H", &url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD, "-f"])
+        .arg(ldif)
+        .stdin(Stdio::null())
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = out.unwrap_or_else(|e| panic!("running {}: {e}", ldapmodify_bin.display()));
+    if !out.status.success() {
+        panic!(
+            "ldapmodify -f {} failed ({}):\n{}{}",
+            ldif.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn slapadd(slapadd_bin: &Path, conf: &Path, ldif: &Path) {
@@ -357,11 +408,13 @@ fn check_install() {
             panic!("LDAP schema {} is missing: {INSTALL_HINT}", path.display());
         }
     }
-    let module = Path::new(MODULE_DIR).join("back_mdb.so");
-    if !module.exists() {
-        panic!(
-            "slapd module {} is missing: {INSTALL_HINT}",
-            module.display()
-        );
+    for name in MODULES {
+        let module = Path::new(MODULE_DIR).join(format!("{name}.so"));
+        if !module.exists() {
+            panic!(
+                "slapd module {} is missing: {INSTALL_HINT}",
+                module.display()
+            );
+        }
     }
 }
