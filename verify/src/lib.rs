@@ -46,7 +46,7 @@ mod extract;
 mod keys;
 mod verifier;
 
-pub use claims::Claims;
+pub use claims::{Claims, RESERVED_CLAIMS};
 pub use extract::find_token;
 pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
 pub use verifier::{Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_TOKEN_LEN};
