@@ -6,6 +6,7 @@
 //!
 //! Layers, each depending only on those before it:
 //! - [`credentials`], [`config`]: values parsed and checked at the edge;
+//! - [`policy`]: boolean expressions over group names (access rules, flag claims);
 //! - [`directory`]: the only code that speaks LDAP;
 //! - [`tokens`]: claims in, signed token out (with `latchkey-verify`);
 //! - [`http`]: requests to calls, results to answers.
@@ -31,5 +32,6 @@ pub mod config;
 pub mod credentials;
 pub mod directory;
 pub mod http;
+pub mod policy;
 pub mod telemetry;
 pub mod tokens;

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use latchkey::config::{Config, SearchMode, UserLocator};
+use latchkey::config::{Config, Refusal, SearchMode, UserLocator};
+use latchkey::directory::{Directory, DirectoryError, SearchAs};
 use latchkey::http::AppState;
+use latchkey::policy::GroupSet;
+use latchkey::tokens::TokenIssuer;
 use latchkey::{directory, http, telemetry};
 
 /// Latchkey trades LDAP credentials for short-lived signed tokens.
@@ -41,14 +44,26 @@ enum Command {
     /// Validate the configuration, then connect to every directory server: bind as the
     /// service account (if any), read the RootDSE and look for the users' base entry.
     /// Exits non-zero with the reason on the first failure.
-    Check,
+    Check {
+        /// Also look this login up as a token request would, without a password: show the
+        /// entry's DN, attributes, groups, the token's claims and the access decision.
+        #[arg(long, value_name = "LOGIN")]
+        user: Option<String>,
+        /// With --user: the attribute to look the login up in (as the request parameter
+        /// search_criteria); default: the login attributes.
+        #[arg(long, value_name = "ATTRIBUTE", requires = "user")]
+        search_criteria: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve(cli.config),
-        Command::Check => check(cli.config),
+        Command::Check {
+            user,
+            search_criteria,
+        } => check(cli.config, user, search_criteria),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,9 +82,10 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         n => n,
     };
     // One state (and so one set of connection pools) per worker; no connection opens yet.
-    let states = (0..workers)
-        .map(|_| AppState::new(&config, workers).map(Arc::new))
-        .collect::<Result<Vec<_>, _>>()?;
+    let states: Vec<Arc<AppState>> = AppState::for_workers(&config, workers)?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let next = Arc::new(AtomicUsize::new(0));
     let listen = config.server.listen;
     tracing::info!(
@@ -98,7 +114,11 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
-fn check(path: Option<PathBuf>) -> anyhow::Result<()> {
+fn check(
+    path: Option<PathBuf>,
+    user: Option<String>,
+    search_criteria: Option<String>,
+) -> anyhow::Result<()> {
     let config = Config::load(path.as_deref())?;
     let d = &config.directory;
     println!("configuration: ok");
@@ -156,6 +176,87 @@ fn check(path: Option<PathBuf>) -> anyhow::Result<()> {
             }
             println!("  users' base {:?}: found", d.users.base_dn);
         }
-        Ok(())
+        match user {
+            Some(login) => check_user(&config, &login, search_criteria.as_deref()).await,
+            None => Ok(()),
+        }
     })
+}
+
+/// `check --user`: what a token request for `login` would find, short of the bind.
+async fn check_user(
+    config: &Config,
+    login: &str,
+    search_criteria: Option<&str>,
+) -> anyhow::Result<()> {
+    let d = &config.directory;
+    let attribute = match search_criteria {
+        None => None,
+        Some(asked) => Some(
+            d.users
+                .search_attributes
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(asked))
+                .with_context(|| {
+                    format!(
+                        "--search-criteria {asked:?} is not in directory.users.search_attributes ({})",
+                        d.users.search_attributes.join(", ")
+                    )
+                })?
+                .as_str(),
+        ),
+    };
+    let search_as = match d.search_mode {
+        SearchMode::OnRequest | SearchMode::Always => SearchAs::Service,
+        SearchMode::Never => SearchAs::Anonymous,
+    };
+    let directory = Directory::new(d, 1, None)?;
+    println!(
+        "user {login:?} (searched {}):",
+        if search_as == SearchAs::Service {
+            "as the service account"
+        } else {
+            "anonymously"
+        }
+    );
+    let user = match directory.lookup(login, attribute, search_as).await {
+        Ok(user) => user,
+        Err(DirectoryError::InvalidCredentials) => anyhow::bail!(
+            "no single entry matches {login:?}: none, or several (the log says which); a token request would get 401"
+        ),
+        Err(DirectoryError::AccountDisabled(why)) => anyhow::bail!(
+            "the entry is found but the account is {why}; a token request would get 401"
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    println!("  dn: {}", user.dn);
+    println!("  sub: {}", user.username);
+    println!("  name: {}", user.name.as_deref().unwrap_or("(none)"));
+    println!("  email: {}", user.email.as_deref().unwrap_or("(none)"));
+    for (attribute, values) in &user.attributes {
+        println!("  {attribute}: {}", values.join("; "));
+    }
+    println!(
+        "  groups ({}): {}",
+        user.groups.len(),
+        user.groups.join("; ")
+    );
+    let claims = TokenIssuer::new(&config.tokens, &config.claims).claims_for(&user);
+    let mut shown = serde_json::to_value(&claims).context("rendering the claims")?;
+    if let Some(fields) = shown.as_object_mut() {
+        // Set when a token is issued; meaningless here.
+        for field in ["iat", "nbf", "exp", "jti"] {
+            fields.remove(field);
+        }
+    }
+    println!("  token claims: {shown}");
+    match config.access.decide(&GroupSet::new(&user.groups)) {
+        Ok(()) if config.access.is_empty() => println!("  access: allowed (no [access] rules)"),
+        Ok(()) => println!("  access: allowed"),
+        Err(Refusal::NotRequired) => {
+            println!("  access: refused (403): the groups do not satisfy access.require")
+        }
+        Err(Refusal::Denied) => println!("  access: refused (403): the groups satisfy access.deny"),
+    }
+    Ok(())
 }

@@ -3,8 +3,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use latchkey_verify::{Claims, Signer, SigningError, Verifier};
 
-use crate::config::TokenConfig;
+use crate::config::{ClaimConfig, TokenConfig};
 use crate::directory::UserEntry;
+use crate::policy::GroupSet;
 
 /// Signs tokens with the configured signing key.
 #[derive(Debug)]
@@ -12,6 +13,7 @@ pub struct TokenIssuer {
     signer: Signer,
     issuer: String,
     audience: Option<String>,
+    claims: ClaimConfig,
 }
 
 /// A token and when it expires.
@@ -41,12 +43,49 @@ pub enum TokenError {
 }
 
 impl TokenIssuer {
-    pub fn new(cfg: &TokenConfig) -> Self {
+    pub fn new(cfg: &TokenConfig, claims: &ClaimConfig) -> Self {
         TokenIssuer {
             signer: Signer::new(&cfg.signing_key, cfg.algorithm),
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
+            claims: claims.clone(),
         }
+    }
+
+    /// The claims a token for `user` carries besides the times and its id.
+    pub fn claims_for(&self, user: &UserEntry) -> Claims {
+        let mut claims = Claims::new(self.issuer.clone(), user.username.clone(), 0, 0);
+        claims.aud = self.audience.clone();
+        claims.name = user.name.clone();
+        claims.email = user.email.clone();
+        claims.groups = user
+            .groups
+            .iter()
+            .filter(|g| self.claims.groups.keeps(g))
+            .cloned()
+            .collect();
+        for extra in &self.claims.extra {
+            let values = user.attributes.get(&extra.attribute.to_ascii_lowercase());
+            let value = match (values, extra.multi) {
+                (Some(v), true) => Some(serde_json::Value::from(v.clone())),
+                (Some(v), false) => v
+                    .first()
+                    .map(|first| serde_json::Value::from(first.clone())),
+                (None, _) => None,
+            };
+            if let Some(value) = value {
+                claims.extra.insert(extra.claim.clone(), value);
+            }
+        }
+        if !self.claims.flags.is_empty() {
+            let groups = GroupSet::new(&user.groups);
+            for (flag, expr) in &self.claims.flags {
+                claims
+                    .extra
+                    .insert(flag.clone(), serde_json::Value::Bool(expr.eval(&groups)));
+            }
+        }
+        claims
     }
 
     /// A token for `user`, valid for `lifetime` seconds from now.
@@ -59,11 +98,11 @@ impl TokenIssuer {
             .ok_or(TokenError::Lifetime(lifetime))?;
         let expires_at = DateTime::from_timestamp(exp, 0).ok_or(TokenError::Lifetime(lifetime))?;
         let claims = Claims {
-            aud: self.audience.clone(),
+            iat,
+            nbf: iat,
+            exp,
             jti: new_token_id()?,
-            name: user.name.clone(),
-            email: user.email.clone(),
-            ..Claims::new(self.issuer.clone(), user.username.clone(), iat, exp)
+            ..self.claims_for(user)
         };
         Ok(IssuedToken {
             token: self.signer.sign(&claims)?,
@@ -119,13 +158,80 @@ mod tests {
             username: "alice".into(),
             name: Some("Alice Liddell".into()),
             email: None,
+            groups: vec!["Admins".into(), "app-wiki".into(), "staff".into()],
+            attributes: [
+                ("ou".to_owned(), vec!["R&D".to_owned(), "Ops".to_owned()]),
+                (
+                    "telephonenumber".to_owned(),
+                    vec!["+49 1".to_owned(), "+49 2".to_owned()],
+                ),
+            ]
+            .into_iter()
+            .collect(),
         }
+    }
+
+    fn claim_config(toml: &str) -> ClaimConfig {
+        let settings: crate::config::ClaimSettings = toml_settings(toml);
+        let mut problems = Vec::new();
+        let c = crate::config::validate_claims(settings, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        c.unwrap()
+    }
+
+    fn toml_settings<T: serde::de::DeserializeOwned>(toml: &str) -> T {
+        ::config::Config::builder()
+            .add_source(::config::File::from_str(toml, ::config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn groups_extra_claims_and_flags_come_from_the_configuration() {
+        let issuer = TokenIssuer::new(
+            &cfg(None),
+            &claim_config(
+                r#"
+                groups_allow = ["admins"]
+                groups_pattern = "^app-"
+                [extra]
+                department = "ou"
+                phones = { attribute = "telephoneNumber", multi = true }
+                missing = "roomNumber"
+                [flags]
+                admin = "admins | ops"
+                contractor = "contractors"
+                "#,
+            ),
+        );
+        let c = issuer.claims_for(&alice());
+        assert_eq!(c.groups, vec!["Admins", "app-wiki"]);
+        assert_eq!(
+            serde_json::to_value(&c.extra).unwrap(),
+            serde_json::json!({
+                "admin": true,
+                "contractor": false,
+                "department": "R&D",
+                "phones": ["+49 1", "+49 2"],
+            })
+        );
+    }
+
+    #[test]
+    fn without_claim_settings_every_group_goes_in() {
+        let c = TokenIssuer::new(&cfg(None), &ClaimConfig::default()).claims_for(&alice());
+        assert_eq!(c.groups, vec!["Admins", "app-wiki", "staff"]);
+        assert!(c.extra.is_empty());
     }
 
     #[test]
     fn an_issued_token_carries_the_claims_and_verifies() {
         let cfg = cfg(Some("wiki"));
-        let issued = TokenIssuer::new(&cfg).issue(&alice(), 600).unwrap();
+        let issued = TokenIssuer::new(&cfg, &ClaimConfig::default())
+            .issue(&alice(), 600)
+            .unwrap();
         let claims = verifier(&cfg, 5).verify(&issued.token).unwrap();
         assert_eq!(claims.sub, "alice");
         assert_eq!(claims.iss, "https://auth.example.org");
@@ -144,7 +250,7 @@ mod tests {
 
     #[test]
     fn each_token_has_its_own_id() {
-        let issuer = TokenIssuer::new(&cfg(None));
+        let issuer = TokenIssuer::new(&cfg(None), &ClaimConfig::default());
         let a = verifier(&cfg(None), 5)
             .verify(&issuer.issue(&alice(), 60).unwrap().token)
             .unwrap();
@@ -156,7 +262,9 @@ mod tests {
 
     #[test]
     fn expires_at_is_rfc3339_utc() {
-        let issued = TokenIssuer::new(&cfg(None)).issue(&alice(), 60).unwrap();
+        let issued = TokenIssuer::new(&cfg(None), &ClaimConfig::default())
+            .issue(&alice(), 60)
+            .unwrap();
         let text = issued.expires_at_rfc3339();
         assert!(text.ends_with('Z') && text.len() == 20, "{text}");
     }

@@ -75,6 +75,98 @@ fn check_reports_each_server_and_exits_zero() {
 }
 
 #[test]
+fn check_user_shows_what_a_login_would_find_without_a_password() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sections = r#"
+[directory.groups]
+strategy = "member"
+base_dns = ["ou=groups,dc=example,dc=org"]
+[claims]
+groups_allow = ["staff", "admins"]
+[claims.extra]
+surname = "sn"
+[claims.flags]
+admin = "admins"
+[access]
+deny = "contractors"
+"#;
+    let toml = config_toml(
+        &slapd.url(),
+        &Extra {
+            sections,
+            ..Extra::default()
+        },
+    );
+    let config = write_config(dir.path(), &toml);
+
+    let (code, out, err) = run(latchkey()
+        .arg("--config")
+        .arg(&config)
+        .args(["check", "--user", "alice"]));
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let report = out
+        .split_once("user \"alice\"")
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("no user report in:\n{out}"));
+    assert_eq!(
+        report,
+        concat!(
+            " (searched as the service account):\n",
+            "  dn: uid=alice,ou=people,dc=example,dc=org\n",
+            "  sub: alice\n",
+            "  name: Alice Liddell\n",
+            "  email: alice@example.org\n",
+            "  sn: Liddell\n",
+            "  groups (4): admins; backend; cycle-a; staff\n",
+            "  token claims: {\"admin\":true,\"email\":\"alice@example.org\",\"groups\":[\"admins\",\"staff\"],\"iss\":\"latchkey-test\",\"name\":\"Alice Liddell\",\"sub\":\"alice\",\"surname\":\"Liddell\"}\n",
+            "  access: allowed\n",
+        )
+    );
+    // No bind as alice happened: check never sees a password.
+    assert!(
+        !slapd.log().contains("BIND dn=\"uid=alice"),
+        "{}",
+        slapd.log()
+    );
+
+    let (code, out, _) = run(latchkey()
+        .arg("--config")
+        .arg(&config)
+        .args(["check", "--user", "bob"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.ends_with("  access: refused (403): the groups satisfy access.deny\n"),
+        "{out}"
+    );
+
+    let (code, _, err) = run(latchkey().arg("--config").arg(&config).args([
+        "check",
+        "--user",
+        "twins@example.org",
+        "--search-criteria",
+        "mail",
+    ]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "latchkey: no single entry matches \"twins@example.org\": none, or several (the log says which); a token request would get 401\n"
+    );
+    let (code, _, err) = run(latchkey().arg("--config").arg(&config).args([
+        "check",
+        "--user",
+        "alice",
+        "--search-criteria",
+        "cn",
+    ]));
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "latchkey: --search-criteria \"cn\" is not in directory.users.search_attributes (uid, mail)\n"
+    );
+}
+
+#[test]
 fn check_fails_with_the_reason_when_a_server_is_down() {
     let mut slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");

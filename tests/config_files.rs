@@ -56,3 +56,21 @@ fn an_unknown_key_in_a_file_is_named_with_its_section() {
     assert!(err.contains("username_atribute"), "{err}");
     assert!(err.contains("directory.users"), "{err}");
 }
+
+#[test]
+fn the_demo_configuration_loads_with_the_secret_the_demo_adds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(root("config/dev.toml")).expect("read dev.toml")
+        + "\n[tokens.keys.dev]\nsecret = \"a-demo-secret-that-is-long-enough-to-sign\"\n";
+    let path = dir.path().join("dev.toml");
+    std::fs::write(&path, text).expect("write config");
+    let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    let d = &config.directory;
+    assert_eq!(d.users.login_attributes, vec!["uid", "mail"]);
+    assert_eq!(
+        d.groups.nesting,
+        latchkey::config::Nesting::Recursive { max_depth: 8 }
+    );
+    assert_eq!(config.claims.flags.len(), 1);
+    assert_eq!(d.cache.ttl, std::time::Duration::from_secs(30));
+}

@@ -18,6 +18,17 @@ use zeroize::Zeroizing;
 
 use crate::directory::dn;
 
+mod claims;
+mod groups;
+mod presets;
+
+pub use claims::{
+    validate_claims, AccessConfig, AccessSettings, ClaimConfig, ClaimSettings, ExtraClaim,
+    ExtraClaimSettings, GroupClaimFilter, Refusal,
+};
+pub use groups::{CacheSettings, GroupBase, GroupConfig, GroupSettings, Nesting, Strategy};
+pub use presets::{AccountStatus, Preset, StrategyKind};
+
 /// The environment variable prefix for overrides: `LATCHKEY__DIRECTORY__URLS=ldap://a,ldap://b`.
 pub const ENV_PREFIX: &str = "LATCHKEY";
 
@@ -75,6 +86,10 @@ pub struct Settings {
     #[serde(default)]
     pub verify: VerifySettings,
     pub directory: DirectorySettings,
+    #[serde(default)]
+    pub claims: ClaimSettings,
+    #[serde(default)]
+    pub access: AccessSettings,
 }
 
 /// `[verify]`: how `/auth/verify` and `/auth/token-info` read tokens.
@@ -197,6 +212,10 @@ impl fmt::Debug for KeySettings {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySettings {
+    /// Defaults for a kind of directory (`openldap`, `active-directory`, `freeipa`, `lldap`,
+    /// `rfc2307`); explicit keys override them.
+    #[serde(default)]
+    pub preset: Option<String>,
     /// Servers, tried in order when a connection is opened.
     pub urls: Vec<String>,
     #[serde(default = "connect_timeout", with = "humantime_serde")]
@@ -216,11 +235,16 @@ pub struct DirectorySettings {
     #[serde(default)]
     pub pool: PoolSettings,
     pub users: UserSettings,
+    #[serde(default)]
+    pub groups: GroupSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
 }
 
 impl fmt::Debug for DirectorySettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DirectorySettings")
+            .field("preset", &self.preset)
             .field("urls", &self.urls)
             .field("bind_dn", &self.bind_dn)
             .field("bind_password", &self.bind_password.as_ref().map(|_| "***"))
@@ -280,39 +304,33 @@ pub struct UserSettings {
     #[serde(default)]
     pub scope: SearchScope,
     /// Which entries are users at all.
-    #[serde(default = "user_filter")]
-    pub filter: String,
-    /// Attributes a client may name in `search_criteria`; the first is the default.
-    #[serde(default = "search_attributes")]
-    pub search_attributes: Vec<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Attributes a login is looked up in when the request names none; several are or-ed.
+    #[serde(default)]
+    pub login_attributes: Option<Vec<String>>,
+    /// Attributes a client may name in `search_criteria`. Default: the login attributes.
+    #[serde(default)]
+    pub search_attributes: Option<Vec<String>>,
+    /// Domains whose `@domain` suffix is cut off a login before the lookup.
+    #[serde(default)]
+    pub strip_domains: Vec<String>,
     /// Bind straight to this DN (with `{login}` DN-escaped) instead of searching.
     #[serde(default)]
     pub dn_template: Option<String>,
     /// The attribute whose stored value becomes the token's `sub`.
-    #[serde(default = "username_attribute")]
-    pub username_attribute: String,
+    #[serde(default)]
+    pub username_attribute: Option<String>,
     /// Attribute for the `name` claim; empty to leave the claim out.
-    #[serde(default = "name_attribute")]
-    pub name_attribute: String,
+    #[serde(default)]
+    pub name_attribute: Option<String>,
     /// Attribute for the `email` claim; empty to leave the claim out.
-    #[serde(default = "email_attribute")]
-    pub email_attribute: String,
-}
-
-fn user_filter() -> String {
-    "(objectClass=*)".into()
-}
-fn search_attributes() -> Vec<String> {
-    vec!["uid".into()]
-}
-fn username_attribute() -> String {
-    "uid".into()
-}
-fn name_attribute() -> String {
-    "cn".into()
-}
-fn email_attribute() -> String {
-    "mail".into()
+    #[serde(default)]
+    pub email_attribute: Option<String>,
+    /// How the directory marks accounts that may not log in (`none`, `ppolicy`,
+    /// `active-directory`, `freeipa`).
+    #[serde(default)]
+    pub account_status: Option<String>,
 }
 
 /// LDAP search scope.
@@ -337,6 +355,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub verify: VerifySettings,
     pub directory: DirectoryConfig,
+    pub claims: ClaimConfig,
+    pub access: AccessConfig,
 }
 
 /// Validated `[server]`.
@@ -370,6 +390,8 @@ pub struct DirectoryConfig {
     pub search_mode: SearchMode,
     pub pool: PoolSettings,
     pub users: UserConfig,
+    pub groups: GroupConfig,
+    pub cache: CacheSettings,
 }
 
 /// The account user searches run as.
@@ -403,20 +425,51 @@ pub struct UserConfig {
     pub base_dn: String,
     pub scope: SearchScope,
     pub filter: String,
+    pub login_attributes: Vec<String>,
     pub search_attributes: Vec<String>,
+    /// Lowercased, without the `@`.
+    pub strip_domains: Vec<String>,
     pub locator: UserLocator,
     pub username_attribute: String,
     pub name_attribute: Option<String>,
     pub email_attribute: Option<String>,
+    pub account_status: AccountStatus,
+    /// Further attributes to read: those of `[claims.extra]` and of the group strategy.
+    pub extra_attributes: Vec<String>,
 }
 
 impl UserConfig {
-    /// The attributes read from a user entry.
+    /// The attributes read from a user entry, each once.
     pub fn read_attributes(&self) -> Vec<&str> {
-        let mut attrs = vec![self.username_attribute.as_str()];
-        attrs.extend(self.name_attribute.as_deref());
-        attrs.extend(self.email_attribute.as_deref());
+        let mut attrs: Vec<&str> = vec![self.username_attribute.as_str()];
+        let more = self
+            .name_attribute
+            .iter()
+            .chain(&self.email_attribute)
+            .map(String::as_str)
+            .chain(self.account_status.attributes().iter().copied())
+            .chain(self.extra_attributes.iter().map(String::as_str));
+        for attr in more {
+            if !attrs.iter().any(|a| a.eq_ignore_ascii_case(attr)) {
+                attrs.push(attr);
+            }
+        }
         attrs
+    }
+
+    /// The login as looked up: with a configured `@domain` suffix cut off.
+    pub fn lookup_login<'a>(&self, login: &'a str) -> &'a str {
+        if let Some((local, domain)) = login.rsplit_once('@') {
+            if !local.is_empty()
+                && self
+                    .strip_domains
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(domain))
+            {
+                return local;
+            }
+        }
+        login
     }
 }
 
@@ -425,7 +478,15 @@ impl UserConfig {
 // ---------------------------------------------------------------------------------------------
 
 /// Keys whose environment values are comma-separated lists.
-const LIST_KEYS: &[&str] = &["directory.urls", "directory.users.search_attributes"];
+const LIST_KEYS: &[&str] = &[
+    "directory.urls",
+    "directory.users.search_attributes",
+    "directory.users.login_attributes",
+    "directory.users.strip_domains",
+    "directory.groups.base_dns",
+    "directory.groups.member_attributes",
+    "claims.groups_allow",
+];
 
 impl Settings {
     /// Read `path` (when given) and the `LATCHKEY__*` environment.
@@ -478,14 +539,26 @@ impl Settings {
         validate_verify(&self.verify, &mut problems);
         let tokens = validate_tokens(self.tokens, &mut problems);
         let directory = validate_directory(self.directory, &mut problems);
-        match (server, tokens, directory) {
-            (Some(server), Some(tokens), Some(directory)) if problems.is_empty() => Ok(Config {
-                server,
-                log: self.log,
-                tokens,
-                verify: self.verify,
-                directory,
-            }),
+        let claims = claims::validate_claims(self.claims, &mut problems);
+        let access = claims::validate_access(self.access, &mut problems);
+        match (server, tokens, directory, claims) {
+            (Some(server), Some(tokens), Some(mut directory), Some(claims))
+                if problems.is_empty() =>
+            {
+                directory
+                    .users
+                    .extra_attributes
+                    .extend(claims.extra.iter().map(|e| e.attribute.clone()));
+                Ok(Config {
+                    server,
+                    log: self.log,
+                    tokens,
+                    verify: self.verify,
+                    directory,
+                    claims,
+                    access,
+                })
+            }
             _ => Err(ConfigError {
                 source: source.to_owned(),
                 problems,
@@ -732,9 +805,24 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
             SearchMode::Never
         }
     };
-    let users = validate_users(d.users, problems);
+    let preset = d.preset.as_deref().and_then(|text| {
+        presets::choose("directory.preset", text, presets::PRESETS)
+            .map_err(|e| problems.push(e))
+            .ok()
+    });
+    let defaults = presets::defaults(preset);
+    let users = validate_users(d.users, &defaults, problems);
+    let groups = groups::validate_groups(d.groups, &defaults, problems);
+    groups::validate_cache(&d.cache, problems);
     if problems.len() > before {
         return None;
+    }
+    let mut users = users?;
+    let groups = groups?;
+    match &groups.strategy {
+        Strategy::Posix => users.extra_attributes.push("gidNumber".into()),
+        Strategy::MemberOf { attribute } => users.extra_attributes.push(attribute.clone()),
+        Strategy::None | Strategy::Member { .. } => {}
     }
     Some(DirectoryConfig {
         urls: d.urls,
@@ -743,11 +831,17 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
         service_account,
         search_mode,
         pool: d.pool,
-        users: users?,
+        users,
+        groups,
+        cache: d.cache,
     })
 }
 
-fn validate_users(u: UserSettings, problems: &mut Vec<String>) -> Option<UserConfig> {
+fn validate_users(
+    u: UserSettings,
+    defaults: &presets::Defaults,
+    problems: &mut Vec<String>,
+) -> Option<UserConfig> {
     let before = problems.len();
     if let Err(e) = dn::validate(&u.base_dn) {
         problems.push(format!(
@@ -755,40 +849,92 @@ fn validate_users(u: UserSettings, problems: &mut Vec<String>) -> Option<UserCon
             u.base_dn
         ));
     }
-    let parenthesized = u.filter.starts_with('(') && u.filter.ends_with(')');
-    if !parenthesized || ldap3::parse_filter(&u.filter).is_err() {
-        problems.push(format!(
-            "directory.users.filter = {:?} is not a valid LDAP filter (RFC 4515); it needs parentheses, e.g. \"(objectClass=inetOrgPerson)\"",
-            u.filter
-        ));
+    let filter = u.filter.unwrap_or_else(|| defaults.user_filter.to_owned());
+    check_filter("directory.users.filter", &filter, problems);
+    let owned = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    // Without login_attributes, the first search attribute is the default (flask-ldap-auth's
+    // behaviour); without either, the preset's.
+    let login_attributes = match (&u.login_attributes, &u.search_attributes) {
+        (Some(l), _) => l.clone(),
+        (None, Some(s)) => s.iter().take(1).cloned().collect(),
+        (None, None) => owned(defaults.login_attributes),
+    };
+    let search_attributes = u
+        .search_attributes
+        .clone()
+        .unwrap_or_else(|| login_attributes.clone());
+    // Login attributes taken from search_attributes are checked (once) as those.
+    if u.login_attributes.is_some() {
+        if login_attributes.is_empty() {
+            problems.push("directory.users.login_attributes is empty; list the attributes a login may match, e.g. [\"uid\", \"mail\"]".into());
+        }
+        for attr in &login_attributes {
+            check_attribute("directory.users.login_attributes", attr, problems);
+        }
     }
-    if u.search_attributes.is_empty() {
-        problems.push("directory.users.search_attributes is empty; list the attributes a login may match, e.g. [\"uid\"]".into());
+    if u.search_attributes.is_some() || u.login_attributes.is_none() {
+        if search_attributes.is_empty() {
+            problems.push("directory.users.search_attributes is empty; list the attributes a login may match, e.g. [\"uid\"]".into());
+        }
+        for attr in &search_attributes {
+            check_attribute("directory.users.search_attributes", attr, problems);
+        }
     }
-    for attr in &u.search_attributes {
-        check_attribute("directory.users.search_attributes", attr, problems);
+    let mut strip_domains = Vec::new();
+    for domain in &u.strip_domains {
+        let d = domain.trim_start_matches('@').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if d.is_empty() || d.len() > 253 || !d.split('.').all(label_ok) {
+            problems.push(format!(
+                "directory.users.strip_domains: {domain:?} is not a domain name such as \"example.org\""
+            ));
+        }
+        strip_domains.push(d);
     }
+    let account_status = match u.account_status.as_deref() {
+        None => defaults.account_status,
+        Some(text) => presets::choose(
+            "directory.users.account_status",
+            text,
+            presets::ACCOUNT_STATUSES,
+        )
+        .unwrap_or_else(|e| {
+            problems.push(e);
+            AccountStatus::None
+        }),
+    };
+    let username_attribute = u
+        .username_attribute
+        .unwrap_or_else(|| defaults.username_attribute.to_owned());
     check_attribute(
         "directory.users.username_attribute",
-        &u.username_attribute,
+        &username_attribute,
         problems,
     );
-    let optional = |name: &str, value: &str, problems: &mut Vec<String>| {
-        if value.is_empty() {
-            None
-        } else {
-            check_attribute(name, value, problems);
-            Some(value.to_owned())
-        }
-    };
+    let optional =
+        |name: &str, value: Option<String>, default: &str, problems: &mut Vec<String>| {
+            let value = value.unwrap_or_else(|| default.to_owned());
+            if value.is_empty() {
+                None
+            } else {
+                check_attribute(name, &value, problems);
+                Some(value)
+            }
+        };
     let name_attribute = optional(
         "directory.users.name_attribute",
-        &u.name_attribute,
+        u.name_attribute,
+        defaults.name_attribute,
         problems,
     );
     let email_attribute = optional(
         "directory.users.email_attribute",
-        &u.email_attribute,
+        u.email_attribute,
+        defaults.email_attribute,
         problems,
     );
     let locator = match &u.dn_template {
@@ -812,13 +958,27 @@ fn validate_users(u: UserSettings, problems: &mut Vec<String>) -> Option<UserCon
     Some(UserConfig {
         base_dn: u.base_dn,
         scope: u.scope,
-        filter: u.filter,
-        search_attributes: u.search_attributes,
+        filter,
+        login_attributes,
+        search_attributes,
+        strip_domains,
         locator,
-        username_attribute: u.username_attribute,
+        username_attribute,
         name_attribute,
         email_attribute,
+        account_status,
+        extra_attributes: Vec::new(),
     })
+}
+
+/// Check an LDAP filter written in the configuration.
+pub(crate) fn check_filter(key: &str, filter: &str, problems: &mut Vec<String>) {
+    let parenthesized = filter.starts_with('(') && filter.ends_with(')');
+    if !parenthesized || ldap3::parse_filter(filter).is_err() {
+        problems.push(format!(
+            "{key} = {filter:?} is not a valid LDAP filter (RFC 4515); it needs parentheses, e.g. \"(objectClass=inetOrgPerson)\""
+        ));
+    }
 }
 
 /// An attribute description: a name (letter, then letters, digits, '-') or a numeric OID.
@@ -835,7 +995,7 @@ pub fn is_attribute_name(s: &str) -> bool {
     }
 }
 
-fn check_attribute(key: &str, attr: &str, problems: &mut Vec<String>) {
+pub(crate) fn check_attribute(key: &str, attr: &str, problems: &mut Vec<String>) {
     if !is_attribute_name(attr) {
         problems.push(format!(
             "{key}: {attr:?} is not an LDAP attribute name (letters, digits and '-', starting with a letter)"
@@ -1016,6 +1176,222 @@ mod tests {
         .unwrap();
         assert_eq!(chosen.tokens.signing_key.id(), "k2");
         assert_eq!(chosen.tokens.keys.len(), 2);
+    }
+
+    #[test]
+    fn presets_fill_what_the_file_leaves_out() {
+        let ad = parse(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"active-directory\"\n[directory.groups]\nbase_dns = [\"dc=corp,dc=example\"]\n[directory.users]",
+        ))
+        .unwrap();
+        let d = &ad.directory;
+        assert_eq!(d.users.login_attributes, vec!["sAMAccountName"]);
+        assert_eq!(d.users.username_attribute, "sAMAccountName");
+        assert!(d
+            .users
+            .filter
+            .contains("userAccountControl:1.2.840.113556.1.4.803:=2"));
+        assert_eq!(d.users.account_status, AccountStatus::ActiveDirectory);
+        assert_eq!(d.groups.nesting, Nesting::InChain);
+        assert_eq!(d.groups.filter, "(objectClass=group)");
+        assert_eq!(
+            d.users.read_attributes(),
+            vec![
+                "sAMAccountName",
+                "displayName",
+                "mail",
+                "userAccountControl",
+                "accountExpires"
+            ]
+        );
+
+        // An explicit key wins over the preset.
+        let ipa = parse(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"freeipa\"\n[directory.users]\nusername_attribute = \"krbPrincipalName\"",
+        ))
+        .unwrap();
+        assert_eq!(ipa.directory.users.username_attribute, "krbPrincipalName");
+        assert_eq!(
+            ipa.directory.groups.strategy,
+            Strategy::MemberOf {
+                attribute: "memberOf".into()
+            }
+        );
+        assert!(ipa.directory.users.read_attributes().contains(&"memberOf"));
+
+        let posix = parse(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"rfc2307\"\n[directory.groups]\nbase_dns = [\"ou=groups,dc=example,dc=org\"]\n[directory.users]",
+        ))
+        .unwrap();
+        assert_eq!(posix.directory.groups.strategy, Strategy::Posix);
+        assert!(posix
+            .directory
+            .users
+            .read_attributes()
+            .contains(&"gidNumber"));
+
+        let p = problems(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"novell\"\n[directory.users]",
+        ));
+        assert_eq!(
+            p,
+            vec!["directory.preset = \"novell\" is not one of: openldap, active-directory, freeipa, lldap, rfc2307"]
+        );
+        let p =
+            problems(&GOOD.replace("base_dn = ", "account_status = \"eDirectory\"\nbase_dn = "));
+        assert_eq!(
+            p,
+            vec!["directory.users.account_status = \"eDirectory\" is not one of: none, ppolicy, active-directory, freeipa"]
+        );
+    }
+
+    #[test]
+    fn group_settings_that_cannot_work_are_refused() {
+        let with = |groups: &str| {
+            GOOD.replace(
+                "[directory.users]",
+                &format!("[directory.groups]\n{groups}\n[directory.users]"),
+            )
+        };
+        assert_eq!(
+            problems(&with("strategy = \"member\"")),
+            vec!["directory.groups.base_dns is empty; strategy = \"member\" searches for groups there, e.g. [\"ou=groups,dc=example,dc=org\"]"]
+        );
+        assert_eq!(
+            problems(&with("strategy = \"posix\"\nbase_dns = [\"ou=g,dc=org\"]\nnested = true")),
+            vec!["directory.groups.nested: posix groups list users by memberUid and cannot contain groups; use strategy = \"member\" for RFC 2307bis groups"]
+        );
+        assert_eq!(
+            problems(&with("strategy = \"member-of\"\nin_chain = true")),
+            vec!["directory.groups.in_chain works with strategy = \"member\" on Active Directory only (the strategy is \"member-of\")"]
+        );
+        assert_eq!(
+            problems(&with("strategy = \"member\"\nbase_dns = [\"groups\"]\nmax_depth = 0\nnested = true\npage_size = 0\nfilter = \"objectClass=x\"")),
+            vec![
+                "directory.groups.base_dns: \"groups\" is not a valid DN: '=' expected after the attribute type at position 7",
+                "directory.groups.filter = \"objectClass=x\" is not a valid LDAP filter (RFC 4515); it needs parentheses, e.g. \"(objectClass=inetOrgPerson)\"",
+                "directory.groups.max_depth = 0 must be from 1 (direct groups only) to 64",
+                "directory.groups.page_size = 0 must be from 1 to 10000",
+            ]
+        );
+        assert_eq!(
+            problems(&with(
+                "strategy = \"member\"\nbase_dns = [\"ou=g,dc=org\"]\nmax_depth = 3"
+            )),
+            vec!["directory.groups.max_depth only applies when nested = true without in_chain"]
+        );
+        let nested = parse(&with(
+            "strategy = \"member\"\nbase_dns = [\"ou=g,dc=org\"]\nnested = true\nmax_depth = 3",
+        ))
+        .unwrap();
+        assert_eq!(
+            nested.directory.groups.nesting,
+            Nesting::Recursive { max_depth: 3 }
+        );
+    }
+
+    #[test]
+    fn claims_refuse_binary_attributes_reserved_names_and_bad_expressions() {
+        let with = |sections: &str| format!("{GOOD}\n{sections}");
+        let p = problems(&with(
+            "[claims.extra]\nphoto = \"jpegPhoto\"\nsub = \"uid\"\n\"bad name\" = \"cn\"\nok = { attribute = \"ou\", multi = true }\n[claims.flags]\nadmin = \"admins | (ops\"\nok = \"x\"",
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "claims.extra: \"bad name\" is not a claim name (letters, digits, '_', '-', '.', ':'; at most 64)",
+                "claims.extra.photo: jpegPhoto holds binary data or a secret and cannot become a claim",
+                "claims.extra: \"sub\" is a claim Latchkey sets itself; choose another name",
+                "claims.flags.admin: column 14: ')' expected at end of expression to close the '(' at column 10\n      admins | (ops\n                   ^",
+                "claims.flags.ok: \"ok\" is also in [claims.extra]; a claim has one source",
+            ]
+        );
+        let p = problems(&with("[claims]\ngroups_pattern = \"(unclosed\""));
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("claims.groups_pattern = \"(unclosed\" is not a regular expression: regex parse error:"), "{p:?}");
+        let p = problems(&with("[access]\nrequire = \"staff &\"\ndeny = \"a b\""));
+        assert_eq!(
+            p,
+            vec![
+                "access.require: column 8: a group name, '!' or '(' expected at end of expression\n      staff &\n             ^",
+                "access.deny: column 3: an operator '&' or '|' expected before \"b\"\n      a b\n        ^",
+            ]
+        );
+        // The example in the README.
+        assert_eq!(
+            problems(&with("[access]\nrequire = \"staff & (admins | ops\"")),
+            vec!["access.require: column 22: ')' expected at end of expression to close the '(' at column 9\n      staff & (admins | ops\n                           ^"]
+        );
+        let c = parse(&with("[access]\nrequire = \"staff & !contractors\"")).unwrap();
+        use crate::policy::GroupSet;
+        assert_eq!(c.access.decide(&GroupSet::new(["Staff"])), Ok(()));
+        assert_eq!(
+            c.access.decide(&GroupSet::new(["staff", "contractors"])),
+            Err(Refusal::NotRequired)
+        );
+        assert!(c.directory.users.extra_attributes.is_empty());
+    }
+
+    #[test]
+    fn login_attributes_default_to_the_first_search_attribute() {
+        let c = parse(&GOOD.replace(
+            "base_dn = ",
+            "search_attributes = [\"mail\", \"uid\"]\nbase_dn = ",
+        ))
+        .unwrap();
+        assert_eq!(c.directory.users.login_attributes, vec!["mail"]);
+        let c = parse(&GOOD.replace(
+            "base_dn = ",
+            "login_attributes = [\"uid\", \"mail\"]\nbase_dn = ",
+        ))
+        .unwrap();
+        assert_eq!(c.directory.users.search_attributes, vec!["uid", "mail"]);
+        let c = parse(&GOOD.replace(
+            "base_dn = ",
+            "strip_domains = [\"@Example.org\"]\nbase_dn = ",
+        ))
+        .unwrap();
+        assert_eq!(c.directory.users.lookup_login("alice@EXAMPLE.ORG"), "alice");
+        assert_eq!(
+            c.directory.users.lookup_login("alice@example.com"),
+            "alice@example.com"
+        );
+        assert_eq!(
+            c.directory.users.lookup_login("@example.org"),
+            "@example.org"
+        );
+        let p = problems(&GOOD.replace(
+            "base_dn = ",
+            "strip_domains = [\"exa mple\"]\nlogin_attributes = []\nbase_dn = ",
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "directory.users.login_attributes is empty; list the attributes a login may match, e.g. [\"uid\", \"mail\"]",
+                "directory.users.strip_domains: \"exa mple\" is not a domain name such as \"example.org\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_cache_is_off_by_default_and_bounded() {
+        let c = parse(GOOD).unwrap();
+        assert!(c.directory.cache.ttl.is_zero());
+        let p = problems(&GOOD.replace(
+            "[directory.users]",
+            "[directory.cache]\nttl = \"2d\"\nmax_entries = 0\n[directory.users]",
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "directory.cache.max_entries is 0 while ttl is set; give a size, or set ttl = \"0s\" to turn the cache off",
+                "directory.cache.ttl = 2days is more than a day; group changes would take that long to be seen",
+            ]
+        );
     }
 
     #[test]

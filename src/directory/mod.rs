@@ -13,13 +13,19 @@
 //!   the directory does wrong is [`DirectoryError::Unavailable`].
 
 pub mod dn;
+pub mod groups;
 mod pool;
+pub mod status;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ldap3::{Scope, SearchEntry, SearchOptions, SearchResult};
 
-use crate::config::{DirectoryConfig, SearchScope, UserConfig, UserLocator};
+use crate::config::{
+    CacheSettings, DirectoryConfig, GroupConfig, SearchScope, UserConfig, UserLocator,
+};
 use crate::credentials::{Login, Password};
 use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
 pub use pool::{server_address, BindPool, Connector, SearchPool};
@@ -36,10 +42,14 @@ pub enum DirectoryError {
     /// The directory works but does not match the configuration; an operator must act.
     #[error("directory and configuration disagree: {0}")]
     Misconfigured(String),
+    /// The password was right but the directory marks the account as unusable. The client
+    /// gets the same answer as for a wrong password; the reason goes to the audit log.
+    #[error("the account is {0}")]
+    AccountDisabled(&'static str),
 }
 
 /// Whose rights a user search runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SearchAs {
     /// Bound as the configured service account.
     Service,
@@ -68,11 +78,43 @@ pub struct UserEntry {
     pub name: Option<String>,
     /// Email address, when configured and present.
     pub email: Option<String>,
+    /// Names of the user's groups (all of them, before `[claims]` filters), sorted, each once.
+    pub groups: Vec<String>,
+    /// Values of the further attributes read for claims, by lowercased attribute name.
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// Who asked for whom: a login as typed, the attribute it was looked up in (None: the login
+/// attributes), and whose rights the search ran with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    login: String,
+    attribute: Option<String>,
+    search_as: SearchAs,
+}
+
+/// What the directory said about users, by [`CacheKey`]; never a password or its outcome.
+/// Shared by all workers.
+pub type UserCache = moka::sync::Cache<CacheKey, Arc<UserEntry>>;
+
+/// A cache as configured, or None when `ttl` is 0.
+pub fn new_cache(cfg: &CacheSettings) -> Option<UserCache> {
+    if cfg.ttl.is_zero() {
+        return None;
+    }
+    Some(
+        moka::sync::Cache::builder()
+            .max_capacity(cfg.max_entries)
+            .time_to_live(cfg.ttl)
+            .build(),
+    )
 }
 
 /// The directory with its connection pools.
 pub struct Directory {
     users: UserConfig,
+    groups: GroupConfig,
+    cache: Option<UserCache>,
     operation_timeout: std::time::Duration,
     service_searches: Option<SearchPool>,
     anonymous_searches: SearchPool,
@@ -81,8 +123,12 @@ pub struct Directory {
 
 impl Directory {
     /// Pools for one HTTP worker of `workers`: the configured sizes are shared out among them.
-    /// Opens no connection.
-    pub fn new(cfg: &DirectoryConfig, workers: usize) -> Result<Directory, DirectoryError> {
+    /// `cache` is shared by all workers. Opens no connection.
+    pub fn new(
+        cfg: &DirectoryConfig,
+        workers: usize,
+        cache: Option<UserCache>,
+    ) -> Result<Directory, DirectoryError> {
         let share = |total: usize| total.div_ceil(workers.max(1)).max(1);
         let service_searches = match &cfg.service_account {
             Some(account) => Some(pool::build(
@@ -94,6 +140,8 @@ impl Directory {
         };
         Ok(Directory {
             users: cfg.users.clone(),
+            groups: cfg.groups.clone(),
+            cache,
             operation_timeout: cfg.operation_timeout,
             service_searches,
             anonymous_searches: pool::build(cfg, None, share(cfg.pool.search_size))?,
@@ -101,42 +149,146 @@ impl Directory {
         })
     }
 
-    /// Check `password` for `login` and return the user's entry.
+    /// Check `password` for `login` and return the user's entry with their groups.
     ///
-    /// `attribute` is the search attribute (ignored with a DN template); `search_as` says whose
-    /// rights the search (or, with a template, the entry read) runs with.
+    /// `attribute` is the one search attribute the client chose (None: the login
+    /// attributes; ignored with a DN template); `search_as` says whose rights the searches
+    /// (or, with a template, the entry read) run with. With the cache warm, this is one bind.
     #[tracing::instrument(skip_all, fields(login = %login, search_as = search_as.as_str()))]
     pub async fn authenticate(
         &self,
         login: &Login,
         password: &Password,
-        attribute: &str,
+        attribute: Option<&str>,
         search_as: SearchAs,
     ) -> Result<UserEntry, DirectoryError> {
+        let key = CacheKey {
+            login: login.as_str().to_owned(),
+            attribute: attribute.map(str::to_owned),
+            search_as,
+        };
+        if let Some(cached) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            self.bind(&cached.dn, password).await?;
+            tracing::debug!("user entry from the cache");
+            return Ok(UserEntry::clone(&cached));
+        }
+        let lookup = self.users.lookup_login(login.as_str());
         let entry = match &self.users.locator {
             UserLocator::Search => {
-                let filter = user_filter(&self.users.filter, attribute, login.as_str());
-                let entry = self
-                    .find_user(search_as, &self.users.base_dn, self.users.scope, &filter)
-                    .await?;
+                let entry = self.find_by_login(lookup, attribute, search_as).await?;
                 self.bind(&entry.dn, password).await?;
                 entry
             }
             UserLocator::Template(template) => {
-                let dn = template.replace("{login}", &ldap3::dn_escape(login.as_str()));
+                let dn = template.replace("{login}", &ldap3::dn_escape(lookup));
                 self.bind(&dn, password).await?;
-                self.find_user(search_as, &dn, SearchScope::Base, "(objectClass=*)")
-                    .await
-                    .map_err(|e| match e {
-                        DirectoryError::InvalidCredentials => DirectoryError::Misconfigured(format!(
-                            "{dn:?} accepted the password but its entry cannot be read with {} rights; allow that account to read it",
-                            search_as.as_str()
-                        )),
-                        other => other,
-                    })?
+                self.read_entry(&dn, search_as).await?
             }
         };
-        self.user_entry(entry)
+        let user = self.complete(entry, search_as).await?;
+        if let Some(cache) = &self.cache {
+            cache.insert(key, Arc::new(user.clone()));
+        }
+        Ok(user)
+    }
+
+    /// What a login would find, without a password: the entry, its groups and whether the
+    /// account is usable. For `latchkey check --user`; never used by requests.
+    pub async fn lookup(
+        &self,
+        login: &str,
+        attribute: Option<&str>,
+        search_as: SearchAs,
+    ) -> Result<UserEntry, DirectoryError> {
+        let lookup = self.users.lookup_login(login);
+        let entry = match &self.users.locator {
+            UserLocator::Search => self.find_by_login(lookup, attribute, search_as).await?,
+            UserLocator::Template(template) => {
+                let dn = template.replace("{login}", &ldap3::dn_escape(lookup));
+                self.read_entry(&dn, search_as).await?
+            }
+        };
+        self.complete(entry, search_as).await
+    }
+
+    async fn find_by_login(
+        &self,
+        login: &str,
+        attribute: Option<&str>,
+        search_as: SearchAs,
+    ) -> Result<SearchEntry, DirectoryError> {
+        let attributes: Vec<&str> = match attribute {
+            Some(a) => vec![a],
+            None => self
+                .users
+                .login_attributes
+                .iter()
+                .map(String::as_str)
+                .collect(),
+        };
+        let filter = login_filter(&self.users.filter, &attributes, login);
+        self.find_user(search_as, &self.users.base_dn, self.users.scope, &filter)
+            .await
+    }
+
+    /// The entry at `dn` (a DN template's), read after its bind succeeded.
+    async fn read_entry(
+        &self,
+        dn: &str,
+        search_as: SearchAs,
+    ) -> Result<SearchEntry, DirectoryError> {
+        self.find_user(search_as, dn, SearchScope::Base, "(objectClass=*)")
+            .await
+            .map_err(|e| match e {
+                DirectoryError::InvalidCredentials => DirectoryError::Misconfigured(format!(
+                    "{dn:?} accepted the password but its entry cannot be read with {} rights; allow that account to read it",
+                    search_as.as_str()
+                )),
+                other => other,
+            })
+    }
+
+    /// The account check, the groups and the claims' attributes of a found entry.
+    async fn complete(
+        &self,
+        entry: SearchEntry,
+        search_as: SearchAs,
+    ) -> Result<UserEntry, DirectoryError> {
+        if let Some(reason) = status::refusal(self.users.account_status, &entry, chrono::Utc::now())
+        {
+            return Err(DirectoryError::AccountDisabled(reason));
+        }
+        let mut user = self.user_entry(&entry)?;
+        if self.groups.strategy != crate::config::Strategy::None {
+            let mut conn = self
+                .search_pool(search_as)?
+                .get()
+                .await
+                .map_err(checkout_error)?;
+            let started = Instant::now();
+            let member = groups::Member {
+                dn: &entry.dn,
+                username: &user.username,
+                entry: &entry,
+            };
+            match groups::resolve(&self.groups, &mut conn, self.operation_timeout, &member).await {
+                Ok(found) => {
+                    tracing::debug!(
+                        elapsed_us = started.elapsed().as_micros() as u64,
+                        groups = found.len(),
+                        "group lookup"
+                    );
+                    user.groups = found;
+                }
+                Err(e) => {
+                    if matches!(e, DirectoryError::Unavailable(_)) {
+                        discard(conn);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(user)
     }
 
     fn search_pool(&self, search_as: SearchAs) -> Result<&SearchPool, DirectoryError> {
@@ -252,8 +404,8 @@ impl Directory {
         }
     }
 
-    fn user_entry(&self, entry: SearchEntry) -> Result<UserEntry, DirectoryError> {
-        let username = first_value(&entry, &self.users.username_attribute).ok_or_else(|| {
+    fn user_entry(&self, entry: &SearchEntry) -> Result<UserEntry, DirectoryError> {
+        let username = first_value(entry, &self.users.username_attribute).ok_or_else(|| {
             DirectoryError::Misconfigured(format!(
                 "the entry {:?} has no {} attribute; check directory.users.username_attribute",
                 entry.dn, self.users.username_attribute
@@ -263,31 +415,50 @@ impl Directory {
             .users
             .name_attribute
             .as_deref()
-            .and_then(|a| first_value(&entry, a));
+            .and_then(|a| first_value(entry, a));
         let email = self
             .users
             .email_attribute
             .as_deref()
-            .and_then(|a| first_value(&entry, a));
+            .and_then(|a| first_value(entry, a));
+        let attributes = self
+            .users
+            .extra_attributes
+            .iter()
+            .filter_map(|attr| {
+                entry
+                    .attrs
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(attr))
+                    .map(|(_, values)| (attr.to_ascii_lowercase(), values.clone()))
+            })
+            .collect();
         Ok(UserEntry {
-            dn: entry.dn,
+            dn: entry.dn.clone(),
             username,
             name,
             email,
+            groups: Vec::new(),
+            attributes,
         })
     }
 }
 
-/// `(&<base filter>(<attribute>=<login escaped per RFC 4515>))`.
-pub fn user_filter(base_filter: &str, attribute: &str, login: &str) -> String {
-    format!(
-        "(&{base_filter}({attribute}={}))",
-        ldap3::ldap_escape(login)
-    )
+/// `(&<base filter>(<attribute>=<login>))`, or with several attributes
+/// `(&<base filter>(|(<a1>=<login>)(<a2>=<login>)))`; the login escaped per RFC 4515.
+pub fn login_filter(base_filter: &str, attributes: &[&str], login: &str) -> String {
+    let value = ldap3::ldap_escape(login);
+    match attributes {
+        [one] => format!("(&{base_filter}({one}={value}))"),
+        many => {
+            let any: String = many.iter().map(|a| format!("({a}={value})")).collect();
+            format!("(&{base_filter}(|{any}))")
+        }
+    }
 }
 
 /// The first value of `attribute`, matched without regard to case as LDAP does.
-fn first_value(entry: &SearchEntry, attribute: &str) -> Option<String> {
+pub(crate) fn first_value(entry: &SearchEntry, attribute: &str) -> Option<String> {
     entry
         .attrs
         .iter()
@@ -295,7 +466,7 @@ fn first_value(entry: &SearchEntry, attribute: &str) -> Option<String> {
         .and_then(|(_, values)| values.first().cloned())
 }
 
-fn ldap_scope(scope: SearchScope) -> Scope {
+pub(crate) fn ldap_scope(scope: SearchScope) -> Scope {
     match scope {
         SearchScope::Base => Scope::Base,
         SearchScope::One => Scope::OneLevel,
@@ -389,9 +560,19 @@ mod tests {
             ("dreßler", "(&(objectClass=person)(uid=dreßler))"),
         ];
         for (login, want) in cases {
-            let got = user_filter("(objectClass=person)", "uid", login);
+            let got = login_filter("(objectClass=person)", &["uid"], login);
             assert_eq!(got, want, "{login:?}");
             assert!(ldap3::parse_filter(&got).is_ok(), "{got}");
         }
+    }
+
+    #[test]
+    fn several_login_attributes_are_or_ed() {
+        let got = login_filter("(objectClass=person)", &["uid", "mail"], "a*)(uid=b");
+        assert_eq!(
+            got,
+            "(&(objectClass=person)(|(uid=a\\2a\\29\\28uid=b)(mail=a\\2a\\29\\28uid=b)))"
+        );
+        assert!(ldap3::parse_filter(&got).is_ok(), "{got}");
     }
 }

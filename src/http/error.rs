@@ -26,6 +26,8 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("{0}")]
     InvalidParameter(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("The directory cannot be reached right now; try again in a few seconds.")]
     DirectoryUnavailable,
     #[error("The server failed to answer; its operator will find the cause in the log.")]
@@ -54,6 +56,7 @@ impl ApiError {
             ApiError::MalformedCredentials(_) => "malformed_credentials",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InvalidParameter(_) => "invalid_parameter",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::DirectoryUnavailable => "directory_unavailable",
             ApiError::Internal => "internal_error",
             ApiError::NotFound => "not_found",
@@ -69,6 +72,7 @@ impl ResponseError for ApiError {
             ApiError::MalformedCredentials(_) | ApiError::InvalidParameter(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::DirectoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,

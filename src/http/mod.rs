@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::config::Config;
-use crate::directory::{Directory, DirectoryError};
+use crate::config::{AccessConfig, Config};
+use crate::directory::{self as dir, Directory, DirectoryError, UserCache};
 use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
 use latchkey_verify::Verifier;
@@ -30,18 +30,37 @@ pub struct AppState {
     pub directory: Directory,
     pub issuer: TokenIssuer,
     pub policy: RequestPolicy,
+    /// Who may have a token at all (`[access]`).
+    pub access: AccessConfig,
     pub verifier: Verifier,
     /// The cookie a token may also come in, for forward-auth.
     pub cookie_name: Option<String>,
 }
 
 impl AppState {
-    /// The state for one of `workers` HTTP workers (each has its own connection pools, so a
-    /// request and its LDAP traffic stay on one thread).
+    /// The states of `workers` HTTP workers: each has its own connection pools, so a request
+    /// and its LDAP traffic stay on one thread; the user cache is shared.
+    pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, DirectoryError> {
+        let cache = dir::new_cache(&config.directory.cache);
+        (0..workers)
+            .map(|_| AppState::with_cache(config, workers, cache.clone()))
+            .collect()
+    }
+
+    /// The state of a single worker (with its own cache).
     pub fn new(config: &Config, workers: usize) -> Result<AppState, DirectoryError> {
+        AppState::with_cache(config, workers, dir::new_cache(&config.directory.cache))
+    }
+
+    fn with_cache(
+        config: &Config,
+        workers: usize,
+        cache: Option<UserCache>,
+    ) -> Result<AppState, DirectoryError> {
         Ok(AppState {
-            directory: Directory::new(&config.directory, workers)?,
-            issuer: TokenIssuer::new(&config.tokens),
+            directory: Directory::new(&config.directory, workers, cache)?,
+            issuer: TokenIssuer::new(&config.tokens, &config.claims),
+            access: config.access.clone(),
             policy: RequestPolicy {
                 default_duration: config.tokens.default_duration,
                 max_duration: config.tokens.max_duration,

@@ -9,8 +9,9 @@ use serde::Serialize;
 use super::basic;
 use super::error::ApiError;
 use super::AppState;
-use crate::config::SearchMode;
+use crate::config::{Refusal, SearchMode};
 use crate::directory::{DirectoryError, SearchAs};
+use crate::policy::GroupSet;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -40,7 +41,8 @@ pub struct RequestPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenOptions {
     pub duration: u64,
-    pub attribute: String,
+    /// The one attribute the client chose; None: the configured login attributes.
+    pub attribute: Option<String>,
     pub search_as: SearchAs,
 }
 
@@ -80,11 +82,7 @@ pub fn parse_options(query: &str, policy: &RequestPolicy) -> Result<TokenOptions
     };
 
     let attribute = match single("search_criteria")? {
-        None => policy
-            .search_attributes
-            .first()
-            .cloned()
-            .unwrap_or_default(),
+        None => None,
         Some(asked) => policy
             .search_attributes
             .iter()
@@ -95,7 +93,8 @@ pub fn parse_options(query: &str, policy: &RequestPolicy) -> Result<TokenOptions
                     "search_criteria must be one of: {}.",
                     policy.search_attributes.join(", ")
                 ))
-            })?,
+            })
+            .map(Some)?,
     };
 
     let asked = match single("authenticated_search")? {
@@ -163,7 +162,12 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
     let options = parse_options(req.query_string(), &state.policy)?;
     let outcome = state
         .directory
-        .authenticate(&login, &password, &options.attribute, options.search_as)
+        .authenticate(
+            &login,
+            &password,
+            options.attribute.as_deref(),
+            options.search_as,
+        )
         .await;
     drop(password);
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -172,12 +176,17 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
         Err(e) => {
             let reason = match &e {
                 DirectoryError::InvalidCredentials => "invalid_credentials",
+                DirectoryError::AccountDisabled(_) => "account_disabled",
                 DirectoryError::Unavailable(_) => "directory_unavailable",
                 DirectoryError::Misconfigured(_) => "directory_misconfigured",
             };
             tracing::info!(target: "latchkey::audit", login = %login, outcome = "refused", reason, elapsed_ms, "login");
             return Err(match e {
                 DirectoryError::InvalidCredentials => ApiError::InvalidCredentials,
+                DirectoryError::AccountDisabled(why) => {
+                    tracing::info!(login = %login, "the account is {why}");
+                    ApiError::InvalidCredentials
+                }
                 DirectoryError::Unavailable(why) => {
                     tracing::warn!(error = %why, "directory unavailable");
                     ApiError::DirectoryUnavailable
@@ -189,6 +198,21 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
             });
         }
     };
+    // Only now, with the password proven, may an answer depend on who the user is.
+    if let Err(refusal) = state.access.decide(&GroupSet::new(&user.groups)) {
+        let (reason, message) = match refusal {
+            Refusal::NotRequired => (
+                "policy_require",
+                "Your groups do not allow you a token from this service.",
+            ),
+            Refusal::Denied => (
+                "policy_deny",
+                "Your groups do not allow you a token from this service.",
+            ),
+        };
+        tracing::info!(target: "latchkey::audit", login = %login, sub = %user.username, outcome = "refused", reason, elapsed_ms, "login");
+        return Err(ApiError::Forbidden(message.into()));
+    }
     let issued = state.issuer.issue(&user, options.duration).map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
         ApiError::Internal
@@ -229,7 +253,7 @@ mod tests {
             parse(""),
             Ok(TokenOptions {
                 duration: 3600,
-                attribute: "uid".into(),
+                attribute: None,
                 search_as: SearchAs::Service
             })
         );
@@ -267,8 +291,14 @@ mod tests {
 
     #[test]
     fn search_criteria_must_be_allowed() {
-        assert_eq!(parse("search_criteria=mail").unwrap().attribute, "mail");
-        assert_eq!(parse("search_criteria=MAIL").unwrap().attribute, "mail");
+        assert_eq!(
+            parse("search_criteria=mail").unwrap().attribute.as_deref(),
+            Some("mail")
+        );
+        assert_eq!(
+            parse("search_criteria=MAIL").unwrap().attribute.as_deref(),
+            Some("mail")
+        );
         assert_eq!(
             parse("search_criteria=userPassword"),
             Err("search_criteria must be one of: uid, mail.".into())

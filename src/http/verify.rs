@@ -3,6 +3,8 @@
 //! `/auth/verify` (any method, since proxies forward the original one): 200 with the identity
 //! in `Remote-User`, `Remote-Groups`, `Remote-Email` and `Remote-Name`, or 401 / 403. The
 //! answer is built from the verified claims only; no header the client sent is echoed back.
+//! `Remote-Groups` separates names with `,` and writes a `,` inside a name as `%2C` (and `%`
+//! as `%25`).
 //!
 //! `GET /auth/token-info`: the verified claims as JSON.
 
@@ -92,7 +94,7 @@ pub fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)
         ),
         (
             HeaderName::from_static("remote-groups"),
-            value("groups", &claims.groups.join(","))?,
+            value("groups", &groups_header(&claims.groups))?,
         ),
     ];
     if let Some(email) = &claims.email {
@@ -105,6 +107,26 @@ pub fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)
         headers.push((HeaderName::from_static("remote-name"), value("name", name)?));
     }
     Ok(headers)
+}
+
+/// The `Remote-Groups` value: names separated by `,`, with a `,` inside a name written `%2C`
+/// and a `%` written `%25`, so that every name can be told apart (`Sales, EMEA` →
+/// `Sales%2C EMEA`).
+pub fn groups_header(groups: &[String]) -> String {
+    let mut out = String::new();
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for c in group.chars() {
+            match c {
+                ',' => out.push_str("%2C"),
+                '%' => out.push_str("%25"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
 }
 
 #[tracing::instrument(name = "token_info", skip_all)]
@@ -154,6 +176,12 @@ mod tests {
                     "Wolfgang Dreßler".as_bytes().to_vec()
                 ),
             ]
+        );
+        claims.groups = vec!["Sales, EMEA (*)".into(), "100%".into(), "Größe".into()];
+        let headers = identity_headers(&claims).unwrap();
+        assert_eq!(
+            headers[1].1.as_bytes(),
+            "Sales%2C EMEA (*),100%25,Größe".as_bytes()
         );
         claims.sub = "evil\r\nSet-Cookie: x=1".into();
         assert!(identity_headers(&claims).is_err());

@@ -29,6 +29,8 @@ pub struct Extra<'a> {
     pub tokens: &'a str,
     pub directory: &'a str,
     pub users: &'a str,
+    /// Whole tables added at the end (`[directory.groups]`, `[claims]`, `[access]`, ...).
+    pub sections: &'a str,
     /// Leave the service account out.
     pub anonymous_only: bool,
 }
@@ -63,10 +65,12 @@ base_dn = "dc=example,dc=org"
 filter = "(objectClass=inetOrgPerson)"
 search_attributes = ["uid", "mail"]
 {users}
+{sections}
 "#,
         tokens = extra.tokens,
         directory = extra.directory,
         users = extra.users,
+        sections = extra.sections,
     )
 }
 

@@ -128,6 +128,38 @@ impl Slapd {
         }
     }
 
+    /// Apply `ldif` (records with a `changetype`) as the rootdn, over the network.
+    pub fn modify(&self, ldif: &str) {
+        let tool = find_tool(
+            "ldapmodify",
+            "ldap-utils' ldapmodify changes the test directory",
+        );
+        let path = self.dir.path().join("modify.ldif");
+        fs::write(&path, ldif).expect("writing modify.ldif");
+        let out = Command::new(&tool)
+            .args([
+                "-x",
+                "-H",
+                &self.url(),
+                "-D",
+                ADMIN_DN,
+                "-w",
+                ADMIN_PASSWORD,
+                "-f",
+            ])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", tool.display()));
+        assert!(
+            out.status.success(),
+            "ldapmodify failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Everything slapd has logged so far (stats level), across restarts.
     ///
     /// Lines look like

@@ -1,0 +1,274 @@
+//! `[claims]` and `[access]`: what goes into a token beyond the subject, and who may have one.
+
+use std::collections::BTreeMap;
+
+use latchkey_verify::RESERVED_CLAIMS;
+use serde::Deserialize;
+
+use super::check_attribute;
+use crate::policy::{Expr, GroupSet};
+
+/// `[claims]`, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimSettings {
+    /// Only these groups go into the `groups` claim (compared without regard to case).
+    #[serde(default)]
+    pub groups_allow: Vec<String>,
+    /// Only groups whose name matches this regular expression go into the `groups` claim.
+    #[serde(default)]
+    pub groups_pattern: Option<String>,
+    /// Claim name → user attribute, or `{ attribute = "...", multi = true }` for an array.
+    #[serde(default)]
+    pub extra: BTreeMap<String, ExtraClaimSettings>,
+    /// Claim name → group expression; the claim is `true` when the user's groups satisfy it.
+    #[serde(default)]
+    pub flags: BTreeMap<String, String>,
+}
+
+/// One `[claims.extra]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExtraClaimSettings {
+    /// `department = "ou"`: the attribute's first value, as a string.
+    Attribute(String),
+    /// `phones = { attribute = "telephoneNumber", multi = true }`.
+    Detailed {
+        attribute: String,
+        #[serde(default)]
+        multi: bool,
+    },
+}
+
+/// `[access]`, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSettings {
+    /// A user must satisfy this group expression to get a token.
+    #[serde(default)]
+    pub require: Option<String>,
+    /// A user who satisfies this group expression gets no token.
+    #[serde(default)]
+    pub deny: Option<String>,
+}
+
+/// Which groups go into the `groups` claim.
+#[derive(Debug, Clone, Default)]
+pub struct GroupClaimFilter {
+    allow: Option<GroupSet>,
+    pattern: Option<regex::Regex>,
+}
+
+impl GroupClaimFilter {
+    /// Whether `name` goes into the token. With both an allow-list and a pattern, a group
+    /// listed in either goes in.
+    pub fn keeps(&self, name: &str) -> bool {
+        match (&self.allow, &self.pattern) {
+            (None, None) => true,
+            (allow, pattern) => {
+                allow.as_ref().is_some_and(|a| a.contains(name))
+                    || pattern.as_ref().is_some_and(|p| p.is_match(name))
+            }
+        }
+    }
+}
+
+/// One attribute mapped to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraClaim {
+    pub claim: String,
+    pub attribute: String,
+    pub multi: bool,
+}
+
+/// Validated `[claims]`.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimConfig {
+    pub groups: GroupClaimFilter,
+    pub extra: Vec<ExtraClaim>,
+    pub flags: Vec<(String, Expr)>,
+}
+
+/// Validated `[access]`.
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    pub require: Option<Expr>,
+    pub deny: Option<Expr>,
+}
+
+/// Why a user may not have a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `access.require` does not hold for the user's groups.
+    NotRequired,
+    /// `access.deny` holds for the user's groups.
+    Denied,
+}
+
+impl AccessConfig {
+    /// Whether a user in `groups` may have a token.
+    pub fn decide(&self, groups: &GroupSet) -> Result<(), Refusal> {
+        if self.require.as_ref().is_some_and(|e| !e.eval(groups)) {
+            return Err(Refusal::NotRequired);
+        }
+        if self.deny.as_ref().is_some_and(|e| e.eval(groups)) {
+            return Err(Refusal::Denied);
+        }
+        Ok(())
+    }
+
+    /// Whether any rule is configured.
+    pub fn is_empty(&self) -> bool {
+        self.require.is_none() && self.deny.is_none()
+    }
+}
+
+/// Attributes holding binary data or secrets: never turned into claims.
+const UNFIT_ATTRIBUTES: &[&str] = &[
+    "audio",
+    "authorityRevocationList",
+    "cACertificate",
+    "certificateRevocationList",
+    "crossCertificatePair",
+    "deltaRevocationList",
+    "jpegPhoto",
+    "krbPrincipalKey",
+    "lmPwdHistory",
+    "mS-DS-ConsistencyGuid",
+    "msExchMailboxGuid",
+    "ntPwdHistory",
+    "objectGUID",
+    "objectSid",
+    "photo",
+    "pwdHistory",
+    "sambaLMPassword",
+    "sambaNTPassword",
+    "sIDHistory",
+    "supportedAlgorithms",
+    "thumbnailLogo",
+    "thumbnailPhoto",
+    "tokenGroups",
+    "unicodePwd",
+    "userCertificate",
+    "userPassword",
+    "userPKCS12",
+    "userSMIMECertificate",
+    "x500UniqueIdentifier",
+];
+
+/// A claim name: letters, digits, `_`, `-`, `.`, `:`; at most 64 bytes.
+fn valid_claim_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+fn check_claim_name(key: &str, name: &str, problems: &mut Vec<String>) -> bool {
+    if !valid_claim_name(name) {
+        problems.push(format!(
+            "{key}: {name:?} is not a claim name (letters, digits, '_', '-', '.', ':'; at most 64)"
+        ));
+        false
+    } else if RESERVED_CLAIMS.contains(&name) {
+        problems.push(format!(
+            "{key}: {name:?} is a claim Latchkey sets itself; choose another name"
+        ));
+        false
+    } else {
+        true
+    }
+}
+
+/// A group expression, or a problem with the column and a pointer at it.
+pub fn parse_expression(key: &str, text: &str, problems: &mut Vec<String>) -> Option<Expr> {
+    match Expr::parse(text) {
+        Ok(expr) => Some(expr),
+        Err(e) => {
+            let pointer = e.pointer(text).replace('\n', "\n      ");
+            problems.push(format!("{key}: {e}\n      {pointer}"));
+            None
+        }
+    }
+}
+
+/// Validate `[claims]`.
+pub fn validate_claims(c: ClaimSettings, problems: &mut Vec<String>) -> Option<ClaimConfig> {
+    let before = problems.len();
+    let allow = if c.groups_allow.is_empty() {
+        None
+    } else {
+        if c.groups_allow.iter().any(|g| g.trim().is_empty()) {
+            problems.push("claims.groups_allow holds an empty group name".into());
+        }
+        Some(GroupSet::new(&c.groups_allow))
+    };
+    let pattern = match c.groups_pattern.as_deref() {
+        None => None,
+        Some(text) => match regex::Regex::new(text) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                problems.push(format!(
+                    "claims.groups_pattern = {text:?} is not a regular expression: {}",
+                    e.to_string().replace('\n', " ")
+                ));
+                None
+            }
+        },
+    };
+    let mut extra = Vec::new();
+    for (claim, settings) in c.extra {
+        let key = format!("claims.extra.{claim}");
+        check_claim_name("claims.extra", &claim, problems);
+        let (attribute, multi) = match settings {
+            ExtraClaimSettings::Attribute(a) => (a, false),
+            ExtraClaimSettings::Detailed { attribute, multi } => (attribute, multi),
+        };
+        check_attribute(&key, &attribute, problems);
+        if let Some(unfit) = UNFIT_ATTRIBUTES
+            .iter()
+            .find(|u| u.eq_ignore_ascii_case(&attribute))
+        {
+            problems.push(format!(
+                "{key}: {unfit} holds binary data or a secret and cannot become a claim"
+            ));
+        }
+        extra.push(ExtraClaim {
+            claim,
+            attribute,
+            multi,
+        });
+    }
+    let mut flags = Vec::new();
+    for (claim, text) in c.flags {
+        let key = format!("claims.flags.{claim}");
+        check_claim_name("claims.flags", &claim, problems);
+        if extra.iter().any(|e| e.claim == claim) {
+            problems.push(format!(
+                "{key}: {claim:?} is also in [claims.extra]; a claim has one source"
+            ));
+        }
+        if let Some(expr) = parse_expression(&key, &text, problems) {
+            flags.push((claim, expr));
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(ClaimConfig {
+        groups: GroupClaimFilter { allow, pattern },
+        extra,
+        flags,
+    })
+}
+
+/// Validate `[access]`.
+pub fn validate_access(a: AccessSettings, problems: &mut Vec<String>) -> AccessConfig {
+    let mut parse =
+        |key: &str, text: Option<String>| text.and_then(|t| parse_expression(key, &t, problems));
+    AccessConfig {
+        require: parse("access.require", a.require),
+        deny: parse("access.deny", a.deny),
+    }
+}
