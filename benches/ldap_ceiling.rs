@@ -1,6 +1,7 @@
 //! The ceiling for `POST /auth/request-token`: the same LDAP work a token request does (a user
 //! search as the service account, then a bind as the user, each on its own pooled connection),
-//! done straight with ldap3 in a tight loop, with no HTTP and no token.
+//! done straight with ldap3 in a tight loop, with no HTTP and no token. With `--bind-only`, the
+//! work of a repeat login with the user cache warm: the bind alone.
 //!
 //! `benches/load.sh` runs it beside the real service and reports the ratio. By hand:
 //!
@@ -24,6 +25,7 @@ struct Args {
     service_dn: String,
     service_password: String,
     base: String,
+    bind_only: bool,
 }
 
 fn parse_args() -> Option<Args> {
@@ -51,6 +53,7 @@ fn parse_args() -> Option<Args> {
         service_dn: get("--service-dn", "cn=latchkey,ou=services,dc=example,dc=org"),
         service_password: get("--service-password", "service-password-1"),
         base: get("--base", "ou=people,dc=example,dc=org"),
+        bind_only: argv.iter().any(|a| a == "--bind-only"),
     })
 }
 
@@ -82,6 +85,14 @@ async fn worker(args: Arc<Args>, next: Arc<AtomicU64>, done: Arc<AtomicU64>, unt
     let mut bind = connect(&args.url).await;
     while Instant::now() < until {
         let n = next.fetch_add(1, Ordering::Relaxed) % args.users + 1;
+        if args.bind_only {
+            bind.simple_bind(&format!("uid=bench{n},{}", args.base), &format!("password-{n}"))
+                .await
+                .and_then(|r| r.success())
+                .expect("user bind");
+            done.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let filter = format!("(&(objectClass=inetOrgPerson)(uid=bench{n}))");
         let (entries, _) = search
             .search(
@@ -127,7 +138,8 @@ fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let logins = done.load(Ordering::Relaxed);
     println!(
-        "ceiling: {logins} search+bind in {elapsed:.1} s = {:.0}/s ({} connections per kind)",
+        "ceiling: {logins} {} in {elapsed:.1} s = {:.0}/s ({} connections per kind)",
+        if args.bind_only { "bind" } else { "search+bind" },
         logins as f64 / elapsed,
         args.concurrency
     );

@@ -4,11 +4,12 @@
 #   benches/load.sh [--users N] [--seconds S] [--connections C]
 #
 # Starts a throw-away slapd on loopback with N users (default 1000), serves the release build
-# of Latchkey against it, and runs wrk (-t2, C connections, default 8, S seconds, default 10)
-# logging in as a different user on each request (anonymous-capable service-account search +
-# bind). Then runs the ceiling probe (benches/ldap_ceiling.rs): the same search + bind over
-# pooled connections straight with ldap3, with C connections of each kind, no HTTP, no token.
-# Prints requests/s, latency p50/p99, the ratio to the ceiling, and Latchkey's peak RSS.
+# of Latchkey against it (benches/bench.toml), and runs wrk (-t2, C connections, default 8,
+# S seconds, default 10) logging in as a different user on each request: first with the user
+# cache off (service-account search + bind), then again with it on and warm (one bind).
+# Then runs the ceiling probe (benches/ldap_ceiling.rs) for each: the same LDAP work over pooled
+# connections straight with ldap3, with C connections of each kind, no HTTP, no token.
+# Prints requests/s, latency p50/p99, the ratios to the ceilings, and Latchkey's peak RSS.
 # Everything runs on this machine; only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,30 +80,54 @@ export LATCHKEY__DIRECTORY__URLS="$DEV_SLAPD_URL"
 export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
 export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
 export LATCHKEY__SERVER__WORKERS=${WORKERS:-0}
-export LATCHKEY__LOG__LEVEL=warn
-latchkey_serve target/release/latchkey "$work/latchkey.log"
-rss_start=$(awk '/VmRSS/ {print $2}' "/proc/$LATCHKEY_PID/status")
-
-# Warm up the pools, then measure.
-wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$port" >/dev/null
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in clock ticks
-lk0=$(cpu "$LATCHKEY_PID"); sl0=$(cpu "$DEV_SLAPD_PID")
-service=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$port" | grep '^RESULT')
-lk_cpu=$(( $(cpu "$LATCHKEY_PID") - lk0 )); sl_cpu=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
-rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$LATCHKEY_PID/status")
-latchkey_stop
+hz=$(getconf CLK_TCK)
+secs() { awk -v t="$1" -v h="$hz" 'BEGIN{printf "%.1f", t/h}'; }
+
+# One measured wrk run against a fresh Latchkey (after a warm-up that also fills the cache,
+# when it is on). Sets RESULT, RSS_START, RSS_PEAK, LK_CPU, SL_CPU.
+measure() {
+  latchkey_serve target/release/latchkey "$work/latchkey.log" benches/bench.toml
+  RSS_START=$(awk '/VmRSS/ {print $2}' "/proc/$LATCHKEY_PID/status")
+  wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$port" >/dev/null
+  local lk0 sl0
+  lk0=$(cpu "$LATCHKEY_PID"); sl0=$(cpu "$DEV_SLAPD_PID")
+  RESULT=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+  LK_CPU=$(( $(cpu "$LATCHKEY_PID") - lk0 )); SL_CPU=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
+  RSS_PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$LATCHKEY_PID/status")
+  latchkey_stop
+}
+rps_of() { sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$1"; }
+ceiling_of() { sed -E 's/.* = ([0-9]+)\/s.*/\1/' <<<"$1"; }
+
+# 1. Every login a first login: search + bind.
+export LATCHKEY__DIRECTORY__CACHE__TTL=0s
+measure
+service=$RESULT rss_start=$RSS_START rss_peak=$RSS_PEAK lk_cpu=$LK_CPU sl_cpu=$SL_CPU
+# 2. Repeat logins with the user cache warm (the warm-up logs every user in): one bind each.
+export LATCHKEY__DIRECTORY__CACHE__TTL=600s
+measure
+cached=$RESULT cached_rss_peak=$RSS_PEAK cached_lk_cpu=$LK_CPU cached_sl_cpu=$SL_CPU
 
 sl0=$(cpu "$DEV_SLAPD_PID")
 ceiling=$(cargo bench --quiet --bench ldap_ceiling -- --url "$DEV_SLAPD_URL" --users "$users" \
   --concurrency "$connections" --seconds "$seconds" | grep '^ceiling')
 sl_cpu_ceiling=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
+bind_ceiling=$(cargo bench --quiet --bench ldap_ceiling -- --url "$DEV_SLAPD_URL" --users "$users" \
+  --concurrency "$connections" --seconds "$seconds" --bind-only | grep '^ceiling')
 
-rps=$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$service")
-ceiling_rps=$(sed -E 's/.* = ([0-9]+)\/s.*/\1/' <<<"$ceiling")
-echo "request-token: $service"
-echo "$ceiling"
-echo "ratio to ceiling: $(awk -v a="$rps" -v b="$ceiling_rps" 'BEGIN { printf "%.2f", a / b }')"
-echo "ratio to flask-ldap-auth 0.3 (1,576 req/s): $(awk -v a="$rps" 'BEGIN { printf "%.1f", a / 1576 }')x"
-hz=$(getconf CLK_TCK)
-echo "CPU seconds during the run: latchkey $(awk -v t="$lk_cpu" -v h="$hz" 'BEGIN{printf "%.1f", t/h}'), slapd $(awk -v t="$sl_cpu" -v h="$hz" 'BEGIN{printf "%.1f", t/h}'); during the ceiling: slapd $(awk -v t="$sl_cpu_ceiling" -v h="$hz" 'BEGIN{printf "%.1f", t/h}') (of $((2 * seconds)) available on 2 cores)"
-echo "latchkey RSS: ${rss_start} kB at start, ${rss_peak} kB peak"
+rps=$(rps_of "$service"); cached_rps=$(rps_of "$cached")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "request-token, first logins: $service"
+echo "  $ceiling"
+echo "  ratio to ceiling: $(ratio "$rps" "$(ceiling_of "$ceiling")")"
+echo "  ratio to flask-ldap-auth 0.3 (1,576 req/s): $(awk -v a="$rps" 'BEGIN { printf "%.1f", a / 1576 }')x"
+echo "  CPU seconds: latchkey $(secs "$lk_cpu"), slapd $(secs "$sl_cpu"); during the ceiling: slapd $(secs "$sl_cpu_ceiling") (of $((2 * seconds)) on 2 cores)"
+echo "  latchkey RSS: ${rss_start} kB at start, ${rss_peak} kB peak"
+echo "request-token, repeat logins (cache warm): $cached"
+echo "  $bind_ceiling"
+echo "  ratio to the bind ceiling: $(ratio "$cached_rps" "$(ceiling_of "$bind_ceiling")")"
+echo "  ratio to first logins: $(ratio "$cached_rps" "$rps")"
+echo "  ratio to flask-ldap-auth 0.3 (1,576 req/s): $(awk -v a="$cached_rps" 'BEGIN { printf "%.1f", a / 1576 }')x (target 10x)"
+echo "  CPU seconds: latchkey $(secs "$cached_lk_cpu"), slapd $(secs "$cached_sl_cpu")"
+echo "  latchkey RSS peak: ${cached_rss_peak} kB"

@@ -38,7 +38,7 @@ export LATCHKEY__DIRECTORY__URLS="$DEV_SLAPD_URL"
 export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
 export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
 export LATCHKEY__LOG__LEVEL=warn
-latchkey_serve target/release/latchkey "$work/latchkey.log"
+latchkey_serve target/release/latchkey "$work/latchkey.log" benches/bench.toml
 
 # A token like a real one: name, email, from the real endpoint.
 token=$(printf 'POST /auth/request-token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' \

@@ -1,20 +1,22 @@
 # Running Latchkey from scripts (sourced, not run): the demo and the benchmarks.
 #
-#   latchkey_serve BINARY LOGFILE   serve config/dev.toml (plus the caller's LATCHKEY__* variables)
-#                                   in the background, logging to LOGFILE (- for the terminal);
-#                                   waits until LATCHKEY__SERVER__LISTEN accepts; sets LATCHKEY_PID
+#   latchkey_serve BINARY LOGFILE [CONFIG]
+#                                   serve CONFIG (default config/dev.toml, plus the caller's
+#                                   LATCHKEY__* variables) in the background, logging to LOGFILE
+#                                   (- for the terminal); waits until LATCHKEY__SERVER__LISTEN
+#                                   accepts; sets LATCHKEY_PID
 #   latchkey_stop                   stop it (only the process this script started)
 #   ensure_wrk                      install wrk from the distribution if it is missing
 
 LATCHKEY_PID=""
 
 latchkey_serve() {
-  local binary=$1 log=$2
+  local binary=$1 log=$2 config=${3:-config/dev.toml}
   local port=${LATCHKEY__SERVER__LISTEN##*:}
   if [ "$log" = - ]; then
-    "$binary" --config config/dev.toml serve &
+    "$binary" --config "$config" serve &
   else
-    "$binary" --config config/dev.toml serve 2>"$log" &
+    "$binary" --config "$config" serve 2>"$log" &
   fi
   LATCHKEY_PID=$!
   for _ in $(seq 1 100); do
