@@ -86,10 +86,13 @@ async fn worker(args: Arc<Args>, next: Arc<AtomicU64>, done: Arc<AtomicU64>, unt
     while Instant::now() < until {
         let n = next.fetch_add(1, Ordering::Relaxed) % args.users + 1;
         if args.bind_only {
-            bind.simple_bind(&format!("uid=bench{n},{}", args.base), &format!("password-{n}"))
-                .await
-                .and_then(|r| r.success())
-                .expect("user bind");
+            bind.simple_bind(
+                &format!("uid=bench{n},{}", args.base),
+                &format!("password-{n}"),
+            )
+            .await
+            .and_then(|r| r.success())
+            .expect("user bind");
             done.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -139,7 +142,11 @@ fn main() {
     let logins = done.load(Ordering::Relaxed);
     println!(
         "ceiling: {logins} {} in {elapsed:.1} s = {:.0}/s ({} connections per kind)",
-        if args.bind_only { "bind" } else { "search+bind" },
+        if args.bind_only {
+            "bind"
+        } else {
+            "search+bind"
+        },
         logins as f64 / elapsed,
         args.concurrency
     );

@@ -28,10 +28,13 @@
     )
 )]
 
+pub mod client_ip;
 pub mod config;
 pub mod credentials;
 pub mod directory;
 pub mod http;
+pub mod metrics;
 pub mod policy;
 pub mod telemetry;
+pub mod throttle;
 pub mod tokens;

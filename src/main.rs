@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use actix_web::http::KeepAlive;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -44,6 +46,9 @@ enum Command {
     /// Validate the configuration, then connect to every directory server: bind as the
     /// service account (if any), read the RootDSE and look for the users' base entry.
     /// Exits non-zero with the reason on the first failure.
+    /// Ask the running service whether it is alive (GET /healthz on server.listen, 2 s
+    /// timeout); exits 0 when it answers 200. For container health checks.
+    Healthcheck,
     Check {
         /// Also look this login up as a token request would, without a password: show the
         /// entry's DN, attributes, groups, the token's claims and the access decision.
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve(cli.config),
+        Command::Healthcheck => healthcheck(cli.config),
         Command::Check {
             user,
             search_criteria,
@@ -96,6 +102,7 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         signing_key = config.tokens.signing_key.id(),
         "latchkey starting"
     );
+    let server = config.server.clone();
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -106,12 +113,59 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
                 .configure(http::configure(state))
         })
         .workers(workers)
+        .max_connections(server.max_connections)
+        .keep_alive(if server.keep_alive.is_zero() {
+            KeepAlive::Disabled
+        } else {
+            KeepAlive::Timeout(server.keep_alive)
+        })
+        .client_request_timeout(server.client_request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .shutdown_timeout(server.shutdown_timeout.as_secs())
         .bind(listen)
         .with_context(|| format!("cannot listen on {listen} (server.listen)"))?
         .run()
         .await
         .context("the HTTP server failed")
     })
+}
+
+fn healthcheck(path: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    let config = Config::load(path.as_deref())?;
+    let listen = config.server.listen;
+    // A wildcard listen address is reached on loopback.
+    let ip = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let target = SocketAddr::new(ip, listen.port());
+    let timeout = Duration::from_secs(2);
+    let mut stream = TcpStream::connect_timeout(&target, timeout)
+        .with_context(|| format!("cannot connect to {target}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut answer = Vec::new();
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut answer)
+        .with_context(|| format!("reading the answer of {target}"))?;
+    let status_line = String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if status_line.starts_with("HTTP/1.1 200") {
+        println!("{target}: healthy");
+        Ok(())
+    } else {
+        anyhow::bail!("{target}/healthz answered {status_line:?}")
+    }
 }
 
 fn check(
@@ -210,7 +264,8 @@ async fn check_user(
         SearchMode::OnRequest | SearchMode::Always => SearchAs::Service,
         SearchMode::Never => SearchAs::Anonymous,
     };
-    let directory = Directory::new(d, 1, None)?;
+    let shared = directory::Shared::new(d, Arc::new(latchkey::metrics::Metrics::new()));
+    let directory = Directory::new(d, 1, &shared)?;
     println!(
         "user {login:?} (searched {}):",
         if search_as == SearchAs::Service {
@@ -221,7 +276,7 @@ async fn check_user(
     );
     let user = match directory.lookup(login, attribute, search_as).await {
         Ok(user) => user,
-        Err(DirectoryError::InvalidCredentials) => anyhow::bail!(
+        Err(DirectoryError::UnknownUser | DirectoryError::InvalidCredentials) => anyhow::bail!(
             "no single entry matches {login:?}: none, or several (the log says which); a token request would get 401"
         ),
         Err(DirectoryError::AccountDisabled(why)) => anyhow::bail!(

@@ -309,7 +309,9 @@ fn serve_issues_tokens_over_http_and_never_logs_secrets() {
     let log = served.log();
     assert!(log.contains("outcome=\"issued\""), "{log}");
     assert!(
-        log.contains("login=bob outcome=\"refused\" reason=\"invalid_credentials\""),
+        log.contains(
+            "login=bob client=127.0.0.1 outcome=\"refused\" reason=\"invalid_credentials\""
+        ),
         "{log}"
     );
     for secret in [

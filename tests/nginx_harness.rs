@@ -334,7 +334,13 @@ fn drop_stops_master_and_workers_and_removes_temp_dir() {
     let port = nginx.port();
     let dir = nginx.dir().to_path_buf();
     let master = nginx.pid();
-    let workers = nginx.worker_pids();
+    // The master forks its worker after it listens; on a busy machine that can lag.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut workers = nginx.worker_pids();
+    while workers.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        workers = nginx.worker_pids();
+    }
     assert_eq!(workers.len(), 1, "expected one worker process");
     assert_eq!(get(port, "/").status, 204);
     assert!(dir.join("nginx.conf").is_file());

@@ -87,6 +87,8 @@ pub struct Settings {
     pub verify: VerifySettings,
     pub directory: DirectorySettings,
     #[serde(default)]
+    pub brute_force: BruteForceSettings,
+    #[serde(default)]
     pub claims: ClaimSettings,
     #[serde(default)]
     pub access: AccessSettings,
@@ -119,6 +121,23 @@ pub struct ServerSettings {
     pub listen: String,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// How long an idle keep-alive connection stays open; 0 turns keep-alive off.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// How long a client may take to send a request's headers.
+    #[serde(with = "humantime_serde")]
+    pub client_request_timeout: Duration,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Open connections per worker.
+    pub max_connections: usize,
+    /// The request line and headers, in bytes.
+    pub max_header_bytes: usize,
+    /// A request body, in bytes (no endpoint reads one).
+    pub max_body_bytes: u64,
 }
 
 impl Default for ServerSettings {
@@ -126,6 +145,47 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: "127.0.0.1:8080".into(),
             workers: 0,
+            trusted_proxies: Vec::new(),
+            keep_alive: Duration::from_secs(5),
+            client_request_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+            max_connections: 25_000,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 4 * 1024,
+        }
+    }
+}
+
+/// `[brute_force]`: failed logins counted per login and per client address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BruteForceSettings {
+    /// Failures of one login within `window` before it is banned; 0 turns this off.
+    pub max_failures_per_login: u32,
+    /// Failures from one address (IPv6: one /64) within `window` before it is banned; 0: off.
+    pub max_failures_per_address: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long a ban lasts.
+    #[serde(with = "humantime_serde")]
+    pub ban: Duration,
+    /// Logins and addresses remembered at most (each).
+    pub max_tracked: usize,
+    /// A failed login is answered no sooner than this after it arrived, so that timing does
+    /// not tell an unknown user from a wrong password.
+    #[serde(with = "humantime_serde")]
+    pub min_failure_time: Duration,
+}
+
+impl Default for BruteForceSettings {
+    fn default() -> Self {
+        BruteForceSettings {
+            max_failures_per_login: 5,
+            max_failures_per_address: 20,
+            window: Duration::from_secs(600),
+            ban: Duration::from_secs(600),
+            max_tracked: 100_000,
+            min_failure_time: Duration::from_millis(250),
         }
     }
 }
@@ -218,6 +278,12 @@ pub struct DirectorySettings {
     pub preset: Option<String>,
     /// Servers, tried in order when a connection is opened.
     pub urls: Vec<String>,
+    /// `in-order`: the first server that answers; `round-robin`: new connections take turns.
+    #[serde(default)]
+    pub failover: Option<String>,
+    /// A server that failed is tried again (before the others) only after this long.
+    #[serde(default = "retry_down_after", with = "humantime_serde")]
+    pub retry_down_after: Duration,
     #[serde(default = "connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
     #[serde(default = "operation_timeout", with = "humantime_serde")]
@@ -253,6 +319,9 @@ impl fmt::Debug for DirectorySettings {
     }
 }
 
+fn retry_down_after() -> Duration {
+    Duration::from_secs(10)
+}
 fn connect_timeout() -> Duration {
     Duration::from_secs(5)
 }
@@ -351,6 +420,7 @@ pub enum SearchScope {
 #[derive(Debug)]
 pub struct Config {
     pub server: ServerConfig,
+    pub brute_force: BruteForceSettings,
     pub log: LogSettings,
     pub tokens: TokenConfig,
     pub verify: VerifySettings,
@@ -364,6 +434,13 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub workers: usize,
+    pub trusted_proxies: Vec<String>,
+    pub keep_alive: Duration,
+    pub client_request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
 }
 
 /// Validated `[tokens]`.
@@ -380,10 +457,21 @@ pub struct TokenConfig {
     pub keys: Vec<HmacKey>,
 }
 
+/// How new connections choose among several servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failover {
+    /// The first server of the list that answers.
+    InOrder,
+    /// Each new connection starts with the next server of the list.
+    RoundRobin,
+}
+
 /// Validated `[directory]`.
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
     pub urls: Vec<String>,
+    pub failover: Failover,
+    pub retry_down_after: Duration,
     pub connect_timeout: Duration,
     pub operation_timeout: Duration,
     pub service_account: Option<ServiceAccount>,
@@ -486,6 +574,7 @@ const LIST_KEYS: &[&str] = &[
     "directory.groups.base_dns",
     "directory.groups.member_attributes",
     "claims.groups_allow",
+    "server.trusted_proxies",
 ];
 
 impl Settings {
@@ -539,6 +628,7 @@ impl Settings {
         validate_verify(&self.verify, &mut problems);
         let tokens = validate_tokens(self.tokens, &mut problems);
         let directory = validate_directory(self.directory, &mut problems);
+        validate_brute_force(&self.brute_force, &mut problems);
         let claims = claims::validate_claims(self.claims, &mut problems);
         let access = claims::validate_access(self.access, &mut problems);
         match (server, tokens, directory, claims) {
@@ -551,6 +641,7 @@ impl Settings {
                     .extend(claims.extra.iter().map(|e| e.attribute.clone()));
                 Ok(Config {
                     server,
+                    brute_force: self.brute_force,
                     log: self.log,
                     tokens,
                     verify: self.verify,
@@ -576,18 +667,58 @@ impl Config {
 }
 
 fn validate_server(s: &ServerSettings, problems: &mut Vec<String>) -> Option<ServerConfig> {
-    match s.listen.parse::<SocketAddr>() {
-        Ok(listen) => Some(ServerConfig {
-            listen,
-            workers: s.workers,
-        }),
-        Err(_) => {
-            problems.push(format!(
-                "server.listen = {:?} is not an address and port such as \"127.0.0.1:8080\" or \"[::]:8080\"",
-                s.listen
-            ));
-            None
-        }
+    let before = problems.len();
+    let listen = s.listen.parse::<SocketAddr>().map_err(|_| {
+        problems.push(format!(
+            "server.listen = {:?} is not an address and port such as \"127.0.0.1:8080\" or \"[::]:8080\"",
+            s.listen
+        ))
+    });
+    if let Err(e) = crate::client_ip::TrustedProxies::parse(&s.trusted_proxies) {
+        problems.push(format!("server.trusted_proxies: {e}"));
+    }
+    if s.client_request_timeout.is_zero() {
+        problems.push("server.client_request_timeout must be more than 0 (e.g. \"5s\")".into());
+    }
+    if s.max_connections == 0 {
+        problems.push("server.max_connections must be at least 1".into());
+    }
+    if !(1024..=131_072).contains(&s.max_header_bytes) {
+        problems.push(format!(
+            "server.max_header_bytes = {} must be from 1024 to 131072",
+            s.max_header_bytes
+        ));
+    }
+    let listen = listen.ok()?;
+    if problems.len() > before {
+        return None;
+    }
+    Some(ServerConfig {
+        listen,
+        workers: s.workers,
+        trusted_proxies: s.trusted_proxies.clone(),
+        keep_alive: s.keep_alive,
+        client_request_timeout: s.client_request_timeout,
+        shutdown_timeout: s.shutdown_timeout,
+        max_connections: s.max_connections,
+        max_header_bytes: s.max_header_bytes,
+        max_body_bytes: s.max_body_bytes,
+    })
+}
+
+fn validate_brute_force(b: &BruteForceSettings, problems: &mut Vec<String>) {
+    let on = b.max_failures_per_login > 0 || b.max_failures_per_address > 0;
+    if on && (b.window.is_zero() || b.ban.is_zero()) {
+        problems.push("brute_force.window and brute_force.ban must be more than 0 (set both max_failures_* to 0 to turn the protection off)".into());
+    }
+    if on && b.max_tracked == 0 {
+        problems.push("brute_force.max_tracked must be at least 1".into());
+    }
+    if b.min_failure_time > Duration::from_secs(10) {
+        problems.push(format!(
+            "brute_force.min_failure_time = {} is more than 10 seconds; clients would time out",
+            humantime::format_duration(b.min_failure_time)
+        ));
     }
 }
 
@@ -729,6 +860,16 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
             problems.push(format!("directory.urls: {e}"));
         }
     }
+    let failover = match d.failover.as_deref() {
+        None | Some("in-order") => Failover::InOrder,
+        Some("round-robin") => Failover::RoundRobin,
+        Some(other) => {
+            problems.push(format!(
+                "directory.failover = {other:?} is not one of: in-order, round-robin"
+            ));
+            Failover::InOrder
+        }
+    };
     if d.connect_timeout.is_zero() {
         problems.push("directory.connect_timeout must be more than 0 (e.g. \"5s\")".into());
     }
@@ -826,6 +967,8 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
     }
     Some(DirectoryConfig {
         urls: d.urls,
+        failover,
+        retry_down_after: d.retry_down_after,
         connect_timeout: d.connect_timeout,
         operation_timeout: d.operation_timeout,
         service_account,

@@ -17,6 +17,7 @@ use ldap3::{Ldap, SearchEntry};
 
 use super::{dn, first_value, ldap_scope, DirectoryError};
 use crate::config::{GroupConfig, Nesting, SearchScope, Strategy};
+use crate::metrics::{Metrics, Operation};
 use crate::policy::fold;
 
 /// The in-chain matching rule of Active Directory (LDAP_MATCHING_RULE_IN_CHAIN).
@@ -36,6 +37,7 @@ pub async fn resolve(
     cfg: &GroupConfig,
     conn: &mut Ldap,
     timeout: Duration,
+    metrics: &Metrics,
     member: &Member<'_>,
 ) -> Result<Vec<String>, DirectoryError> {
     let mut names = match &cfg.strategy {
@@ -43,21 +45,26 @@ pub async fn resolve(
         Strategy::Member { attributes } => match cfg.nesting {
             Nesting::InChain => {
                 let filter = in_chain_filter(&cfg.filter, attributes, member.dn);
-                search_all_bases(cfg, conn, timeout, &filter)
+                search_all_bases(cfg, conn, timeout, metrics, &filter)
                     .await?
                     .iter()
                     .filter_map(|e| group_name(cfg, e))
                     .collect()
             }
-            Nesting::Off => by_member(cfg, conn, timeout, attributes, member.dn, 1).await?,
+            Nesting::Off => {
+                by_member(cfg, conn, timeout, metrics, attributes, member.dn, 1).await?
+            }
             Nesting::Recursive { max_depth } => {
-                by_member(cfg, conn, timeout, attributes, member.dn, max_depth).await?
+                by_member(
+                    cfg, conn, timeout, metrics, attributes, member.dn, max_depth,
+                )
+                .await?
             }
         },
         Strategy::Posix => {
             let gid = first_value(member.entry, "gidNumber");
             let filter = posix_filter(&cfg.filter, member.username, gid.as_deref());
-            search_all_bases(cfg, conn, timeout, &filter)
+            search_all_bases(cfg, conn, timeout, metrics, &filter)
                 .await?
                 .iter()
                 .filter_map(|e| group_name(cfg, e))
@@ -68,7 +75,7 @@ pub async fn resolve(
                 Nesting::Recursive { max_depth } => max_depth,
                 Nesting::Off | Nesting::InChain => 1,
             };
-            by_member_of(cfg, conn, timeout, attribute, member.entry, depth).await?
+            by_member_of(cfg, conn, timeout, metrics, attribute, member.entry, depth).await?
         }
     };
     Ok(sorted_unique(&mut names))
@@ -136,6 +143,7 @@ async fn by_member(
     cfg: &GroupConfig,
     conn: &mut Ldap,
     timeout: Duration,
+    metrics: &Metrics,
     attributes: &[String],
     user_dn: &str,
     max_depth: u32,
@@ -149,7 +157,7 @@ async fn by_member(
         for chunk in targets.chunks(TARGETS_PER_SEARCH) {
             let dns: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let filter = member_filter(&cfg.filter, attributes, &dns);
-            for entry in search_all_bases(cfg, conn, timeout, &filter).await? {
+            for entry in search_all_bases(cfg, conn, timeout, metrics, &filter).await? {
                 if seen.insert(dn_key(&entry.dn)) {
                     names.extend(group_name(cfg, &entry));
                     next.push(entry.dn);
@@ -176,6 +184,7 @@ async fn by_member_of(
     cfg: &GroupConfig,
     conn: &mut Ldap,
     timeout: Duration,
+    metrics: &Metrics,
     attribute: &str,
     entry: &SearchEntry,
     max_depth: u32,
@@ -200,7 +209,7 @@ async fn by_member_of(
             let leaf = parsed.leaf_value(&cfg.name_attribute).map(str::to_owned);
             if level < max_depth || leaf.is_none() {
                 // Read the group: its own memberships, and its name when the DN lacks it.
-                match read_group(cfg, conn, timeout, &group_dn, attribute).await? {
+                match read_group(cfg, conn, timeout, metrics, &group_dn, attribute).await? {
                     Some(group) => {
                         names.extend(leaf.or_else(|| group_name(cfg, &group)));
                         next.extend(values(&group, attribute));
@@ -233,6 +242,7 @@ async fn read_group(
     cfg: &GroupConfig,
     conn: &mut Ldap,
     timeout: Duration,
+    metrics: &Metrics,
     group_dn: &str,
     attribute: &str,
 ) -> Result<Option<SearchEntry>, DirectoryError> {
@@ -240,6 +250,7 @@ async fn read_group(
     let found = paged_search(
         conn,
         timeout,
+        metrics,
         group_dn,
         SearchScope::Base,
         &cfg.filter,
@@ -256,6 +267,7 @@ async fn search_all_bases(
     cfg: &GroupConfig,
     conn: &mut Ldap,
     timeout: Duration,
+    metrics: &Metrics,
     filter: &str,
 ) -> Result<Vec<SearchEntry>, DirectoryError> {
     let mut all = Vec::new();
@@ -265,6 +277,7 @@ async fn search_all_bases(
             paged_search(
                 conn,
                 timeout,
+                metrics,
                 &base.dn,
                 cfg.scope,
                 filter,
@@ -284,6 +297,7 @@ async fn search_all_bases(
 async fn paged_search(
     conn: &mut Ldap,
     timeout: Duration,
+    metrics: &Metrics,
     base: &str,
     scope: SearchScope,
     filter: &str,
@@ -294,6 +308,7 @@ async fn paged_search(
     let unavailable = |e: &dyn std::fmt::Display| {
         DirectoryError::Unavailable(format!("group search under {base:?} failed: {e}"))
     };
+    let started = std::time::Instant::now();
     let page = i32::try_from(page_size).unwrap_or(i32::MAX);
     let mut stream = conn
         .with_timeout(timeout)
@@ -314,6 +329,7 @@ async fn paged_search(
         entries.push(SearchEntry::construct(entry));
     }
     let result = stream.finish().await;
+    metrics.ldap_operation(Operation::group_search, started.elapsed());
     match result.rc {
         0 => Ok(entries),
         32 if missing_ok => Ok(Vec::new()),

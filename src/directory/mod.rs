@@ -18,7 +18,7 @@ mod pool;
 pub mod status;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ldap3::{Scope, SearchEntry, SearchOptions, SearchResult};
@@ -27,15 +27,19 @@ use crate::config::{
     CacheSettings, DirectoryConfig, GroupConfig, SearchScope, UserConfig, UserLocator,
 };
 use crate::credentials::{Login, Password};
+use crate::metrics::{GaugeReadings, Metrics, Operation, PoolKind};
 use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
-pub use pool::{server_address, BindPool, Connector, SearchPool};
+pub use pool::{server_address, BindPool, Connector, SearchPool, ServerSet};
 
 /// What went wrong talking to the directory.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DirectoryError {
-    /// No such user, several such users, or the bind was refused: the client gets one answer.
+    /// The bind was refused: the client gets one answer for this and [`Self::UnknownUser`].
     #[error("the login or password is wrong")]
     InvalidCredentials,
+    /// No entry matches the login, or several do.
+    #[error("no single entry matches the login")]
+    UnknownUser,
     /// The directory cannot be reached or did not do its part: try again later.
     #[error("directory unavailable: {0}")]
     Unavailable(String),
@@ -110,11 +114,58 @@ pub fn new_cache(cfg: &CacheSettings) -> Option<UserCache> {
     )
 }
 
+/// What the directories of all workers share: the user cache, the servers' health, the
+/// metrics, and (for the pool gauges) every pool.
+#[derive(Clone)]
+pub struct Shared {
+    pub cache: Option<UserCache>,
+    pub servers: Arc<ServerSet>,
+    pub metrics: Arc<Metrics>,
+    pools: Arc<Mutex<Vec<(PoolKind, SearchPool)>>>,
+}
+
+impl Shared {
+    pub fn new(cfg: &DirectoryConfig, metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            cache: new_cache(&cfg.cache),
+            servers: ServerSet::new(cfg),
+            metrics,
+            pools: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Connections in use and idle in every pool, by kind.
+    pub fn read_pools(&self, readings: &mut GaugeReadings) {
+        let pools = self
+            .pools
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (kind, pool) in pools.iter() {
+            let status = pool.status();
+            let slot = match kind {
+                PoolKind::service_search => &mut readings.service_search,
+                PoolKind::anonymous_search => &mut readings.anonymous_search,
+                PoolKind::bind => &mut readings.bind,
+            };
+            slot.0 += status.size.saturating_sub(status.available);
+            slot.1 += status.available;
+        }
+    }
+
+    fn remember(&self, kind: PoolKind, pool: &SearchPool) {
+        self.pools
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((kind, pool.clone()));
+    }
+}
+
 /// The directory with its connection pools.
 pub struct Directory {
     users: UserConfig,
     groups: GroupConfig,
     cache: Option<UserCache>,
+    metrics: Arc<Metrics>,
     operation_timeout: std::time::Duration,
     service_searches: Option<SearchPool>,
     anonymous_searches: SearchPool,
@@ -123,29 +174,52 @@ pub struct Directory {
 
 impl Directory {
     /// Pools for one HTTP worker of `workers`: the configured sizes are shared out among them.
-    /// `cache` is shared by all workers. Opens no connection.
+    /// Opens no connection.
     pub fn new(
         cfg: &DirectoryConfig,
         workers: usize,
-        cache: Option<UserCache>,
+        shared: &Shared,
     ) -> Result<Directory, DirectoryError> {
         let share = |total: usize| total.div_ceil(workers.max(1)).max(1);
+        let metrics = Some(&shared.metrics);
         let service_searches = match &cfg.service_account {
             Some(account) => Some(pool::build(
                 cfg,
+                &shared.servers,
                 Some(account.clone()),
                 share(cfg.pool.search_size),
+                metrics,
             )?),
             None => None,
         };
+        let anonymous_searches = pool::build(
+            cfg,
+            &shared.servers,
+            None,
+            share(cfg.pool.search_size),
+            metrics,
+        )?;
+        let binds = pool::build(
+            cfg,
+            &shared.servers,
+            None,
+            share(cfg.pool.bind_size),
+            metrics,
+        )?;
+        if let Some(p) = &service_searches {
+            shared.remember(PoolKind::service_search, p);
+        }
+        shared.remember(PoolKind::anonymous_search, &anonymous_searches);
+        shared.remember(PoolKind::bind, &binds);
         Ok(Directory {
             users: cfg.users.clone(),
             groups: cfg.groups.clone(),
-            cache,
+            cache: shared.cache.clone(),
+            metrics: Arc::clone(&shared.metrics),
             operation_timeout: cfg.operation_timeout,
             service_searches,
-            anonymous_searches: pool::build(cfg, None, share(cfg.pool.search_size))?,
-            binds: pool::build(cfg, None, share(cfg.pool.bind_size))?,
+            anonymous_searches,
+            binds,
         })
     }
 
@@ -240,7 +314,7 @@ impl Directory {
         self.find_user(search_as, dn, SearchScope::Base, "(objectClass=*)")
             .await
             .map_err(|e| match e {
-                DirectoryError::InvalidCredentials => DirectoryError::Misconfigured(format!(
+                DirectoryError::UnknownUser => DirectoryError::Misconfigured(format!(
                     "{dn:?} accepted the password but its entry cannot be read with {} rights; allow that account to read it",
                     search_as.as_str()
                 )),
@@ -271,7 +345,15 @@ impl Directory {
                 username: &user.username,
                 entry: &entry,
             };
-            match groups::resolve(&self.groups, &mut conn, self.operation_timeout, &member).await {
+            match groups::resolve(
+                &self.groups,
+                &mut conn,
+                self.operation_timeout,
+                &self.metrics,
+                &member,
+            )
+            .await
+            {
                 Ok(found) => {
                     tracing::debug!(
                         elapsed_us = started.elapsed().as_micros() as u64,
@@ -333,6 +415,8 @@ impl Directory {
                 )));
             }
         };
+        self.metrics
+            .ldap_operation(Operation::search, started.elapsed());
         tracing::debug!(
             elapsed_us = started.elapsed().as_micros() as u64,
             rc = result.rc,
@@ -349,7 +433,7 @@ impl Directory {
             // noSuchObject: the base does not exist (or is hidden from this account)
             32 => {
                 tracing::warn!(base = %base, "the search base does not exist or cannot be seen; check directory.users.base_dn");
-                return Err(DirectoryError::InvalidCredentials);
+                return Err(DirectoryError::UnknownUser);
             }
             rc => {
                 discard(conn);
@@ -360,15 +444,15 @@ impl Directory {
             }
         }
         match entries.len() {
-            0 => Err(DirectoryError::InvalidCredentials),
-            1 => entries.pop().ok_or(DirectoryError::InvalidCredentials),
+            0 => Err(DirectoryError::UnknownUser),
+            1 => entries.pop().ok_or(DirectoryError::UnknownUser),
             n => {
                 tracing::warn!(
                     filter = %filter,
                     matches = if result.rc == 4 { "more than 2".to_owned() } else { n.to_string() },
                     "the login matches several entries; refusing it (make the attribute unique or narrow directory.users.filter)"
                 );
-                Err(DirectoryError::InvalidCredentials)
+                Err(DirectoryError::UnknownUser)
             }
         }
     }
@@ -376,10 +460,13 @@ impl Directory {
     /// Bind as `dn` with `password` on a bind connection.
     async fn bind(&self, dn: &str, password: &Password) -> Result<(), DirectoryError> {
         let mut conn = self.binds.get().await.map_err(checkout_error)?;
+        let started = Instant::now();
         let outcome = conn
             .with_timeout(self.operation_timeout)
             .simple_bind(dn, password.expose())
             .await;
+        self.metrics
+            .ldap_operation(Operation::bind, started.elapsed());
         match outcome {
             Ok(r) if r.rc == 0 => Ok(()),
             // invalidCredentials, inappropriateAuthentication, insufficientAccessRights,
@@ -472,6 +559,51 @@ pub(crate) fn ldap_scope(scope: SearchScope) -> Scope {
         SearchScope::One => Scope::OneLevel,
         SearchScope::Sub => Scope::Subtree,
     }
+}
+
+/// One server's state for `/readyz`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerHealth {
+    pub url: String,
+    /// `up`: a connection (and the service bind, when configured) succeeded.
+    pub status: &'static str,
+    /// How long connecting took, in milliseconds.
+    pub elapsed_ms: u64,
+    /// Why the server is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Open a fresh connection to every server at once (binding as the service account when one
+/// is configured), and close it again.
+pub async fn server_health(cfg: &DirectoryConfig) -> Vec<ServerHealth> {
+    let connector = Connector::for_probe(cfg);
+    let checks = cfg.urls.iter().map(|url| {
+        let connector = &connector;
+        async move {
+            let started = Instant::now();
+            let outcome = connector.open(url).await;
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match outcome {
+                Ok(mut ldap) => {
+                    let _ = ldap.unbind().await;
+                    ServerHealth {
+                        url: url.clone(),
+                        status: "up",
+                        elapsed_ms,
+                        error: None,
+                    }
+                }
+                Err(e) => ServerHealth {
+                    url: url.clone(),
+                    status: "down",
+                    elapsed_ms,
+                    error: Some(e.to_string()),
+                },
+            }
+        }
+    });
+    futures_util::future::join_all(checks).await
 }
 
 /// What `latchkey check` learns about one server.

@@ -10,41 +10,112 @@
 //! A connection that fails an operation is taken out of its pool (see [`discard`]); one that the
 //! server closed is refused at checkout by `recycle` and replaced.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult, Timeouts};
+use deadpool::managed::{
+    self, Metrics as PoolMetrics, Object, PoolError, RecycleError, RecycleResult, Timeouts,
+};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
 use tokio::net::TcpStream;
 
 use super::DirectoryError;
-use crate::config::{DirectoryConfig, ServiceAccount};
+use crate::config::{DirectoryConfig, Failover, ServiceAccount};
+use crate::metrics::{Metrics, Operation};
 
 /// LDAP result code: the credentials are wrong.
 pub(crate) const RC_INVALID_CREDENTIALS: u32 = 49;
 
+/// The directory servers and what is known of their health, shared by every pool of every
+/// worker. A server that failed is put at the end of the order for `retry_down_after`, so new
+/// connections do not wait for it while another server answers; when all have failed, all are
+/// tried.
+#[derive(Debug)]
+pub struct ServerSet {
+    urls: Vec<String>,
+    failover: Failover,
+    retry_down_after: Duration,
+    next: AtomicUsize,
+    down_until: Mutex<Vec<Option<Instant>>>,
+}
+
+impl ServerSet {
+    pub fn new(cfg: &DirectoryConfig) -> Arc<ServerSet> {
+        Arc::new(ServerSet {
+            urls: cfg.urls.clone(),
+            failover: cfg.failover,
+            retry_down_after: cfg.retry_down_after,
+            next: AtomicUsize::new(0),
+            down_until: Mutex::new(vec![None; cfg.urls.len()]),
+        })
+    }
+
+    /// The servers, as configured.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The order in which one new connection tries the servers: those not known to be down
+    /// first (from the next in turn with round-robin), then the others.
+    pub fn order(&self, now: Instant) -> Vec<usize> {
+        let n = self.urls.len();
+        let start = match self.failover {
+            Failover::InOrder => 0,
+            Failover::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n.max(1),
+        };
+        let down = self
+            .down_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let is_down = |i: usize| down.get(i).copied().flatten().is_some_and(|t| t > now);
+        let rotated = (0..n).map(|k| (start + k) % n);
+        let mut order: Vec<usize> = rotated.clone().filter(|&i| !is_down(i)).collect();
+        order.extend(rotated.filter(|&i| is_down(i)));
+        order
+    }
+
+    fn mark(&self, index: usize, down: bool, now: Instant) {
+        let mut marks = self
+            .down_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(slot) = marks.get_mut(index) {
+            *slot = down.then(|| now + self.retry_down_after);
+        }
+    }
+}
+
 /// Opens connections to the first server of the list that answers.
 pub struct Connector {
-    urls: Arc<[String]>,
+    servers: Arc<ServerSet>,
     connect_timeout: Duration,
     operation_timeout: Duration,
     /// Bind as this account right after connecting (search pools with a service account).
     account: Option<ServiceAccount>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Connector {
-    fn new(cfg: &DirectoryConfig, account: Option<ServiceAccount>) -> Self {
+    fn new(
+        cfg: &DirectoryConfig,
+        servers: Arc<ServerSet>,
+        account: Option<ServiceAccount>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         Connector {
-            urls: cfg.urls.clone().into(),
+            servers,
             connect_timeout: cfg.connect_timeout,
             operation_timeout: cfg.operation_timeout,
             account,
+            metrics,
         }
     }
 
     /// A connector for a one-off check: binds as the service account when one is configured.
     pub fn for_probe(cfg: &DirectoryConfig) -> Self {
-        Connector::new(cfg, cfg.service_account.clone())
+        Connector::new(cfg, ServerSet::new(cfg), cfg.service_account.clone(), None)
     }
 
     /// A connection to `url`, bound as the account when there is one.
@@ -107,11 +178,22 @@ impl managed::Manager for Connector {
 
     async fn create(&self) -> Result<Ldap, DirectoryError> {
         let mut failures = Vec::new();
-        for url in self.urls.iter() {
+        for index in self.servers.order(Instant::now()) {
+            let Some(url) = self.servers.urls.get(index) else {
+                continue;
+            };
+            let started = Instant::now();
             match self.open(url).await {
-                Ok(ldap) => return Ok(ldap),
+                Ok(ldap) => {
+                    if let Some(m) = &self.metrics {
+                        m.ldap_operation(Operation::connect, started.elapsed());
+                    }
+                    self.servers.mark(index, false, Instant::now());
+                    return Ok(ldap);
+                }
                 Err(e) => {
                     tracing::warn!(url = %url, error = %e, "directory server unusable");
+                    self.servers.mark(index, true, Instant::now());
                     failures.push(e.to_string());
                 }
             }
@@ -119,7 +201,7 @@ impl managed::Manager for Connector {
         Err(DirectoryError::Unavailable(failures.join("; ")))
     }
 
-    async fn recycle(&self, ldap: &mut Ldap, _: &Metrics) -> RecycleResult<DirectoryError> {
+    async fn recycle(&self, ldap: &mut Ldap, _: &PoolMetrics) -> RecycleResult<DirectoryError> {
         if ldap.is_closed() {
             return Err(RecycleError::message("the server closed the connection"));
         }
@@ -163,10 +245,12 @@ pub type Conn = Object<Connector>;
 /// Build a pool of at most `size` connections. No connection is opened until one is needed.
 pub fn build(
     cfg: &DirectoryConfig,
+    servers: &Arc<ServerSet>,
     account: Option<ServiceAccount>,
     size: usize,
+    metrics: Option<&Arc<Metrics>>,
 ) -> Result<managed::Pool<Connector>, DirectoryError> {
-    let connector = Connector::new(cfg, account);
+    let connector = Connector::new(cfg, Arc::clone(servers), account, metrics.cloned());
     let attempts = u32::try_from(cfg.urls.len()).unwrap_or(u32::MAX);
     let timeouts = Timeouts {
         wait: Some(cfg.pool.wait_timeout),
@@ -203,7 +287,46 @@ pub fn discard(conn: Conn) {
 
 #[cfg(test)]
 mod tests {
-    use super::server_address;
+    use super::*;
+
+    fn servers(failover: Failover) -> ServerSet {
+        ServerSet {
+            urls: vec!["ldap://a".into(), "ldap://b".into(), "ldap://c".into()],
+            failover,
+            retry_down_after: Duration::from_secs(10),
+            next: AtomicUsize::new(0),
+            down_until: Mutex::new(vec![None; 3]),
+        }
+    }
+
+    #[test]
+    fn servers_that_failed_go_last_until_they_may_be_retried() {
+        let now = Instant::now();
+        let set = servers(Failover::InOrder);
+        assert_eq!(set.order(now), vec![0, 1, 2]);
+        set.mark(0, true, now);
+        assert_eq!(set.order(now), vec![1, 2, 0]);
+        assert_eq!(set.order(now + Duration::from_secs(9)), vec![1, 2, 0]);
+        assert_eq!(set.order(now + Duration::from_secs(11)), vec![0, 1, 2]);
+        set.mark(0, false, now);
+        assert_eq!(set.order(now), vec![0, 1, 2]);
+        // All down: all are still tried, in order.
+        for i in 0..3 {
+            set.mark(i, true, now);
+        }
+        assert_eq!(set.order(now), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn round_robin_starts_each_connection_at_the_next_server() {
+        let now = Instant::now();
+        let set = servers(Failover::RoundRobin);
+        assert_eq!(set.order(now), vec![0, 1, 2]);
+        assert_eq!(set.order(now), vec![1, 2, 0]);
+        set.mark(0, true, now);
+        assert_eq!(set.order(now), vec![2, 1, 0]);
+        assert_eq!(set.order(now), vec![1, 2, 0]);
+    }
 
     #[test]
     fn server_addresses_get_the_default_port_of_their_scheme() {

@@ -19,8 +19,8 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 ///
 /// No `Authorization` header, or one with another scheme, is [`ApiError::MissingCredentials`]
 /// (401, so clients prompt); a broken Basic value is a 400 saying what is wrong; an empty
-/// password is [`ApiError::InvalidCredentials`], decided here so the directory never sees it.
-pub fn credentials(req: &HttpRequest) -> Result<(Login, Password), ApiError> {
+/// password is `None`, so that the caller refuses it without the directory ever seeing it.
+pub fn credentials(req: &HttpRequest) -> Result<(Login, Option<Password>), ApiError> {
     let value = req
         .headers()
         .get(AUTHORIZATION)
@@ -29,7 +29,7 @@ pub fn credentials(req: &HttpRequest) -> Result<(Login, Password), ApiError> {
 }
 
 /// Parse the value of an `Authorization` header.
-pub fn parse(value: &[u8]) -> Result<(Login, Password), ApiError> {
+pub fn parse(value: &[u8]) -> Result<(Login, Option<Password>), ApiError> {
     let malformed = |what: &str| ApiError::MalformedCredentials(what.to_owned());
     let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
         Some(i) => value.split_at(i),
@@ -57,11 +57,11 @@ pub fn parse(value: &[u8]) -> Result<(Login, Password), ApiError> {
     let password =
         std::str::from_utf8(password).map_err(|_| malformed("The password is not valid UTF-8."))?;
     let login = Login::parse(login).map_err(|e| ApiError::MalformedCredentials(e.to_string()))?;
-    let password = Password::parse(Zeroizing::new(password.to_owned())).map_err(|e| match e {
-        PasswordError::Empty => ApiError::InvalidCredentials,
-        other => ApiError::MalformedCredentials(other.to_string()),
-    })?;
-    Ok((login, password))
+    match Password::parse(Zeroizing::new(password.to_owned())) {
+        Ok(password) => Ok((login, Some(password))),
+        Err(PasswordError::Empty) => Ok((login, None)),
+        Err(other) => Err(ApiError::MalformedCredentials(other.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -74,10 +74,11 @@ mod tests {
         format!("Basic {}", STANDARD.encode(raw)).into_bytes()
     }
 
-    fn message(r: Result<(Login, Password), ApiError>) -> String {
+    fn message(r: Result<(Login, Option<Password>), ApiError>) -> String {
         match r {
             Err(e) => format!("{}: {e}", e.code()),
-            Ok((l, _)) => format!("ok: {l}"),
+            Ok((l, Some(_))) => format!("ok: {l}"),
+            Ok((l, None)) => format!("empty password: {l}"),
         }
     }
 
@@ -85,7 +86,7 @@ mod tests {
     fn good_credentials_split_at_the_first_colon() {
         let (login, password) = parse(&basic(b"alice:pa:ss")).unwrap();
         assert_eq!(login.as_str(), "alice");
-        assert_eq!(password.expose(), "pa:ss");
+        assert_eq!(password.unwrap().expose(), "pa:ss");
         let (login, _) = parse(b"bAsIc YWxpY2U6eA").unwrap();
         assert_eq!(login.as_str(), "alice");
     }
@@ -101,7 +102,7 @@ mod tests {
             (&basic(b"alice:\xff"), "malformed_credentials: The password is not valid UTF-8."),
             (&basic(b":x"), "malformed_credentials: The login is empty."),
             (&basic(b"al\x07ice:x"), "malformed_credentials: The login contains a control character."),
-            (&basic(b"alice:"), "invalid_credentials: The login or password is wrong."),
+            (&basic(b"alice:"), "empty password: alice"),
         ];
         for (value, want) in cases {
             assert_eq!(

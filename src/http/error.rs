@@ -2,7 +2,8 @@
 //!
 //! Every error has the body `{"error": "<code>", "message": "<sentence>", "status": <int>}`,
 //! `Content-Type: application/json` and `Cache-Control: no-store`. A 401 carries
-//! `WWW-Authenticate: Basic` so that curl and httpie prompt; a 503 carries `Retry-After`.
+//! `WWW-Authenticate: Basic` so that curl and httpie prompt; a 503 and a 429 carry
+//! `Retry-After`.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -28,6 +29,12 @@ pub enum ApiError {
     InvalidParameter(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("Too many failed logins; try again in {retry_after} seconds.")]
+    TooManyAttempts { retry_after: u64 },
+    #[error("The request's headers are larger than the {0} bytes this server accepts.")]
+    HeadersTooLarge(usize),
+    #[error("The request's body is larger than the {0} bytes this server accepts.")]
+    BodyTooLarge(u64),
     #[error("The directory cannot be reached right now; try again in a few seconds.")]
     DirectoryUnavailable,
     #[error("The server failed to answer; its operator will find the cause in the log.")]
@@ -57,6 +64,9 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InvalidParameter(_) => "invalid_parameter",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooManyAttempts { .. } => "too_many_attempts",
+            ApiError::HeadersTooLarge(_) => "headers_too_large",
+            ApiError::BodyTooLarge(_) => "body_too_large",
             ApiError::DirectoryUnavailable => "directory_unavailable",
             ApiError::Internal => "internal_error",
             ApiError::NotFound => "not_found",
@@ -73,6 +83,9 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::DirectoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -93,6 +106,9 @@ impl ResponseError for ApiError {
             }
             ApiError::DirectoryUnavailable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            ApiError::TooManyAttempts { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             ApiError::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));

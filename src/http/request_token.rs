@@ -1,6 +1,7 @@
 //! `POST /auth/request-token` (GET too): Basic credentials in, a signed token out.
 
-use std::time::Instant;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -11,7 +12,9 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::{Refusal, SearchMode};
 use crate::directory::{DirectoryError, SearchAs};
+use crate::metrics::FailureReason;
 use crate::policy::GroupSet;
+use crate::throttle::{BanKind, Verdict};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -158,8 +161,53 @@ async fn request_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 
 async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
+    let shared = &state.shared;
+    let client = client_address(req, state);
     let (login, password) = basic::credentials(req)?;
     let options = parse_options(req.query_string(), &state.policy)?;
+    let audit = |outcome: &str, reason: &str, sub: Option<&str>| {
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "latchkey::audit",
+            login = %login,
+            client = %client,
+            sub,
+            outcome,
+            reason = (!reason.is_empty()).then_some(reason),
+            elapsed_ms,
+            "login"
+        );
+    };
+
+    // Brute-force protection comes before any directory traffic.
+    if let Verdict::Banned { retry_after, by } =
+        shared.throttle.check(login.as_str(), client, started)
+    {
+        shared.metrics.login_failed(FailureReason::banned);
+        audit(
+            "refused",
+            match by {
+                BanKind::Login => "banned_login",
+                BanKind::Address => "banned_address",
+            },
+            None,
+        );
+        return Err(ApiError::TooManyAttempts {
+            retry_after: retry_after.as_secs().max(1),
+        });
+    }
+
+    // An empty password would be an anonymous bind on many servers: refused here, counted.
+    let Some(password) = password else {
+        shared.metrics.login_failed(FailureReason::bad_credentials);
+        audit("refused", "empty_password", None);
+        shared
+            .throttle
+            .record_failure(login.as_str(), client, Instant::now());
+        slow_down(started, shared.min_failure_time).await;
+        return Err(ApiError::InvalidCredentials);
+    };
+
     let outcome = state
         .directory
         .authenticate(
@@ -170,21 +218,37 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
         )
         .await;
     drop(password);
-    let elapsed_ms = started.elapsed().as_millis() as u64;
     let user = match outcome {
         Ok(user) => user,
         Err(e) => {
-            let reason = match &e {
-                DirectoryError::InvalidCredentials => "invalid_credentials",
-                DirectoryError::AccountDisabled(_) => "account_disabled",
-                DirectoryError::Unavailable(_) => "directory_unavailable",
-                DirectoryError::Misconfigured(_) => "directory_misconfigured",
+            let (reason, metric) = match &e {
+                DirectoryError::InvalidCredentials => {
+                    ("invalid_credentials", FailureReason::bad_credentials)
+                }
+                DirectoryError::UnknownUser => ("unknown_user", FailureReason::unknown_user),
+                DirectoryError::AccountDisabled(_) => {
+                    ("account_disabled", FailureReason::account_disabled)
+                }
+                DirectoryError::Unavailable(_) => {
+                    ("directory_unavailable", FailureReason::directory_down)
+                }
+                DirectoryError::Misconfigured(_) => {
+                    ("directory_misconfigured", FailureReason::misconfigured)
+                }
             };
-            tracing::info!(target: "latchkey::audit", login = %login, outcome = "refused", reason, elapsed_ms, "login");
+            shared.metrics.login_failed(metric);
+            audit("refused", reason, None);
             return Err(match e {
-                DirectoryError::InvalidCredentials => ApiError::InvalidCredentials,
-                DirectoryError::AccountDisabled(why) => {
-                    tracing::info!(login = %login, "the account is {why}");
+                DirectoryError::InvalidCredentials
+                | DirectoryError::UnknownUser
+                | DirectoryError::AccountDisabled(_) => {
+                    if let DirectoryError::AccountDisabled(why) = e {
+                        tracing::info!(login = %login, "the account is {why}");
+                    }
+                    shared
+                        .throttle
+                        .record_failure(login.as_str(), client, Instant::now());
+                    slow_down(started, shared.min_failure_time).await;
                     ApiError::InvalidCredentials
                 }
                 DirectoryError::Unavailable(why) => {
@@ -198,26 +262,28 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
             });
         }
     };
+    // The password is right: this login's failures are forgotten (never anyone else's).
+    shared
+        .throttle
+        .record_success(login.as_str(), client, Instant::now());
     // Only now, with the password proven, may an answer depend on who the user is.
     if let Err(refusal) = state.access.decide(&GroupSet::new(&user.groups)) {
-        let (reason, message) = match refusal {
-            Refusal::NotRequired => (
-                "policy_require",
-                "Your groups do not allow you a token from this service.",
-            ),
-            Refusal::Denied => (
-                "policy_deny",
-                "Your groups do not allow you a token from this service.",
-            ),
+        let reason = match refusal {
+            Refusal::NotRequired => "policy_require",
+            Refusal::Denied => "policy_deny",
         };
-        tracing::info!(target: "latchkey::audit", login = %login, sub = %user.username, outcome = "refused", reason, elapsed_ms, "login");
-        return Err(ApiError::Forbidden(message.into()));
+        shared.metrics.login_failed(FailureReason::policy);
+        audit("refused", reason, Some(&user.username));
+        return Err(ApiError::Forbidden(
+            "Your groups do not allow you a token from this service.".into(),
+        ));
     }
     let issued = state.issuer.issue(&user, options.duration).map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
         ApiError::Internal
     })?;
-    tracing::info!(target: "latchkey::audit", login = %login, sub = %user.username, outcome = "issued", expires_in = issued.expires_in, elapsed_ms, "login");
+    shared.metrics.token_issued();
+    audit("issued", "", Some(&user.username));
     let expires_at = issued.expires_at_rfc3339();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -227,6 +293,26 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
             expires_in: issued.expires_in,
             expires_at,
         }))
+}
+
+/// The client's address: the TCP peer, or what a trusted proxy says it is.
+fn client_address(req: &HttpRequest, state: &AppState) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    state.shared.proxies.client_ip(peer, forwarded)
+}
+
+/// Wait until `min` has passed since `started`, so a refusal takes as long whether or not the
+/// login exists. The worker serves other requests meanwhile.
+async fn slow_down(started: Instant, min: Duration) {
+    if let Some(rest) = min.checked_sub(started.elapsed()) {
+        actix_web::rt::time::sleep(rest).await;
+    }
 }
 
 #[cfg(test)]

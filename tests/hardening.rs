@@ -1,0 +1,540 @@
+//! Production hardening against a real slapd: brute-force protection, client addresses behind
+//! proxies, the minimum failure time, failover, readiness, metrics, request limits, key
+//! rotation, graceful shutdown and the container health check.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use serde_json::json;
+use support::served::{request, serve};
+use support::service::{
+    app, basic, claims, config_toml, invalid_credentials_body, load_config, send, token_request,
+    Extra,
+};
+use support::slapd::Slapd;
+
+/// Operations slapd has logged (binds and searches).
+fn ldap_operations(slapd: &Slapd) -> usize {
+    slapd
+        .log()
+        .lines()
+        .filter(|l| l.contains(" BIND ") || l.contains(" SRCH "))
+        .count()
+}
+
+fn with_sections(slapd: &Slapd, directory: &str, sections: &str) -> latchkey::config::Config {
+    load_config(&config_toml(
+        &slapd.url(),
+        &Extra {
+            directory,
+            sections,
+            ..Extra::default()
+        },
+    ))
+}
+
+fn from(addr: &str) -> SocketAddr {
+    addr.parse().expect("a socket address")
+}
+
+fn too_many(retry_after_max: u64, answer: &support::service::Answer) {
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answer.body
+    );
+    let retry: u64 = answer
+        .header("retry-after")
+        .parse()
+        .expect("Retry-After seconds");
+    assert!(
+        (1..=retry_after_max).contains(&retry),
+        "Retry-After {retry}"
+    );
+    assert_eq!(answer.body["error"], "too_many_attempts");
+    assert_eq!(answer.body["status"], 429);
+    assert_eq!(
+        answer.body["message"],
+        format!("Too many failed logins; try again in {retry} seconds.")
+    );
+    assert_eq!(answer.header("cache-control"), "no-store");
+}
+
+const FAST_FAILURES: &str = "[brute_force]\nmin_failure_time = \"0s\"\n";
+
+#[actix_web::test]
+async fn a_login_is_banned_after_its_failures_and_the_ban_costs_the_directory_nothing() {
+    let slapd = Slapd::start();
+    let sections = "[brute_force]\nmax_failures_per_login = 3\nmax_failures_per_address = 0\nwindow = \"1m\"\nban = \"2m\"\nmin_failure_time = \"0s\"\n";
+    let app = app(&with_sections(&slapd, "", sections)).await;
+    let client = from("198.51.100.7:40000");
+
+    for _ in 0..3 {
+        let wrong = send(&app, token_request("alice", "wrong", "").peer_addr(client)).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong.body, invalid_credentials_body());
+    }
+    let before = ldap_operations(&slapd);
+    // Banned: even the right password, in any letter case, is refused without LDAP traffic.
+    too_many(
+        120,
+        &send(
+            &app,
+            token_request("alice", "alice-password-1", "").peer_addr(client),
+        )
+        .await,
+    );
+    too_many(
+        120,
+        &send(
+            &app,
+            token_request("ALICE", "alice-password-1", "").peer_addr(client),
+        )
+        .await,
+    );
+    assert_eq!(ldap_operations(&slapd), before, "{}", slapd.log());
+
+    // Other users are not touched.
+    let bob = send(
+        &app,
+        token_request("bob", "bob-password-1", "").peer_addr(client),
+    )
+    .await;
+    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
+}
+
+#[actix_web::test]
+async fn an_address_is_banned_across_logins_and_a_success_does_not_clear_it() {
+    let slapd = Slapd::start();
+    let sections = "[brute_force]\nmax_failures_per_login = 0\nmax_failures_per_address = 3\nmin_failure_time = \"0s\"\n";
+    let app = app(&with_sections(&slapd, "", sections)).await;
+    let attacker = from("203.0.113.9:5555");
+
+    for login in ["alice", "nobody"] {
+        let answer = send(&app, token_request(login, "guess", "").peer_addr(attacker)).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    // A login of the attacker's own account in between does not reset the address counter.
+    let own = send(
+        &app,
+        token_request("bob", "bob-password-1", "").peer_addr(attacker),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK);
+    let third = send(
+        &app,
+        token_request("carol", "guess", "").peer_addr(attacker),
+    )
+    .await;
+    assert_eq!(third.status, StatusCode::UNAUTHORIZED);
+    too_many(
+        600,
+        &send(
+            &app,
+            token_request("bob", "bob-password-1", "").peer_addr(attacker),
+        )
+        .await,
+    );
+
+    // Someone else, from another address, logs in as alice.
+    let alice = send(
+        &app,
+        token_request("alice", "alice-password-1", "").peer_addr(from("192.0.2.1:1")),
+    )
+    .await;
+    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+}
+
+#[actix_web::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let slapd = Slapd::start();
+    let sections = "[brute_force]\nmax_failures_per_login = 0\nmax_failures_per_address = 2\nmin_failure_time = \"0s\"\n";
+    let directory = "";
+    let mut toml = config_toml(
+        &slapd.url(),
+        &Extra {
+            directory,
+            sections,
+            ..Extra::default()
+        },
+    );
+    toml = toml.replacen(
+        "[tokens]",
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\n[tokens]",
+        1,
+    );
+    let app = app(&load_config(&toml)).await;
+    let guess = |peer: &str, forwarded: &str| {
+        token_request("alice", "guess", "")
+            .peer_addr(from(peer))
+            .insert_header(("X-Forwarded-For", forwarded.to_owned()))
+    };
+
+    // An untrusted peer changing X-Forwarded-For on every try is still one address.
+    for fake in ["1.1.1.1", "2.2.2.2"] {
+        let answer = send(&app, guess("198.51.100.20:1000", fake)).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    too_many(
+        600,
+        &send(&app, guess("198.51.100.20:1000", "3.3.3.3")).await,
+    );
+
+    // Behind the trusted proxy, clients are told apart by the right-most untrusted entry; a
+    // client prepending fake entries changes nothing.
+    for _ in 0..2 {
+        let answer = send(&app, guess("10.1.2.3:80", "6.6.6.6, 203.0.113.50")).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    too_many(
+        600,
+        &send(&app, guess("10.1.2.3:80", "7.7.7.7, 203.0.113.50")).await,
+    );
+    let other_client = send(&app, guess("10.1.2.3:80", "203.0.113.51")).await;
+    assert_eq!(other_client.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn a_failed_login_takes_the_minimum_time_whether_or_not_the_user_exists() {
+    let slapd = Slapd::start();
+    let sections = "[brute_force]\nmin_failure_time = \"400ms\"\n";
+    let app = app(&with_sections(&slapd, "", sections)).await;
+    for (login, password) in [("nobody-at-all", "x"), ("alice", "wrong")] {
+        let started = Instant::now();
+        let answer = send(&app, token_request(login, password, "")).await;
+        let took = started.elapsed();
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.body, invalid_credentials_body());
+        assert!(took >= Duration::from_millis(400), "{login}: {took:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_dead_server_first_in_the_list_is_skipped() {
+    let slapd = Slapd::start();
+    // A port nobody listens on.
+    let dead = format!("ldap://127.0.0.1:{}", support::process::free_port());
+    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
+        &format!("urls = [\"{}\"]", slapd.url()),
+        &format!(
+            "urls = [\"{dead}\", \"{}\"]\nfailover = \"round-robin\"",
+            slapd.url()
+        ),
+    );
+    let app = app(&load_config(&toml)).await;
+    for login in ["alice", "bob", "alice", "bob"] {
+        let password = format!("{login}-password-1");
+        let answer = send(&app, token_request(login, &password, "")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+}
+
+#[actix_web::test]
+async fn readyz_reports_each_server_and_is_503_when_none_answers() {
+    let mut slapd = Slapd::start();
+    let dead = format!("ldap://127.0.0.1:{}", support::process::free_port());
+    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
+        &format!("urls = [\"{}\"]", slapd.url()),
+        &format!("urls = [\"{}\", \"{dead}\"]", slapd.url()),
+    );
+    let app = app(&load_config(&toml)).await;
+
+    let ready = send(&app, TestRequest::get().uri("/readyz")).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert_eq!(ready.header("cache-control"), "no-store");
+    assert_eq!(ready.body["status"], "ready");
+    let servers = ready.body["servers"].as_array().expect("servers");
+    assert_eq!(servers.len(), 2);
+    assert_eq!(servers[0]["url"], slapd.url());
+    assert_eq!(servers[0]["status"], "up");
+    assert!(servers[0]["error"].is_null());
+    assert_eq!(servers[1]["url"], dead);
+    assert_eq!(servers[1]["status"], "down");
+    let why = servers[1]["error"].as_str().expect("an error");
+    assert!(
+        why.starts_with(&format!(
+            "directory unavailable: cannot connect to {dead}: "
+        )),
+        "{why}"
+    );
+
+    slapd.stop();
+    std::thread::sleep(Duration::from_millis(1100)); // past the one-second answer cache
+    let down = send(&app, TestRequest::get().uri("/readyz")).await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.body
+    );
+    assert_eq!(down.body["status"], "unavailable");
+    assert_eq!(down.body["servers"][0]["status"], "down");
+
+    // Liveness does no I/O: still fine.
+    let live = send(&app, TestRequest::get().uri("/healthz")).await;
+    assert_eq!(live.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_tokens_failures_and_ldap_operations() {
+    let slapd = Slapd::start();
+    let app = app(&with_sections(&slapd, "", FAST_FAILURES)).await;
+    send(&app, token_request("alice", "alice-password-1", "")).await;
+    send(&app, token_request("alice", "wrong", "")).await;
+    send(&app, token_request("nobody", "wrong", "")).await;
+
+    let response =
+        actix_web::test::call_service(&app, TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = String::from_utf8(actix_web::test::read_body(response).await.to_vec())
+        .expect("UTF-8 metrics");
+    for line in [
+        "latchkey_http_requests_total{route=\"/auth/request-token\",status=\"200\"} 1",
+        "latchkey_http_requests_total{route=\"/auth/request-token\",status=\"401\"} 2",
+        "latchkey_tokens_issued_total 1",
+        "latchkey_login_failures_total{reason=\"bad_credentials\"} 1",
+        "latchkey_login_failures_total{reason=\"unknown_user\"} 1",
+        "latchkey_ldap_operation_seconds_count{operation=\"search\"} 3",
+        "latchkey_ldap_operation_seconds_count{operation=\"bind\"} 2",
+        "latchkey_ldap_operation_seconds_count{operation=\"connect\"} 2",
+        "latchkey_ldap_pool_connections{pool=\"service_search\",state=\"idle\"} 1",
+        "latchkey_ldap_pool_connections{pool=\"bind\",state=\"idle\"} 1",
+        "latchkey_ldap_pool_connections{pool=\"bind\",state=\"in_use\"} 0",
+        "latchkey_bans_active 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+}
+
+#[actix_web::test]
+async fn oversized_headers_and_bodies_are_refused_before_any_work() {
+    let slapd = Slapd::start();
+    let toml = config_toml(&slapd.url(), &Extra::default()).replacen(
+        "[tokens]",
+        "[server]\nmax_header_bytes = 2048\nmax_body_bytes = 100\n\n[tokens]",
+        1,
+    );
+    let app = app(&load_config(&toml)).await;
+    let big = send(
+        &app,
+        token_request("alice", "alice-password-1", "")
+            .insert_header(("X-Padding", "a".repeat(3000))),
+    )
+    .await;
+    assert_eq!(big.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        big.body,
+        json!({
+            "error": "headers_too_large",
+            "message": "The request's headers are larger than the 2048 bytes this server accepts.",
+            "status": 431
+        })
+    );
+    let body = send(
+        &app,
+        token_request("alice", "alice-password-1", "")
+            .insert_header(("Content-Length", "101"))
+            .set_payload("a".repeat(101)),
+    )
+    .await;
+    assert_eq!(body.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        body.body,
+        json!({
+            "error": "body_too_large",
+            "message": "The request's body is larger than the 100 bytes this server accepts.",
+            "status": 413
+        })
+    );
+    assert_eq!(ldap_operations(&slapd), 0);
+}
+
+#[actix_web::test]
+async fn rotating_keys_keeps_old_tokens_valid_until_the_old_key_is_removed() {
+    let slapd = Slapd::start();
+    let key = |id: &str, secret: &str| format!("[tokens.keys.{id}]\nsecret = \"{secret}\"\n");
+    let old_secret = "the-old-secret-0123456789abcdefghijklmnop";
+    let new_secret = "the-new-secret-0123456789abcdefghijklmnop";
+    let with_keys = |signing: &str, keys: &str| {
+        config_toml(&slapd.url(), &Extra::default())
+            .replace(
+                "[tokens.keys.test-1]\nsecret = \"integration-test-secret-0123456789abcdef\"\n",
+                keys,
+            )
+            .replacen(
+                "[tokens]",
+                &format!("[tokens]\nsigning_key = \"{signing}\""),
+                1,
+            )
+    };
+    // Before: 2026-05 signs.
+    let before = app(&load_config(&with_keys(
+        "2026-05",
+        &key("2026-05", old_secret),
+    )))
+    .await;
+    let old_token = send(&before, token_request("alice", "alice-password-1", "")).await;
+    let old_token = old_token.token().to_owned();
+
+    // Rotation: 2026-11 signs, 2026-05 still verifies.
+    let both = format!(
+        "{}{}",
+        key("2026-05", old_secret),
+        key("2026-11", new_secret)
+    );
+    let during = app(&load_config(&with_keys("2026-11", &both))).await;
+    let verify = |token: &str| {
+        TestRequest::get()
+            .uri("/auth/verify")
+            .insert_header(("Authorization", format!("Bearer {token}")))
+    };
+    let answer = send_raw(&during, verify(&old_token)).await;
+    assert_eq!(answer, 200);
+    let new_token = send(&during, token_request("alice", "alice-password-1", "")).await;
+    let new_token = new_token.token().to_owned();
+    let header = jsonwebtoken::decode_header(&new_token).expect("a JWT header");
+    assert_eq!(header.kid.as_deref(), Some("2026-11"));
+    assert_eq!(send_raw(&during, verify(&new_token)).await, 200);
+
+    // After the old tokens' lifetime: 2026-05 removed; its tokens are refused.
+    let after = app(&load_config(&with_keys(
+        "2026-11",
+        &key("2026-11", new_secret),
+    )))
+    .await;
+    let refused = send(&after, verify(&old_token)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.body["error"], "invalid_token");
+    assert_eq!(send_raw(&after, verify(&new_token)).await, 200);
+}
+
+/// The status of an answer that may have no body.
+async fn send_raw<S>(app: &S, req: TestRequest) -> u16
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    actix_web::test::call_service(app, req.to_request())
+        .await
+        .status()
+        .as_u16()
+}
+
+/// A TCP server that accepts connections and never answers: a directory that hangs.
+fn hanging_directory() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "ldap://127.0.0.1:{}",
+        listener.local_addr().expect("address").port()
+    );
+    (listener, url)
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_then_exits() {
+    let (listener, url) = hanging_directory();
+    // Accept (and hold) every connection, so the service bind waits for its timeout.
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        listener.set_nonblocking(false).expect("blocking listener");
+        for conn in listener.incoming().take(4) {
+            conns.push(conn);
+        }
+        conns
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let toml = config_toml(&url, &Extra::default())
+        .replace("operation_timeout = \"3s\"", "operation_timeout = \"2s\"");
+    let mut served = serve(dir.path(), &toml, "info");
+    let port = served.port;
+    let in_flight = std::thread::spawn(move || {
+        request(
+            port,
+            "POST",
+            "/auth/request-token",
+            &[("Authorization", &basic("alice", "alice-password-1"))],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    served.terminate();
+
+    let answer = in_flight.join().expect("the request thread");
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.header("Retry-After"), Some("5"));
+    let status = served
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", served.log()));
+    assert!(status.success(), "{status}\n{}", served.log());
+    drop(held);
+}
+
+#[test]
+fn healthcheck_asks_the_running_service() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = serve(
+        dir.path(),
+        &config_toml(&slapd.url(), &Extra::default()),
+        "warn",
+    );
+    let config = dir.path().join("latchkey-served.toml");
+    let run = |config: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .env_remove("LATCHKEY_CONFIG")
+            .arg("--config")
+            .arg(config)
+            .arg("healthcheck")
+            .output()
+            .expect("run latchkey healthcheck")
+    };
+    let ok = run(&config);
+    assert!(ok.status.success(), "{ok:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        format!("127.0.0.1:{}: healthy\n", served.port)
+    );
+    let port = served.port;
+    drop(served);
+    let down = run(&config);
+    assert_eq!(down.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.starts_with(&format!("latchkey: cannot connect to 127.0.0.1:{port}: ")),
+        "{err}"
+    );
+}
+
+#[actix_web::test]
+async fn verify_still_needs_no_directory() {
+    // Tokens are checked without LDAP: a stopped directory does not matter to /auth/verify.
+    let mut slapd = Slapd::start();
+    let app = app(&with_sections(&slapd, "", "")).await;
+    let token = send(&app, token_request("alice", "alice-password-1", "")).await;
+    let token = token.token().to_owned();
+    slapd.stop();
+    let answer = actix_web::test::call_service(
+        &app,
+        TestRequest::get()
+            .uri("/auth/verify")
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(claims(&token).sub, "alice");
+}

@@ -1,0 +1,190 @@
+//! A whole session against the real binary at the most verbose log level, in both log
+//! formats: no password, secret or token may appear in the log, and every request's lines
+//! carry its request id.
+
+mod support;
+
+use support::served::{request, serve};
+use support::service::{basic, config_toml, Extra, TEST_SECRET};
+use support::slapd::Slapd;
+
+/// Every password of the fixture directory, and the service account's.
+const PASSWORDS: [&str; 9] = [
+    "alice-password-1",
+    "bob-password-1",
+    "user1-password",
+    "carol-password-1",
+    "twin-password-1",
+    "dreßler-passwort-1",
+    "smith-password-1",
+    "locked-password-1",
+    "service-password-1",
+];
+
+/// Log in, verify and inspect in every way the service offers, right and wrong; returns the
+/// tokens issued.
+fn session(port: u16) -> Vec<String> {
+    let post = |login: &str, password: &str, query: &str| {
+        request(
+            port,
+            "POST",
+            &format!("/auth/request-token{query}"),
+            &[("Authorization", &basic(login, password))],
+        )
+    };
+    let mut tokens = Vec::new();
+    for (login, password) in [
+        ("alice", "alice-password-1"),
+        ("bob", "bob-password-1"),
+        ("dreßler", "dreßler-passwort-1"),
+        ("alice@example.org", "alice-password-1"),
+    ] {
+        let answer = post(login, password, "?token_duration=120");
+        assert_eq!(answer.status, 200, "{login}: {}", answer.body);
+        let json: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+        tokens.push(json["token"].as_str().expect("a token").to_owned());
+    }
+    // Refusals of every kind: wrong password, unknown user, locked, empty password, policy,
+    // then a ban.
+    for (login, password, status) in [
+        ("alice", "alice-password-2", 401),
+        ("nobody", "nobody-password-1", 401),
+        ("locked", "locked-password-1", 401),
+        ("alice", "", 401),
+        ("bob", "bob-password-1-but-wrong", 401),
+        ("bob", "bob-password-1-but-wrong", 401),
+        ("bob", "bob-password-1", 429),
+    ] {
+        let answer = post(login, password, "");
+        assert_eq!(answer.status, status, "{login}: {}", answer.body);
+    }
+    let token = tokens.first().cloned().unwrap_or_default();
+    for (method, path, header) in [
+        ("GET", "/auth/verify", format!("Bearer {token}")),
+        (
+            "POST",
+            "/auth/verify?group=staff",
+            format!("Bearer {token}"),
+        ),
+        ("GET", "/auth/verify?group=nope", format!("Bearer {token}")),
+        ("GET", "/auth/verify", basic(&token, "")),
+        ("GET", "/auth/verify", basic(&token, "alice-password-1")),
+        ("GET", "/auth/token-info", format!("Bearer {token}")),
+        ("GET", "/auth/verify", format!("Bearer {token}x")),
+        (
+            "GET",
+            "/auth/verify",
+            format!("Bearer {}", &token[..token.len() / 2]),
+        ),
+        ("GET", "/metrics", String::new()),
+        ("GET", "/readyz", String::new()),
+    ] {
+        let mut headers = vec![("Cookie", format!("latchkey={token}"))];
+        if !header.is_empty() {
+            headers.push(("Authorization", header));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let answer = request(port, method, path, &headers);
+        assert!(answer.status < 500, "{method} {path}: {}", answer.status);
+    }
+    tokens
+}
+
+fn config(slapd: &Slapd, format: &str) -> String {
+    let sections = format!(
+        r#"
+[directory.groups]
+strategy = "member"
+base_dns = ["ou=groups,dc=example,dc=org"]
+[access]
+deny = "nobody-group"
+[brute_force]
+max_failures_per_login = 2
+min_failure_time = "0s"
+[verify]
+cookie_name = "latchkey"
+[log]
+format = "{format}"
+"#
+    );
+    config_toml(
+        &slapd.url(),
+        &Extra {
+            users: "login_attributes = [\"uid\", \"mail\"]\naccount_status = \"ppolicy\"",
+            sections: &sections,
+            ..Extra::default()
+        },
+    )
+}
+
+fn assert_clean(log: &str, tokens: &[String]) {
+    assert!(log.lines().count() > 100, "suspiciously short log:\n{log}");
+    for secret in PASSWORDS.iter().copied().chain([TEST_SECRET]) {
+        assert!(!log.contains(secret), "{secret:?} is in the log");
+    }
+    for token in tokens {
+        // The whole token, and its signature alone.
+        let signature = token.rsplit('.').next().unwrap_or_default();
+        assert!(!log.contains(token.as_str()), "a token is in the log");
+        assert!(
+            !log.contains(signature),
+            "a token's signature is in the log"
+        );
+    }
+}
+
+#[test]
+fn a_whole_session_at_trace_level_logs_no_secret_and_tags_lines_with_the_request_id() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = serve(dir.path(), &config(&slapd, "text"), "trace");
+    let tokens = session(served.port);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = served.log();
+    assert_clean(&log, &tokens);
+
+    let audit: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("latchkey::audit"))
+        .collect();
+    assert_eq!(audit.len(), 11, "{}", audit.join("\n"));
+    for line in &audit {
+        assert!(line.contains("request_id="), "{line}");
+    }
+    assert!(
+        audit.iter().any(|l| l
+            .contains("login=nobody client=127.0.0.1 outcome=\"refused\" reason=\"unknown_user\"")),
+        "{}",
+        audit.join("\n")
+    );
+    assert!(
+        audit.iter().any(|l| l.contains("reason=\"banned_login\"")),
+        "{}",
+        audit.join("\n")
+    );
+}
+
+#[test]
+fn the_json_log_is_clean_too_and_every_line_is_json() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = serve(dir.path(), &config(&slapd, "json"), "trace");
+    let tokens = session(served.port);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = served.log();
+    assert_clean(&log, &tokens);
+    let mut audits = 0;
+    for line in log.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if value["target"] == "latchkey::audit" {
+            audits += 1;
+            let spans = value["spans"].as_array().cloned().unwrap_or_default();
+            assert!(
+                spans.iter().any(|s| s["request_id"].is_string()),
+                "no request id in {line}"
+            );
+        }
+    }
+    assert_eq!(audits, 11);
+}
