@@ -21,6 +21,7 @@ use crate::directory::dn;
 mod claims;
 mod groups;
 mod presets;
+mod tls;
 
 pub use claims::{
     validate_claims, AccessConfig, AccessSettings, ClaimConfig, ClaimSettings, ExtraClaim,
@@ -28,6 +29,7 @@ pub use claims::{
 };
 pub use groups::{CacheSettings, GroupBase, GroupConfig, GroupSettings, Nesting, Strategy};
 pub use presets::{AccountStatus, Preset, StrategyKind};
+pub use tls::{Encryption, TlsConfig, TlsSettings, TlsVersion, Trust, INSECURE_WARNING};
 
 /// The environment variable prefix for overrides: `LATCHKEY__DIRECTORY__URLS=ldap://a,ldap://b`.
 pub const ENV_PREFIX: &str = "LATCHKEY";
@@ -305,6 +307,8 @@ pub struct DirectorySettings {
     pub groups: GroupSettings,
     #[serde(default)]
     pub cache: CacheSettings,
+    #[serde(default)]
+    pub tls: TlsSettings,
 }
 
 impl fmt::Debug for DirectorySettings {
@@ -427,6 +431,9 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub claims: ClaimConfig,
     pub access: AccessConfig,
+    /// What works but deserves an operator's attention (such as `insecure_skip_verify`):
+    /// logged by `serve` at start, printed by `check`.
+    pub warnings: Vec<String>,
 }
 
 /// Validated `[server]`.
@@ -480,6 +487,7 @@ pub struct DirectoryConfig {
     pub users: UserConfig,
     pub groups: GroupConfig,
     pub cache: CacheSettings,
+    pub tls: TlsConfig,
 }
 
 /// The account user searches run as.
@@ -624,10 +632,11 @@ impl Settings {
     /// Check everything and load the secrets. `source` names the configuration in messages.
     pub fn validate(self, source: &str) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
+        let mut warnings = Vec::new();
         let server = validate_server(&self.server, &mut problems);
         validate_verify(&self.verify, &mut problems);
         let tokens = validate_tokens(self.tokens, &mut problems);
-        let directory = validate_directory(self.directory, &mut problems);
+        let directory = validate_directory(self.directory, &mut problems, &mut warnings);
         validate_brute_force(&self.brute_force, &mut problems);
         let claims = claims::validate_claims(self.claims, &mut problems);
         let access = claims::validate_access(self.access, &mut problems);
@@ -648,6 +657,7 @@ impl Settings {
                     directory,
                     claims,
                     access,
+                    warnings,
                 })
             }
             _ => Err(ConfigError {
@@ -847,7 +857,11 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, String> {
     ))
 }
 
-fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Option<DirectoryConfig> {
+fn validate_directory(
+    d: DirectorySettings,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<DirectoryConfig> {
     let before = problems.len();
     if d.urls.is_empty() {
         problems.push(
@@ -855,9 +869,11 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
                 .into(),
         );
     }
+    let mut urls_ok = true;
     for url in &d.urls {
         if let Err(e) = crate::directory::server_address(url) {
             problems.push(format!("directory.urls: {e}"));
+            urls_ok = false;
         }
     }
     let failover = match d.failover.as_deref() {
@@ -955,6 +971,12 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
     let users = validate_users(d.users, &defaults, problems);
     let groups = groups::validate_groups(d.groups, &defaults, problems);
     groups::validate_cache(&d.cache, problems);
+    // TLS is checked against the URLs, so only once they are known to be good.
+    let tls = if urls_ok {
+        tls::validate_tls(d.tls, &d.urls, problems, warnings)
+    } else {
+        TlsConfig::default()
+    };
     if problems.len() > before {
         return None;
     }
@@ -977,6 +999,7 @@ fn validate_directory(d: DirectorySettings, problems: &mut Vec<String>) -> Optio
         users,
         groups,
         cache: d.cache,
+        tls,
     })
 }
 
