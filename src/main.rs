@@ -10,7 +10,9 @@ use actix_web::http::KeepAlive;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use latchkey::config::{Config, Refusal, SearchMode, UserLocator};
+use latchkey::config::{
+    Config, Encryption, Refusal, SearchMode, TlsConfig, TlsVersion, Trust, UserLocator,
+};
 use latchkey::directory::{Directory, DirectoryError, SearchAs};
 use latchkey::http::AppState;
 use latchkey::policy::GroupSet;
@@ -83,6 +85,9 @@ fn main() -> ExitCode {
 fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(path.as_deref())?;
     telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let workers = match config.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -176,6 +181,9 @@ fn check(
     let config = Config::load(path.as_deref())?;
     let d = &config.directory;
     println!("configuration: ok");
+    for warning in &config.warnings {
+        println!("  warning: {warning}");
+    }
     println!(
         "  tokens: issuer {:?}, {}, signing key {:?} ({} key(s) verify), duration {}s (max {}s)",
         config.tokens.issuer,
@@ -204,6 +212,7 @@ fn check(
                 .await
                 .with_context(|| format!("{url}: check failed"))?;
             println!("{url}: connected in {} ms", report.connect_ms);
+            println!("  encryption: {}", encryption(&d.tls, report.encryption, url));
             match &report.service_bind {
                 Some(dn) => println!("  service bind as {dn:?}: ok"),
                 None => println!("  no service account: searched anonymously"),
@@ -235,6 +244,44 @@ fn check(
             None => Ok(()),
         }
     })
+}
+
+/// How connections to `url` are protected, for `check`.
+fn encryption(tls: &TlsConfig, encryption: Encryption, url: &str) -> String {
+    let how = match encryption {
+        Encryption::Plaintext => {
+            return "none (ldap:// without StartTLS): passwords cross the network unencrypted"
+                .into()
+        }
+        Encryption::Ldaps => "ldaps",
+        Encryption::StartTls => "StartTLS",
+    };
+    let version = match tls.min_version {
+        TlsVersion::Tls12 => "TLS 1.2 or 1.3",
+        TlsVersion::Tls13 => "TLS 1.3",
+    };
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let name = tls.server_name.as_deref().unwrap_or(&host);
+    let verified = match &tls.trust {
+        Trust::CaFile(path) => format!(
+            "server certificate verified for {name:?} against {}",
+            path.display()
+        ),
+        Trust::System => {
+            format!("server certificate verified for {name:?} against the system trust store")
+        }
+        Trust::Nothing => {
+            "server certificate NOT verified (directory.tls.insecure_skip_verify)".to_owned()
+        }
+    };
+    let client = match &tls.client_cert_file {
+        Some(path) => format!("; client certificate {}", path.display()),
+        None => String::new(),
+    };
+    format!("{how} ({version}); {verified}{client}")
 }
 
 /// `check --user`: what a token request for `login` would find, short of the bind.

@@ -24,7 +24,7 @@ use std::time::Instant;
 use ldap3::{Scope, SearchEntry, SearchOptions, SearchResult};
 
 use crate::config::{
-    CacheSettings, DirectoryConfig, GroupConfig, SearchScope, UserConfig, UserLocator,
+    CacheSettings, DirectoryConfig, Encryption, GroupConfig, SearchScope, UserConfig, UserLocator,
 };
 use crate::credentials::{Login, Password};
 use crate::metrics::{GaugeReadings, Metrics, Operation, PoolKind};
@@ -610,6 +610,8 @@ pub async fn server_health(cfg: &DirectoryConfig) -> Vec<ServerHealth> {
 #[derive(Debug, Clone)]
 pub struct ServerReport {
     pub url: String,
+    /// How the connection was protected (it was set up that way, or it failed).
+    pub encryption: Encryption,
     pub connect_ms: u128,
     pub service_bind: Option<String>,
     pub vendor: Option<String>,
@@ -662,6 +664,7 @@ pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, Dir
     let _ = ldap.unbind().await;
     Ok(ServerReport {
         url: url.to_owned(),
+        encryption: cfg.tls.encryption(url),
         connect_ms,
         service_bind: cfg.service_account.as_ref().map(|a| a.dn.clone()),
         vendor: get("vendorName").into_iter().next(),

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{
     self, Metrics as PoolMetrics, Object, PoolError, RecycleError, RecycleResult, Timeouts,
 };
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
+use ldap3::exop::WhoAmI;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, StdStream};
 use tokio::net::TcpStream;
 
 use super::DirectoryError;
-use crate::config::{DirectoryConfig, Failover, ServiceAccount};
+use crate::config::{DirectoryConfig, Encryption, Failover, ServiceAccount, TlsConfig};
 use crate::metrics::{Metrics, Operation};
 
 /// LDAP result code: the credentials are wrong.
@@ -95,6 +96,8 @@ pub struct Connector {
     /// Bind as this account right after connecting (search pools with a service account).
     account: Option<ServiceAccount>,
     metrics: Option<Arc<Metrics>>,
+    /// Which servers use TLS, and the rustls configuration they all share.
+    tls: TlsConfig,
 }
 
 impl Connector {
@@ -110,6 +113,7 @@ impl Connector {
             operation_timeout: cfg.operation_timeout,
             account,
             metrics,
+            tls: cfg.tls.clone(),
         }
     }
 
@@ -132,29 +136,55 @@ impl Connector {
             .map_err(|e| unavailable(&e))?;
         socket.set_nodelay(true).map_err(|e| unavailable(&e))?;
         let socket = socket.into_std().map_err(|e| unavailable(&e))?;
-        let settings = LdapConnSettings::new()
+        let mut settings = LdapConnSettings::new()
             .set_conn_timeout(self.connect_timeout)
             .set_std_stream(StdStream::Tcp(socket));
+        let encryption = self.tls.encryption(url);
+        // ldap3 takes the scheme, and for TLS the server name, from the URL it is given; the
+        // socket is already connected, so the host there only names the server for SNI and
+        // certificate verification.
+        let target = match encryption {
+            Encryption::Plaintext => url.to_owned(),
+            Encryption::Ldaps | Encryption::StartTls => {
+                let client = self.tls.client.clone().ok_or_else(|| {
+                    DirectoryError::Misconfigured(format!("{url} needs TLS, which is not set up"))
+                })?;
+                settings = settings
+                    .set_config(client)
+                    .set_starttls(encryption == Encryption::StartTls);
+                tls_target(url, self.tls.server_name.as_deref())?
+            }
+        };
         let (driver, mut ldap) = tokio::time::timeout(
             self.connect_timeout,
-            LdapConnAsync::with_settings(settings, url),
+            LdapConnAsync::with_settings(settings, &target),
         )
         .await
-        .map_err(|_| unavailable(&"the TLS handshake timed out (directory.connect_timeout)"))?
-        .map_err(|e| unavailable(&e))?;
+        .map_err(|_| {
+            unavailable(&match encryption {
+                Encryption::Plaintext => "timed out (directory.connect_timeout)",
+                Encryption::Ldaps => "the TLS handshake timed out (directory.connect_timeout)",
+                Encryption::StartTls => {
+                    "StartTLS and the TLS handshake timed out (directory.connect_timeout)"
+                }
+            })
+        })?
+        .map_err(|e| unavailable(&connect_error(&e, encryption, &self.tls)))?;
         // Each connection's protocol driver runs as its own task until the connection closes.
         tokio::spawn(async move {
             if let Err(e) = driver.drive().await {
                 tracing::debug!(error = %e, "directory connection ended");
             }
         });
+        let encrypted = encryption != Encryption::Plaintext;
         if let Some(account) = &self.account {
             let result = ldap
                 .with_timeout(self.operation_timeout)
                 .simple_bind(&account.dn, &account.password)
                 .await
-                .map_err(|e| {
-                    DirectoryError::Unavailable(format!("service bind to {url} failed: {e}"))
+                .map_err(|e| match e {
+                    e if encrypted && closed(&e) => unavailable(&CLOSED_AFTER_HANDSHAKE),
+                    e => DirectoryError::Unavailable(format!("service bind to {url} failed: {e}")),
                 })?;
             if result.rc != 0 {
                 let hint = if result.rc == RC_INVALID_CREDENTIALS {
@@ -167,6 +197,19 @@ impl Connector {
                     account.dn, result.rc, result.text
                 )));
             }
+        } else if encrypted {
+            // With TLS 1.3 the client's side of the handshake ends before the server has
+            // judged the client certificate, and a server that refuses it just closes the
+            // connection. One round trip here (Who am I?, RFC 4532; a server without it still
+            // answers) makes that a failed connect, reported as such, instead of the first
+            // user's search or bind failing on a connection that was never usable.
+            ldap.with_timeout(self.operation_timeout)
+                .extended(WhoAmI)
+                .await
+                .map_err(|e| match e {
+                    e if closed(&e) => unavailable(&CLOSED_AFTER_HANDSHAKE),
+                    e => unavailable(&e),
+                })?;
         }
         Ok(ldap)
     }
@@ -206,6 +249,87 @@ impl managed::Manager for Connector {
             return Err(RecycleError::message("the server closed the connection"));
         }
         Ok(())
+    }
+}
+
+/// The URL handed to ldap3 for a TLS connection: `url` with its host replaced by
+/// `directory.tls.server_name` when that is set.
+fn tls_target(url: &str, server_name: Option<&str>) -> Result<String, DirectoryError> {
+    let Some(name) = server_name else {
+        return Ok(url.to_owned());
+    };
+    let mut target = url::Url::parse(url)
+        .map_err(|e| DirectoryError::Misconfigured(format!("{url:?} is not a URL: {e}")))?;
+    target.set_host(Some(name)).map_err(|e| {
+        DirectoryError::Misconfigured(format!(
+            "directory.tls.server_name = {name:?} cannot stand in for the host of {url}: {e}"
+        ))
+    })?;
+    Ok(target.to_string())
+}
+
+/// What a server that closes a connection right after the TLS handshake most likely means.
+const CLOSED_AFTER_HANDSHAKE: &str = "the server closed the connection right after the TLS \
+     handshake, which is how servers refuse a client certificate they do not trust (or the \
+     lack of one): check directory.tls.client_cert_file and client_key_file";
+
+/// The connection is gone: an operation could not be sent or its result never came.
+fn closed(e: &LdapError) -> bool {
+    matches!(e, LdapError::ResultRecv { .. } | LdapError::OpSend { .. })
+}
+
+/// Why a connection could not be set up, in words that say where to look.
+fn connect_error(e: &LdapError, encryption: Encryption, tls: &TlsConfig) -> String {
+    match e {
+        LdapError::LdapResult { result } if encryption == Encryption::StartTls => format!(
+            "the server refused StartTLS (result code {}: {}); configure TLS on the server, or use an ldaps:// URL",
+            result.rc,
+            if result.text.is_empty() { "no message" } else { &result.text }
+        ),
+        LdapError::Io { source } if encryption != Encryption::Plaintext => {
+            match source.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                Some(tls_error) => tls_problem(tls_error, tls),
+                None if source.kind() == std::io::ErrorKind::UnexpectedEof => format!(
+                    "TLS handshake failed: the server closed the connection ({source}); it may want a client certificate it trusts (directory.tls.client_cert_file), or not speak TLS on this port"
+                ),
+                None => format!("TLS handshake failed: {source}"),
+            }
+        }
+        LdapError::Rustls { source } => tls_problem(source, tls),
+        LdapError::DNSName { .. } => format!(
+            "{e}: the URL's host cannot be checked against a certificate; set directory.tls.server_name to a DNS name in the server's certificate"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A rustls error as a sentence naming the settings to check.
+fn tls_problem(e: &rustls::Error, tls: &TlsConfig) -> String {
+    use rustls::AlertDescription as Alert;
+    match e {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::UnsupportedNameType => format!(
+            "TLS certificate problem: {e}; check directory.tls.ca_file and server_name"
+        ),
+        rustls::Error::AlertReceived(
+            Alert::CertificateRequired
+            | Alert::BadCertificate
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateRevoked
+            | Alert::CertificateExpired
+            | Alert::CertificateUnknown
+            | Alert::UnknownCA
+            | Alert::AccessDenied,
+        ) => format!(
+            "TLS certificate problem: the server refused the TLS session ({e}); it may want a client certificate it trusts: check directory.tls.client_cert_file and client_key_file"
+        ),
+        rustls::Error::AlertReceived(Alert::ProtocolVersion | Alert::HandshakeFailure)
+        | rustls::Error::PeerIncompatible(_) => format!(
+            "TLS handshake failed: {e}; the server and Latchkey share no TLS version or cipher (directory.tls.min_version = \"{}\")",
+            tls.min_version.as_str()
+        ),
+        _ => format!("TLS handshake failed: {e}"),
     }
 }
 
@@ -326,6 +450,22 @@ mod tests {
         set.mark(0, true, now);
         assert_eq!(set.order(now), vec![2, 1, 0]);
         assert_eq!(set.order(now), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn the_server_name_stands_in_for_the_host_handed_to_ldap3() {
+        assert_eq!(
+            tls_target("ldaps://127.0.0.1:6360", None).unwrap(),
+            "ldaps://127.0.0.1:6360"
+        );
+        assert_eq!(
+            tls_target("ldaps://127.0.0.1:6360", Some("ldap.test")).unwrap(),
+            "ldaps://ldap.test:6360"
+        );
+        assert_eq!(
+            tls_target("ldap://ldap1.example.org", Some("10.0.0.7")).unwrap(),
+            "ldap://10.0.0.7"
+        );
     }
 
     #[test]
