@@ -6,6 +6,7 @@ pub mod process;
 pub mod served;
 pub mod service;
 pub mod slapd;
+pub mod tls;
 
 pub const BASE_DN: &str = "dc=example,dc=org";
 pub const PEOPLE_DN: &str = "ou=people,dc=example,dc=org";

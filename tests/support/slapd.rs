@@ -13,6 +13,14 @@
 //!
 //! The API is blocking std code; calling it from `#[tokio::test]` or
 //! `#[actix_web::test]` is fine (start-up takes a few tens of milliseconds).
+//!
+//! [`Slapd::start_tls`] starts the same directory serving TLS as well, with certificates made by
+//! the test ([`TlsFiles`]): `ldap://127.0.0.1:<port>` offers StartTLS and
+//! `ldaps://127.0.0.1:<another port>` speaks TLS from the first byte. The TLS directives are
+//! put in front of the rendered template (they belong to slapd.conf's global section), so the
+//! template and its other user, scripts/lib/dev-slapd.sh, know nothing of them. Debian's slapd
+//! is built with GnuTLS, which reads the PEM certificates and PKCS#8 keys rcgen writes. A plain
+//! [`Slapd::start`] has no TLS configured and refuses StartTLS.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -26,6 +34,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::process::{find_tool, free_port, INSTALL_HINT};
+use super::tls::TlsFiles;
 use super::{ADMIN_DN, ADMIN_PASSWORD};
 
 const SCHEMA_DIR: &str = "/etc/ldap/schema";
@@ -53,12 +62,23 @@ const LOG_TAIL_ON_PANIC: usize = 60;
 pub struct Slapd {
     child: Option<Child>,
     port: u16,
+    /// The `ldaps://` listener's port, for a server started with TLS.
+    ldaps_port: Option<u16>,
     slapd_bin: PathBuf,
     conf_path: PathBuf,
     log_path: PathBuf,
     // Declared last so it is dropped last, after `Drop::drop` has killed
     // the child that uses it.
     dir: TempDir,
+}
+
+/// Whether a TLS server asks clients for a certificate (`TLSVerifyClient`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyClient {
+    /// Asks; a client without a certificate is let in, one with a bad certificate is not.
+    Try,
+    /// Asks and refuses the TLS session to a client without a valid certificate.
+    Demand,
 }
 
 /// Why one launch attempt did not come up.
@@ -81,9 +101,57 @@ impl Slapd {
         Self::start_inner(Some(extra_ldif))
     }
 
+    /// Start a fresh slapd with the fixture loaded that also serves TLS with `files`'s server
+    /// certificate: StartTLS on [`Slapd::url`] and TLS on [`Slapd::ldaps_url`]. Client
+    /// certificates are checked against `files.ca`.
+    pub fn start_tls(files: &TlsFiles, verify_client: VerifyClient) -> Slapd {
+        Self::start_tls_with_conf(files, verify_client, "")
+    }
+
+    /// Same as [`Slapd::start_tls`], with `extra_conf` (more global directives, such as
+    /// `TLSCipherSuite`) added after the TLS directives.
+    pub fn start_tls_with_conf(
+        files: &TlsFiles,
+        verify_client: VerifyClient,
+        extra_conf: &str,
+    ) -> Slapd {
+        let verify = match verify_client {
+            VerifyClient::Try => "try",
+            VerifyClient::Demand => "demand",
+        };
+        let conf = format!(
+            "# TLS, added by the latchkey test harness\n\
+             TLSCACertificateFile \"{}\"\n\
+             TLSCertificateFile \"{}\"\n\
+             TLSCertificateKeyFile \"{}\"\n\
+             TLSVerifyClient {verify}\n\
+             {extra_conf}\n\n",
+            files.ca.display(),
+            files.server_cert.display(),
+            files.server_key.display(),
+        );
+        Self::start_full(None, Some(&conf))
+    }
+
     /// `ldap://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// `ldaps://127.0.0.1:PORT` of a server started with [`Slapd::start_tls`].
+    pub fn ldaps_url(&self) -> String {
+        let port = self
+            .ldaps_port
+            .expect("ldaps_url() of a slapd started without TLS");
+        format!("ldaps://127.0.0.1:{port}")
+    }
+
+    /// What slapd listens on, as its `-h` option takes it.
+    fn listen_urls(&self) -> String {
+        match self.ldaps_port {
+            None => format!("{}/", self.url()),
+            Some(_) => format!("{}/ {}/", self.url(), self.ldaps_url()),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -177,6 +245,12 @@ impl Slapd {
     }
 
     fn start_inner(extra_ldif: Option<&str>) -> Slapd {
+        Self::start_full(extra_ldif, None)
+    }
+
+    /// `tls_conf`: global directives put before the rendered template; with them slapd also
+    /// listens for `ldaps://`.
+    fn start_full(extra_ldif: Option<&str>, tls_conf: Option<&str>) -> Slapd {
         let slapd_bin = find_tool(
             "slapd",
             "OpenLDAP's slapd is needed by the integration tests",
@@ -193,7 +267,12 @@ impl Slapd {
         let db_dir = dir.path().join("db");
         fs::create_dir(&db_dir).expect("creating the slapd database dir");
         let conf_path = dir.path().join("slapd.conf");
-        fs::write(&conf_path, slapd_conf(dir.path(), &db_dir)).expect("writing slapd.conf");
+        let conf = format!(
+            "{}{}",
+            tls_conf.unwrap_or(""),
+            slapd_conf(dir.path(), &db_dir)
+        );
+        fs::write(&conf_path, conf).expect("writing slapd.conf");
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let log_path = dir.path().join("slapd.log");
 
@@ -218,6 +297,7 @@ impl Slapd {
         let mut slapd = Slapd {
             child: None,
             port: 0,
+            ldaps_port: None,
             slapd_bin,
             conf_path,
             log_path,
@@ -227,6 +307,12 @@ impl Slapd {
         let mut last_exit = None;
         for _ in 0..START_ATTEMPTS {
             slapd.port = free_port();
+            if tls_conf.is_some() {
+                let ldaps_port = std::iter::repeat_with(free_port)
+                    .find(|p| *p != slapd.port)
+                    .expect("a second free port");
+                slapd.ldaps_port = Some(ldaps_port);
+            }
             match slapd.launch() {
                 Ok(()) => return slapd,
                 // Most likely another process grabbed the port between our
@@ -257,12 +343,12 @@ impl Slapd {
         writeln!(
             log,
             "### latchkey harness: starting slapd on {}",
-            self.url()
+            self.listen_urls()
         )
         .expect("writing to slapd log");
         let stderr = log.try_clone().expect("duplicating the slapd log handle");
 
-        let listen_url = format!("{}/", self.url());
+        let listen_url = self.listen_urls();
         let child = Command::new(&self.slapd_bin)
             .arg("-f")
             .arg(&self.conf_path)
