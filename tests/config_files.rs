@@ -39,6 +39,13 @@ fn the_example_configuration_is_complete_with_a_secret() {
     assert_eq!(config.directory.search_mode, SearchMode::Never);
     assert_eq!(config.directory.pool.search_size, 8);
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    // The example's ldap:// server is plaintext: its [directory.tls] only holds defaults.
+    assert!(config.directory.tls.client.is_none());
+    assert_eq!(
+        config.directory.tls.min_version,
+        latchkey::config::TlsVersion::Tls12
+    );
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
 #[test]
