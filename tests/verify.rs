@@ -222,6 +222,40 @@ async fn required_groups_are_all_checked() {
 }
 
 #[actix_web::test]
+async fn a_group_expression_can_be_required() {
+    let slapd = Slapd::start();
+    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let token = sign(&claims("carol", &["staff", "ops", "Sales, EMEA"]));
+    let verify = |expr: &str| {
+        let query = serde_urlencoded::to_string([("require", expr)]).expect("a query");
+        TestRequest::get()
+            .uri(&format!("/auth/verify?{query}"))
+            .insert_header(bearer(&token))
+    };
+    for (expr, want) in [
+        ("staff & (admins | ops)", StatusCode::OK),
+        ("STAFF & !contractors", StatusCode::OK),
+        ("\"Sales, EMEA\"", StatusCode::OK),
+        ("staff & admins", StatusCode::FORBIDDEN),
+        ("!ops", StatusCode::FORBIDDEN),
+    ] {
+        let (status, _, body) = raw(&app, verify(expr)).await;
+        assert_eq!(status, want, "{expr}: {body}");
+    }
+    let refused = send(&app, verify("staff & admins")).await;
+    assert_eq!(
+        refused.body,
+        json!({"error": "forbidden", "message": "The token's groups do not satisfy staff & admins.", "status": 403})
+    );
+    let bad = send(&app, verify("staff & (admins")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad.body["message"],
+        "require is not a group expression: column 16: ')' expected at end of expression to close the '(' at column 9."
+    );
+}
+
+#[actix_web::test]
 async fn identity_headers_sent_by_the_client_never_come_back() {
     let slapd = Slapd::start();
     let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;

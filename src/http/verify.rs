@@ -15,6 +15,7 @@ use latchkey_verify::Claims;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::policy::{Expr, GroupSet};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/verify").to(verify)).service(
@@ -30,39 +31,69 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The groups a route asks for with `?group=a&group=b` (all required).
-pub fn required_groups(query: &str) -> Result<Vec<String>, ApiError> {
+/// What a route asks of the token's groups: `?group=a&group=b` (all required), and
+/// `?require=<expression>` (the group expression language of `[access]`).
+#[derive(Debug, Default)]
+pub struct Requirements {
+    pub groups: Vec<String>,
+    pub expression: Option<Expr>,
+}
+
+/// Read the requirements from the query string.
+pub fn requirements(query: &str) -> Result<Requirements, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
         ApiError::InvalidParameter("The query string is not valid URL encoding.".into())
     })?;
-    pairs
-        .into_iter()
-        .filter(|(k, _)| k == "group")
-        .map(|(_, v)| {
-            if v.is_empty() {
-                Err(ApiError::InvalidParameter(
+    let mut wanted = Requirements::default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "group" if value.is_empty() => {
+                return Err(ApiError::InvalidParameter(
                     "group must name a group, e.g. ?group=admins.".into(),
                 ))
-            } else {
-                Ok(v)
             }
-        })
-        .collect()
+            "group" => wanted.groups.push(value),
+            "require" if wanted.expression.is_some() => {
+                return Err(ApiError::InvalidParameter(
+                    "require is given more than once; combine the expressions with &.".into(),
+                ))
+            }
+            "require" => {
+                let expr = Expr::parse(&value).map_err(|e| {
+                    ApiError::InvalidParameter(format!("require is not a group expression: {e}."))
+                })?;
+                wanted.expression = Some(expr);
+            }
+            _ => {}
+        }
+    }
+    Ok(wanted)
 }
 
 #[tracing::instrument(name = "verify", skip_all)]
 async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let groups = match required_groups(req.query_string()) {
-        Ok(groups) => groups,
+    let wanted = match requirements(req.query_string()) {
+        Ok(wanted) => wanted,
         Err(e) => return e.error_response(),
     };
-    let claims = match check_request(&req, &state.verifier, state.cookie_name.as_deref(), &groups) {
+    let claims = match check_request(
+        &req,
+        &state.verifier,
+        state.cookie_name.as_deref(),
+        &wanted.groups,
+    ) {
         Ok(claims) => claims,
         Err(rejection) => {
             tracing::debug!(reason = %rejection, "forward-auth refused");
             return rejection.error_response();
         }
     };
+    if let Some(expr) = &wanted.expression {
+        if !expr.eval(&GroupSet::new(&claims.groups)) {
+            return ApiError::Forbidden(format!("The token's groups do not satisfy {expr}."))
+                .error_response();
+        }
+    }
     match identity_headers(&claims) {
         Ok(headers) => {
             let mut response = HttpResponse::Ok();
@@ -145,14 +176,33 @@ mod tests {
 
     #[test]
     fn groups_are_collected_and_empty_ones_refused() {
-        assert_eq!(required_groups("").unwrap(), Vec::<String>::new());
+        assert_eq!(requirements("").unwrap().groups, Vec::<String>::new());
         assert_eq!(
-            required_groups("group=admins&x=1&group=ops%20team").unwrap(),
+            requirements("group=admins&x=1&group=ops%20team")
+                .unwrap()
+                .groups,
             vec!["admins", "ops team"]
         );
         assert_eq!(
-            required_groups("group=").unwrap_err().to_string(),
+            requirements("group=").unwrap_err().to_string(),
             "group must name a group, e.g. ?group=admins."
+        );
+    }
+
+    #[test]
+    fn require_takes_one_group_expression() {
+        let wanted = requirements("require=staff%20%26%20!contractors").unwrap();
+        assert_eq!(
+            wanted.expression.unwrap().to_string(),
+            "staff & !contractors"
+        );
+        assert_eq!(
+            requirements("require=staff%20%26").unwrap_err().to_string(),
+            "require is not a group expression: column 8: a group name, '!' or '(' expected at end of expression."
+        );
+        assert_eq!(
+            requirements("require=a&require=b").unwrap_err().to_string(),
+            "require is given more than once; combine the expressions with &."
         );
     }
 
