@@ -7,6 +7,7 @@
 #                                 carry a changetype), e.g. tests/fixtures/groups.ldif, so that
 #                                 overlays such as memberof see the changes
 #   dev_slapd_stop                stop it (only the process this script started)
+#   dev_slapd_restart             start the stopped slapd again on its old port
 #
 # The configuration is tests/fixtures/slapd.conf.in, the template the integration tests'
 # harness (tests/support/slapd.rs) renders too. Base dc=example,dc=org; rootdn
@@ -99,6 +100,32 @@ dev_slapd_add() {
       return 1
     }
   done
+}
+
+# Start the stopped slapd again on its old port (same data); waits until it listens.
+dev_slapd_restart() {
+  [ -n "$DEV_SLAPD_URL" ] && [ -z "$DEV_SLAPD_PID" ] || {
+    echo "dev-slapd: dev_slapd_restart needs a started, then stopped, slapd" >&2
+    return 1
+  }
+  local port=${DEV_SLAPD_URL##*:}
+  for _ in $(seq 1 150); do
+    /usr/sbin/slapd -f "$DEV_SLAPD_DIR/slapd.conf" -h "ldap://127.0.0.1:$port/" -d 0 \
+      >>"$DEV_SLAPD_DIR/slapd.log" 2>&1 &
+    DEV_SLAPD_PID=$!
+    for _ in $(seq 1 50); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        return 0
+      fi
+      kill -0 "$DEV_SLAPD_PID" 2>/dev/null || break
+      sleep 0.02
+    done
+    # The old port may not be free yet: try again.
+    dev_slapd_stop
+    sleep 0.02
+  done
+  echo "dev-slapd: slapd did not restart on port $port" >&2
+  return 1
 }
 
 dev_slapd_stop() {
