@@ -41,6 +41,9 @@ pub struct Requirements {
 
 /// Read the requirements from the query string.
 pub fn requirements(query: &str) -> Result<Requirements, ApiError> {
+    if query.is_empty() {
+        return Ok(Requirements::default());
+    }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
         ApiError::InvalidParameter("The query string is not valid URL encoding.".into())
     })?;
