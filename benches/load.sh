@@ -42,18 +42,11 @@ cleanup() {
 trap cleanup EXIT
 
 # N users bench1..benchN with passwords password-1..password-N, and the wrk script's headers.
+. scripts/lib/bench-users.sh
+bench_users_ldif "$users" > "$work/users.ldif"
 {
-  for i in $(seq 1 "$users"); do
-    printf 'dn: uid=bench%d,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: bench%d\ncn: Bench User %d\nsn: User\nmail: bench%d@bench.example.org\nuserPassword: password-%d\n\n' "$i" "$i" "$i" "$i" "$i"
-  done
-} > "$work/users.ldif"
-{
-  echo "local headers = {"
-  for i in $(seq 1 "$users"); do
-    printf '  "Basic %s",\n' "$(printf 'bench%d:password-%d' "$i" "$i" | base64 -w0)"
-  done
+  bench_users_lua_headers "$users"
   cat <<'LUA'
-}
 -- Each request is formatted once, so the load generator spends its CPU on sending.
 local requests, i = {}, 0
 init = function()

@@ -45,15 +45,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for i in $(seq 1 "$users"); do
-  printf 'dn: uid=bench%d,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: bench%d\ncn: Bench User %d\nsn: User\nuserPassword: password-%d\n\n' "$i" "$i" "$i" "$i"
-done > "$work/users.ldif"
+. scripts/lib/bench-users.sh
+bench_users_ldif "$users" > "$work/users.ldif"
 {
-  echo "local headers = {"
-  for i in $(seq 1 "$users"); do
-    printf '  "Basic %s",\n' "$(printf 'bench%d:password-%d' "$i" "$i" | base64 -w0)"
-  done
-  echo "}"
+  bench_users_lua_headers "$users"
   cat <<'LUA'
 local requests, i = {}, 0
 local counts = {}

@@ -346,21 +346,7 @@ impl Slapd {
             self.listen_urls()
         )
         .expect("writing to slapd log");
-        let stderr = log.try_clone().expect("duplicating the slapd log handle");
-
-        let listen_url = self.listen_urls();
-        let child = Command::new(&self.slapd_bin)
-            .arg("-f")
-            .arg(&self.conf_path)
-            .arg("-h")
-            .arg(&listen_url)
-            .arg("-d")
-            .arg(DEBUG_LEVEL)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", self.slapd_bin.display()));
+        let child = spawn_slapd(&self.slapd_bin, &self.conf_path, &self.listen_urls(), log);
         self.child = Some(child);
 
         let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port));
@@ -423,6 +409,24 @@ impl Drop for Slapd {
     }
 }
 
+/// slapd in the foreground (`-d`, stats level) with configuration `conf`, listening on `urls`,
+/// its output going to `log`.
+fn spawn_slapd(slapd_bin: &Path, conf: &Path, urls: &str, log: fs::File) -> Child {
+    let stderr = log.try_clone().expect("duplicating a slapd log handle");
+    Command::new(slapd_bin)
+        .arg("-f")
+        .arg(conf)
+        .arg("-h")
+        .arg(urls)
+        .arg("-d")
+        .arg(DEBUG_LEVEL)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", slapd_bin.display()))
+}
+
 /// `tests/fixtures/slapd.conf.in` with this instance's paths and size.
 fn slapd_conf(dir: &Path, db_dir: &Path) -> String {
     let template = include_str!("../fixtures/slapd.conf.in");
@@ -446,21 +450,7 @@ fn load_groups(slapd_bin: &Path, ldapmodify_bin: &Path, conf: &Path, dir: &Path,
     );
     let log_path = dir.join("bootstrap.log");
     let log = fs::File::create(&log_path).expect("creating the bootstrap log");
-    let stderr = log
-        .try_clone()
-        .expect("duplicating the bootstrap log handle");
-    let mut child = Command::new(slapd_bin)
-        .arg("-f")
-        .arg(conf)
-        .arg("-h")
-        .arg(&url)
-        .arg("-d")
-        .arg(DEBUG_LEVEL)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {}: {e}", slapd_bin.display()));
+    let mut child = spawn_slapd(slapd_bin, conf, &url, log);
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let started = fs::read_to_string(&log_path).is_ok_and(|t| t.contains(STARTED_MARKER));

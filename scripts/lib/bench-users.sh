@@ -1,0 +1,21 @@
+# The benchmarks' users (sourced, not run): bench1..benchN with passwords password-1..password-N.
+#
+#   bench_users_ldif N         print their entries as LDIF (under ou=people,dc=example,dc=org)
+#   bench_users_lua_headers N  print a Lua table `headers` of their Basic Authorization values,
+#                              for wrk scripts
+
+bench_users_ldif() {
+  local i
+  for i in $(seq 1 "$1"); do
+    printf 'dn: uid=bench%d,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: bench%d\ncn: Bench User %d\nsn: User\nmail: bench%d@bench.example.org\nuserPassword: password-%d\n\n' "$i" "$i" "$i" "$i" "$i"
+  done
+}
+
+bench_users_lua_headers() {
+  local i
+  echo "local headers = {"
+  for i in $(seq 1 "$1"); do
+    printf '  "Basic %s",\n' "$(printf 'bench%d:password-%d' "$i" "$i" | base64 -w0)"
+  done
+  echo "}"
+}
