@@ -33,6 +33,7 @@ cargo build --release --quiet --bin latchkey
 cargo bench --quiet --bench ldap_ceiling --no-run 2>/dev/null
 
 . scripts/lib/dev-slapd.sh
+. scripts/lib/bench.sh
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
 cleanup() {
   latchkey_stop
@@ -42,7 +43,6 @@ cleanup() {
 trap cleanup EXIT
 
 # N users bench1..benchN with passwords password-1..password-N, and the wrk script's headers.
-. scripts/lib/bench-users.sh
 bench_users_ldif "$users" > "$work/users.ldif"
 {
   bench_users_lua_headers "$users"
@@ -68,10 +68,7 @@ LUA
 } > "$work/login.lua"
 
 dev_slapd_start "$work/slapd" tests/fixtures/directory.ldif "$work/users.ldif"
-port=$(( 20000 + RANDOM % 40000 ))
-export LATCHKEY__DIRECTORY__URLS="$DEV_SLAPD_URL"
-export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
-export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
+bench_env "$DEV_SLAPD_URL"
 export LATCHKEY__SERVER__WORKERS=${WORKERS:-0}
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in clock ticks
 hz=$(getconf CLK_TCK)

@@ -35,6 +35,7 @@ echo "soak.sh: building the release binary..." >&2
 cargo build --release --quiet --bin latchkey
 
 . scripts/lib/dev-slapd.sh
+. scripts/lib/bench.sh
 work=$(mktemp -d -t latchkey-soak.XXXXXX)
 prober_pid=""
 cleanup() {
@@ -45,7 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-. scripts/lib/bench-users.sh
 bench_users_ldif "$users" > "$work/users.ldif"
 {
   bench_users_lua_headers "$users"
@@ -77,11 +77,7 @@ LUA
 } > "$work/login.lua"
 
 dev_slapd_start "$work/slapd" tests/fixtures/directory.ldif "$work/users.ldif"
-port=$(( 20000 + RANDOM % 40000 ))
-export LATCHKEY__DIRECTORY__URLS="$DEV_SLAPD_URL"
-export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
-export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
-export LATCHKEY__DIRECTORY__CACHE__TTL=0s
+bench_env "$DEV_SLAPD_URL"
 latchkey_serve target/release/latchkey "$work/latchkey.log" benches/bench.toml
 base="http://127.0.0.1:$port"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$LATCHKEY_PID/status"; }

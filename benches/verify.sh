@@ -28,6 +28,7 @@ ensure_wrk
 cargo build --release --quiet --bin latchkey
 
 . scripts/lib/dev-slapd.sh
+. scripts/lib/bench.sh
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
 cleanup() {
   latchkey_stop
@@ -37,11 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 dev_slapd_start "$work/slapd" tests/fixtures/directory.ldif
-port=$(( 20000 + RANDOM % 40000 ))
-export LATCHKEY__DIRECTORY__URLS="$DEV_SLAPD_URL"
-export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
-export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
-export LATCHKEY__LOG__LEVEL=warn
+bench_env "$DEV_SLAPD_URL"
 wrk_cmd=(wrk -t2)
 if [ "$pinned" = 1 ]; then
   export LATCHKEY__SERVER__WORKERS=1

@@ -14,8 +14,8 @@ use latchkey::config::{
     Config, Encryption, Refusal, SearchMode, TlsConfig, TlsVersion, Trust, UserLocator,
 };
 use latchkey::directory::{Directory, DirectoryError, SearchAs};
-use latchkey::http::AppState;
-use latchkey::policy::GroupSet;
+use latchkey::http::request_token::parse_options;
+use latchkey::http::{AppState, RequestPolicy};
 use latchkey::tokens::TokenIssuer;
 use latchkey::{directory, http, telemetry};
 
@@ -291,26 +291,16 @@ async fn check_user(
     search_criteria: Option<&str>,
 ) -> anyhow::Result<()> {
     let d = &config.directory;
-    let attribute = match search_criteria {
-        None => None,
-        Some(asked) => Some(
-            d.users
-                .search_attributes
-                .iter()
-                .find(|a| a.eq_ignore_ascii_case(asked))
-                .with_context(|| {
-                    format!(
-                        "--search-criteria {asked:?} is not in directory.users.search_attributes ({})",
-                        d.users.search_attributes.join(", ")
-                    )
-                })?
-                .as_str(),
-        ),
-    };
-    let search_as = match d.search_mode {
-        SearchMode::OnRequest | SearchMode::Always => SearchAs::Service,
-        SearchMode::Never => SearchAs::Anonymous,
-    };
+    // The same rules as a token request's parameters.
+    let query = serde_urlencoded::to_string(
+        search_criteria
+            .map(|a| vec![("search_criteria", a)])
+            .unwrap_or_default(),
+    )
+    .context("encoding --search-criteria")?;
+    let options = parse_options(&query, &RequestPolicy::new(config))
+        .map_err(|e| anyhow::anyhow!("--search-criteria: {e}"))?;
+    let (attribute, search_as) = (options.attribute.as_deref(), options.search_as);
     let shared = directory::Shared::new(d, Arc::new(latchkey::metrics::Metrics::new()));
     let directory = Directory::new(d, 1, &shared)?;
     println!(
@@ -352,7 +342,7 @@ async fn check_user(
         }
     }
     println!("  token claims: {shown}");
-    match config.access.decide(&GroupSet::new(&user.groups)) {
+    match config.access.decide(&user.groups) {
         Ok(()) if config.access.is_empty() => println!("  access: allowed (no [access] rules)"),
         Ok(()) => println!("  access: allowed"),
         Err(Refusal::NotRequired) => {

@@ -65,7 +65,7 @@ impl TokenIssuer {
             .cloned()
             .collect();
         for extra in &self.claims.extra {
-            let values = user.attributes.get(&extra.attribute.to_ascii_lowercase());
+            let values = user.attributes.get(&extra.attribute);
             let value = match (values, extra.multi) {
                 (Some(v), true) => Some(serde_json::Value::from(v.clone())),
                 (Some(v), false) => v
@@ -162,7 +162,7 @@ mod tests {
             attributes: [
                 ("ou".to_owned(), vec!["R&D".to_owned(), "Ops".to_owned()]),
                 (
-                    "telephonenumber".to_owned(),
+                    "telephoneNumber".to_owned(),
                     vec!["+49 1".to_owned(), "+49 2".to_owned()],
                 ),
             ]

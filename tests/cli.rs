@@ -162,7 +162,7 @@ deny = "contractors"
     assert_eq!(code, 1);
     assert_eq!(
         err,
-        "latchkey: --search-criteria \"cn\" is not in directory.users.search_attributes (uid, mail)\n"
+        "latchkey: --search-criteria: search_criteria must be one of: uid, mail.\n"
     );
 }
 

@@ -106,12 +106,16 @@ pub enum Refusal {
 }
 
 impl AccessConfig {
-    /// Whether a user in `groups` may have a token.
-    pub fn decide(&self, groups: &GroupSet) -> Result<(), Refusal> {
-        if self.require.as_ref().is_some_and(|e| !e.eval(groups)) {
+    /// Whether a user in `groups` may have a token. Without rules, nothing is computed.
+    pub fn decide<S: AsRef<str>>(&self, groups: &[S]) -> Result<(), Refusal> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let groups = GroupSet::new(groups);
+        if self.require.as_ref().is_some_and(|e| !e.eval(&groups)) {
             return Err(Refusal::NotRequired);
         }
-        if self.deny.as_ref().is_some_and(|e| e.eval(groups)) {
+        if self.deny.as_ref().is_some_and(|e| e.eval(&groups)) {
             return Err(Refusal::Denied);
         }
         Ok(())

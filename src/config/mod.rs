@@ -441,7 +441,7 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub workers: usize,
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
     pub keep_alive: Duration,
     pub client_request_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -684,9 +684,8 @@ fn validate_server(s: &ServerSettings, problems: &mut Vec<String>) -> Option<Ser
             s.listen
         ))
     });
-    if let Err(e) = crate::client_ip::TrustedProxies::parse(&s.trusted_proxies) {
-        problems.push(format!("server.trusted_proxies: {e}"));
-    }
+    let trusted_proxies = crate::client_ip::TrustedProxies::parse(&s.trusted_proxies)
+        .map_err(|e| problems.push(format!("server.trusted_proxies: {e}")));
     if s.client_request_timeout.is_zero() {
         problems.push("server.client_request_timeout must be more than 0 (e.g. \"5s\")".into());
     }
@@ -699,14 +698,14 @@ fn validate_server(s: &ServerSettings, problems: &mut Vec<String>) -> Option<Ser
             s.max_header_bytes
         ));
     }
-    let listen = listen.ok()?;
+    let (listen, trusted_proxies) = (listen.ok()?, trusted_proxies.ok()?);
     if problems.len() > before {
         return None;
     }
     Some(ServerConfig {
         listen,
         workers: s.workers,
-        trusted_proxies: s.trusted_proxies.clone(),
+        trusted_proxies,
         keep_alive: s.keep_alive,
         client_request_timeout: s.client_request_timeout,
         shutdown_timeout: s.shutdown_timeout,
@@ -876,16 +875,20 @@ fn validate_directory(
             urls_ok = false;
         }
     }
-    let failover = match d.failover.as_deref() {
-        None | Some("in-order") => Failover::InOrder,
-        Some("round-robin") => Failover::RoundRobin,
-        Some(other) => {
-            problems.push(format!(
-                "directory.failover = {other:?} is not one of: in-order, round-robin"
-            ));
+    let failover = d.failover.as_deref().map_or(Failover::InOrder, |text| {
+        presets::choose(
+            "directory.failover",
+            text,
+            &[
+                ("in-order", Failover::InOrder),
+                ("round-robin", Failover::RoundRobin),
+            ],
+        )
+        .unwrap_or_else(|e| {
+            problems.push(e);
             Failover::InOrder
-        }
-    };
+        })
+    });
     if d.connect_timeout.is_zero() {
         problems.push("directory.connect_timeout must be more than 0 (e.g. \"5s\")".into());
     }
@@ -1407,6 +1410,13 @@ mod tests {
             p,
             vec!["directory.preset = \"novell\" is not one of: openldap, active-directory, freeipa, lldap, rfc2307"]
         );
+        assert_eq!(
+            problems(&GOOD.replace(
+                "[directory.users]",
+                "failover = \"random\"\n[directory.users]"
+            )),
+            vec!["directory.failover = \"random\" is not one of: in-order, round-robin"]
+        );
         let p =
             problems(&GOOD.replace("base_dn = ", "account_status = \"eDirectory\"\nbase_dn = "));
         assert_eq!(
@@ -1493,10 +1503,9 @@ mod tests {
             vec!["access.require: column 22: ')' expected at end of expression to close the '(' at column 9\n      staff & (admins | ops\n                           ^"]
         );
         let c = parse(&with("[access]\nrequire = \"staff & !contractors\"")).unwrap();
-        use crate::policy::GroupSet;
-        assert_eq!(c.access.decide(&GroupSet::new(["Staff"])), Ok(()));
+        assert_eq!(c.access.decide(&["Staff"]), Ok(()));
         assert_eq!(
-            c.access.decide(&GroupSet::new(["staff", "contractors"])),
+            c.access.decide(&["staff", "contractors"]),
             Err(Refusal::NotRequired)
         );
         assert!(c.directory.users.extra_attributes.is_empty());

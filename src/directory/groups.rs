@@ -229,12 +229,7 @@ async fn by_member_of(
 }
 
 fn values(entry: &SearchEntry, attribute: &str) -> Vec<String> {
-    entry
-        .attrs
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
+    super::values(entry, attribute).cloned().unwrap_or_default()
 }
 
 /// The group entry at `group_dn`, or None when it does not exist or is not a group.

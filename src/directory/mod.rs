@@ -84,7 +84,7 @@ pub struct UserEntry {
     pub email: Option<String>,
     /// Names of the user's groups (all of them, before `[claims]` filters), sorted, each once.
     pub groups: Vec<String>,
-    /// Values of the further attributes read for claims, by lowercased attribute name.
+    /// Values of the further attributes read for claims, by attribute name as configured.
     pub attributes: BTreeMap<String, Vec<String>>,
 }
 
@@ -236,15 +236,19 @@ impl Directory {
         attribute: Option<&str>,
         search_as: SearchAs,
     ) -> Result<UserEntry, DirectoryError> {
-        let key = CacheKey {
-            login: login.as_str().to_owned(),
-            attribute: attribute.map(str::to_owned),
-            search_as,
-        };
-        if let Some(cached) = self.cache.as_ref().and_then(|c| c.get(&key)) {
-            self.bind(&cached.dn, password).await?;
+        // Without a cache, no key is built.
+        let cached = self.cache.as_ref().map(|cache| {
+            let key = CacheKey {
+                login: login.as_str().to_owned(),
+                attribute: attribute.map(str::to_owned),
+                search_as,
+            };
+            (cache.get(&key), key)
+        });
+        if let Some((Some(entry), _)) = &cached {
+            self.bind(&entry.dn, password).await?;
             tracing::debug!("user entry from the cache");
-            return Ok(UserEntry::clone(&cached));
+            return Ok(UserEntry::clone(entry));
         }
         let lookup = self.users.lookup_login(login.as_str());
         let entry = match &self.users.locator {
@@ -260,7 +264,7 @@ impl Directory {
             }
         };
         let user = self.complete(entry, search_as).await?;
-        if let Some(cache) = &self.cache {
+        if let (Some(cache), Some((_, key))) = (&self.cache, cached) {
             cache.insert(key, Arc::new(user.clone()));
         }
         Ok(user)
@@ -512,13 +516,7 @@ impl Directory {
             .users
             .extra_attributes
             .iter()
-            .filter_map(|attr| {
-                entry
-                    .attrs
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(attr))
-                    .map(|(_, values)| (attr.to_ascii_lowercase(), values.clone()))
-            })
+            .filter_map(|attr| Some((attr.clone(), values(entry, attr)?.clone())))
             .collect();
         Ok(UserEntry {
             dn: entry.dn.clone(),
@@ -544,13 +542,18 @@ pub fn login_filter(base_filter: &str, attributes: &[&str], login: &str) -> Stri
     }
 }
 
-/// The first value of `attribute`, matched without regard to case as LDAP does.
-pub(crate) fn first_value(entry: &SearchEntry, attribute: &str) -> Option<String> {
+/// The values of `attribute`, its name matched without regard to case as LDAP does.
+pub(crate) fn values<'e>(entry: &'e SearchEntry, attribute: &str) -> Option<&'e Vec<String>> {
     entry
         .attrs
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .and_then(|(_, values)| values.first().cloned())
+        .map(|(_, values)| values)
+}
+
+/// The first value of `attribute`.
+pub(crate) fn first_value(entry: &SearchEntry, attribute: &str) -> Option<String> {
+    values(entry, attribute).and_then(|v| v.first().cloned())
 }
 
 pub(crate) fn ldap_scope(scope: SearchScope) -> Scope {

@@ -66,11 +66,7 @@ impl SharedState {
                 ban: b.ban,
                 max_tracked: b.max_tracked,
             })),
-            // Validated with the configuration.
-            proxies: Arc::new(
-                TrustedProxies::parse(&config.server.trusted_proxies)
-                    .unwrap_or_else(|_| TrustedProxies::none()),
-            ),
+            proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
             min_failure_time: b.min_failure_time,
             max_header_bytes: config.server.max_header_bytes,
@@ -116,12 +112,7 @@ impl AppState {
             directory: Directory::new(&config.directory, workers, &shared.directory)?,
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
             access: config.access.clone(),
-            policy: RequestPolicy {
-                default_duration: config.tokens.default_duration,
-                max_duration: config.tokens.max_duration,
-                search_attributes: config.directory.users.search_attributes.clone(),
-                search_mode: config.directory.search_mode,
-            },
+            policy: RequestPolicy::new(config),
             verifier: tokens::verifier(&config.tokens, config.verify.leeway),
             cookie_name: config.verify.cookie_name.clone(),
             shared,

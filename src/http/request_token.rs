@@ -13,7 +13,6 @@ use super::AppState;
 use crate::config::{Refusal, SearchMode};
 use crate::directory::{DirectoryError, SearchAs};
 use crate::metrics::FailureReason;
-use crate::policy::GroupSet;
 use crate::throttle::{BanKind, Verdict};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,6 +37,18 @@ pub struct RequestPolicy {
     pub max_duration: u64,
     pub search_attributes: Vec<String>,
     pub search_mode: SearchMode,
+}
+
+impl RequestPolicy {
+    /// What `config` allows.
+    pub fn new(config: &crate::config::Config) -> RequestPolicy {
+        RequestPolicy {
+            default_duration: config.tokens.default_duration,
+            max_duration: config.tokens.max_duration,
+            search_attributes: config.directory.users.search_attributes.clone(),
+            search_mode: config.directory.search_mode,
+        }
+    }
 }
 
 /// A token request's options, checked.
@@ -267,7 +278,7 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
         .throttle
         .record_success(login.as_str(), client, Instant::now());
     // Only now, with the password proven, may an answer depend on who the user is.
-    if let Err(refusal) = state.access.decide(&GroupSet::new(&user.groups)) {
+    if let Err(refusal) = state.access.decide(&user.groups) {
         let reason = match refusal {
             Refusal::NotRequired => "policy_require",
             Refusal::Denied => "policy_deny",

@@ -1,8 +1,12 @@
-# The benchmarks' users (sourced, not run): bench1..benchN with passwords password-1..password-N.
+# What the benchmarks share (sourced, not run). Users are bench1..benchN with passwords
+# password-1..password-N.
 #
 #   bench_users_ldif N         print their entries as LDIF (under ou=people,dc=example,dc=org)
 #   bench_users_lua_headers N  print a Lua table `headers` of their Basic Authorization values,
 #                              for wrk scripts
+#   bench_env URL              export the environment for a Latchkey (benches/bench.toml) against
+#                              the directory at URL, with a random secret, on a random loopback
+#                              port; sets `port`
 
 bench_users_ldif() {
   local i
@@ -18,4 +22,11 @@ bench_users_lua_headers() {
     printf '  "Basic %s",\n' "$(printf 'bench%d:password-%d' "$i" "$i" | base64 -w0)"
   done
   echo "}"
+}
+
+bench_env() {
+  port=$(( 20000 + RANDOM % 40000 ))
+  export LATCHKEY__DIRECTORY__URLS="$1"
+  export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
+  export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
 }
