@@ -188,6 +188,57 @@ async fn no_token_or_directory_credentials_are_401_with_a_bearer_challenge() {
     );
 }
 
+/// A token asked about again is answered from what its first verification found, and refused
+/// once it expires all the same; with the cache turned off, the answers are the same.
+#[actix_web::test]
+async fn a_token_verified_before_is_answered_alike_and_still_expires() {
+    let slapd = Slapd::start();
+    for cache in ["", "cache_max_bytes = 0"] {
+        let sections = format!("[verify]\nleeway = 0\n{cache}\n");
+        let extra = Extra {
+            sections: &sections,
+            ..Extra::default()
+        };
+        let app = app(&load_config(&config_toml(&slapd.url(), &extra))).await;
+        let issued = send(
+            &app,
+            token_request("alice", "alice-password-1", "token_duration=2"),
+        )
+        .await;
+        assert_eq!(issued.status, StatusCode::OK, "{cache}");
+        let token = issued.token().to_owned();
+        let verify = || {
+            TestRequest::get()
+                .uri("/auth/verify")
+                .insert_header(bearer(&token))
+        };
+        for _ in 0..3 {
+            let (status, headers, body) = raw(&app, verify()).await;
+            assert_eq!(status, StatusCode::OK, "{cache}");
+            assert_eq!(body, "");
+            assert_eq!(header(&headers, "remote-user"), Some("alice"));
+            assert_eq!(header(&headers, "remote-email"), Some("alice@example.org"));
+            assert_eq!(header(&headers, "remote-name"), Some("Alice Liddell"));
+            assert_eq!(header(&headers, "remote-groups"), Some(""));
+        }
+        // Past exp (whole seconds) with no leeway.
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(3100)).await;
+        for _ in 0..2 {
+            let (status, headers, body) = raw(&app, verify()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{cache}");
+            assert_eq!(header(&headers, "remote-user"), None);
+            assert_eq!(
+                header(&headers, "www-authenticate"),
+                Some(r#"Bearer realm="latchkey", error="invalid_token""#)
+            );
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+                json!({"error": "invalid_token", "message": "The token has expired; request a new one.", "status": 401})
+            );
+        }
+    }
+}
+
 #[actix_web::test]
 async fn required_groups_are_all_checked() {
     let slapd = Slapd::start();

@@ -104,6 +104,9 @@ pub struct VerifySettings {
     pub cookie_name: Option<String>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway: u64,
+    /// About how much memory the tokens kept after verification may take, in bytes; 0: none
+    /// are kept.
+    pub cache_max_bytes: u64,
 }
 
 impl Default for VerifySettings {
@@ -111,6 +114,7 @@ impl Default for VerifySettings {
         VerifySettings {
             cookie_name: None,
             leeway: latchkey_verify::DEFAULT_LEEWAY,
+            cache_max_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -744,6 +748,12 @@ fn validate_verify(v: &VerifySettings, problems: &mut Vec<String>) {
         problems.push(format!(
             "verify.leeway = {} is more than 300 seconds; fix the clocks instead (NTP)",
             v.leeway
+        ));
+    }
+    if v.cache_max_bytes > 1 << 32 {
+        problems.push(format!(
+            "verify.cache_max_bytes = {} is more than 4 GiB; a few MiB hold thousands of tokens",
+            v.cache_max_bytes
         ));
     }
 }
@@ -1565,6 +1575,24 @@ mod tests {
             vec![
                 "directory.cache.max_entries is 0 while ttl is set; give a size, or set ttl = \"0s\" to turn the cache off",
                 "directory.cache.ttl = 2days is more than a day; group changes would take that long to be seen",
+            ]
+        );
+    }
+
+    #[test]
+    fn verification_settings_are_bounded() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.verify.cache_max_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.verify.leeway, 5);
+        let p = problems(&format!(
+            "{GOOD}\n[verify]\nleeway = 301\ncache_max_bytes = 8589934592\ncookie_name = \"a b\""
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "verify.cookie_name = \"a b\" is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)",
+                "verify.leeway = 301 is more than 300 seconds; fix the clocks instead (NTP)",
+                "verify.cache_max_bytes = 8589934592 is more than 4 GiB; a few MiB hold thousands of tokens",
             ]
         );
     }

@@ -17,6 +17,7 @@ pub mod error;
 mod health;
 pub mod ops;
 pub mod request_token;
+pub mod verified;
 pub mod verify;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct SharedState {
     pub throttle: Arc<Throttle>,
     pub proxies: Arc<TrustedProxies>,
     pub readiness: Arc<ops::Readiness>,
+    /// Tokens that passed verification, for forward-auth.
+    pub verified: verified::VerifiedTokens,
     /// A failed login is answered no sooner than this.
     pub min_failure_time: Duration,
     pub max_header_bytes: usize,
@@ -68,6 +71,10 @@ impl SharedState {
             })),
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
+            verified: verified::VerifiedTokens::new(
+                config.verify.cache_max_bytes,
+                config.verify.leeway,
+            ),
             min_failure_time: b.min_failure_time,
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,

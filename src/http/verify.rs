@@ -4,16 +4,20 @@
 //! in `Remote-User`, `Remote-Groups`, `Remote-Email` and `Remote-Name`, or 401 / 403. The
 //! answer is built from the verified claims only; no header the client sent is echoed back.
 //! `Remote-Groups` separates names with `,` and writes a `,` inside a name as `%2C` (and `%`
-//! as `%25`).
+//! as `%25`). A token's verification and headers are kept for its next request
+//! (`verified.rs`).
 //!
 //! `GET /auth/token-info`: the verified claims as JSON.
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use latchkey_verify::actix::check_request;
-use latchkey_verify::Claims;
+use latchkey_verify::actix::Rejection;
+use latchkey_verify::find_token;
 
 use super::error::ApiError;
+use super::verified::Verified;
 use super::AppState;
 use crate::policy::{Expr, GroupSet};
 
@@ -79,96 +83,63 @@ async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Ok(wanted) => wanted,
         Err(e) => return e.error_response(),
     };
-    let claims = match check_request(
-        &req,
-        &state.verifier,
-        state.cookie_name.as_deref(),
-        &wanted.groups,
-    ) {
-        Ok(claims) => claims,
+    let verified = match verified_token(&req, &state) {
+        Ok(verified) => verified,
         Err(rejection) => {
             tracing::debug!(reason = %rejection, "forward-auth refused");
             return rejection.error_response();
         }
     };
+    let groups = &verified.claims.groups;
+    if let Some(missing) = wanted.groups.iter().find(|g| !groups.contains(g)) {
+        return Rejection::MissingGroup(missing.clone()).error_response();
+    }
     if let Some(expr) = &wanted.expression {
-        if !expr.eval(&GroupSet::new(&claims.groups)) {
+        if !expr.eval(&GroupSet::new(groups)) {
             return ApiError::Forbidden(format!("The token's groups do not satisfy {expr}."))
                 .error_response();
         }
     }
-    match identity_headers(&claims) {
+    match &verified.headers {
         Ok(headers) => {
             let mut response = HttpResponse::Ok();
             response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
             for header in headers {
-                response.insert_header(header);
+                response.insert_header(header.clone());
             }
             response.finish()
         }
-        Err(e) => e.error_response(),
+        Err(claim) => {
+            tracing::error!(claim, "a claim holds characters a header cannot carry");
+            ApiError::Internal.error_response()
+        }
     }
 }
 
-/// The identity headers for `claims`; names and addresses may be UTF-8.
-pub fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, ApiError> {
-    let value = |name: &str, text: &str| {
-        HeaderValue::from_bytes(text.as_bytes()).map_err(|_| {
-            tracing::error!(
-                claim = name,
-                "a claim holds characters a header cannot carry"
-            );
-            ApiError::Internal
-        })
-    };
-    let mut headers = vec![
-        (
-            HeaderName::from_static("remote-user"),
-            value("sub", &claims.sub)?,
-        ),
-        (
-            HeaderName::from_static("remote-groups"),
-            value("groups", &groups_header(&claims.groups))?,
-        ),
-    ];
-    if let Some(email) = &claims.email {
-        headers.push((
-            HeaderName::from_static("remote-email"),
-            value("email", email)?,
-        ));
-    }
-    if let Some(name) = &claims.name {
-        headers.push((HeaderName::from_static("remote-name"), value("name", name)?));
-    }
-    Ok(headers)
-}
-
-/// The `Remote-Groups` value: names separated by `,`, with a `,` inside a name written `%2C`
-/// and a `%` written `%25`, so that every name can be told apart (`Sales, EMEA` →
-/// `Sales%2C EMEA`).
-pub fn groups_header(groups: &[String]) -> String {
-    let mut out = String::new();
-    for (i, group) in groups.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        for c in group.chars() {
-            match c {
-                ',' => out.push_str("%2C"),
-                '%' => out.push_str("%25"),
-                c => out.push(c),
-            }
-        }
-    }
-    out
+/// The request's token, verified (or found verified before).
+fn verified_token(req: &HttpRequest, state: &AppState) -> Result<Arc<Verified>, Rejection> {
+    let headers = req.headers();
+    let token = find_token(
+        headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+        headers.get(header::COOKIE).map(HeaderValue::as_bytes),
+        state.cookie_name.as_deref(),
+    )
+    .map_err(Rejection::Token)?;
+    state
+        .shared
+        .verified
+        .verify(&state.verifier, &token)
+        .map_err(Rejection::Token)
 }
 
 #[tracing::instrument(name = "token_info", skip_all)]
 async fn token_info(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match check_request(&req, &state.verifier, state.cookie_name.as_deref(), &[]) {
-        Ok(claims) => HttpResponse::Ok()
+    match verified_token(&req, &state) {
+        Ok(verified) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(claims),
+            .json(&verified.claims),
         Err(rejection) => rejection.error_response(),
     }
 }
@@ -207,36 +178,5 @@ mod tests {
             requirements("require=a&require=b").unwrap_err().to_string(),
             "require is given more than once; combine the expressions with &."
         );
-    }
-
-    #[test]
-    fn identity_headers_carry_utf8_and_leave_out_absent_claims() {
-        let mut claims = Claims::new("latchkey", "dreßler", 0, 1);
-        claims.groups = vec!["staff".into(), "ops".into()];
-        claims.name = Some("Wolfgang Dreßler".into());
-        let headers = identity_headers(&claims).unwrap();
-        let shown: Vec<(String, Vec<u8>)> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect();
-        assert_eq!(
-            shown,
-            vec![
-                ("remote-user".to_owned(), "dreßler".as_bytes().to_vec()),
-                ("remote-groups".to_owned(), b"staff,ops".to_vec()),
-                (
-                    "remote-name".to_owned(),
-                    "Wolfgang Dreßler".as_bytes().to_vec()
-                ),
-            ]
-        );
-        claims.groups = vec!["Sales, EMEA (*)".into(), "100%".into(), "Größe".into()];
-        let headers = identity_headers(&claims).unwrap();
-        assert_eq!(
-            headers[1].1.as_bytes(),
-            "Sales%2C EMEA (*),100%25,Größe".as_bytes()
-        );
-        claims.sub = "evil\r\nSet-Cookie: x=1".into();
-        assert!(identity_headers(&claims).is_err());
     }
 }

@@ -1,0 +1,330 @@
+//! Tokens verified recently, with their forward-auth answer already built.
+//!
+//! A reverse proxy asks `/auth/verify` about the same token on every request of a session
+//! (every page, image and API call), so the verification of a token is kept: the HMAC, the
+//! base64 and the JSON of a token are worked through once, and the identity headers built
+//! once. What is kept is keyed by the whole token as presented, so only a byte-for-byte equal
+//! token finds it, and only a token that passed verification is ever kept.
+//!
+//! Every hit is checked against the clock (`exp` and `nbf`, with the leeway): a token found
+//! after it expired is refused as expired and its entry dropped. Entries nobody asks for again
+//! leave when room is needed: the cache is bounded by an estimate of the memory its entries take
+//! (`verify.cache_max_bytes`) and shared by the workers. The keys a token verifies with change
+//! only with a restart, which starts an empty cache. Lookups hash the token with a randomly
+//! keyed hash, so a client cannot aim for collisions; a lookup does no other work (no
+//! maintenance on the reader's time, which would show in the tail latency).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use latchkey_verify::{Claims, Verifier, VerifyError};
+
+/// A token that passed verification, and what `/auth/verify` answers for it.
+#[derive(Debug)]
+pub struct Verified {
+    pub claims: Claims,
+    /// The identity headers, or the name of the claim that cannot be written as a header.
+    pub headers: Result<Vec<(HeaderName, HeaderValue)>, &'static str>,
+    /// About how many bytes the entry for this token holds in the cache.
+    weight: u64,
+}
+
+impl Verified {
+    fn new(claims: Claims, token: &str) -> Verified {
+        let headers = identity_headers(&claims);
+        let mut verified = Verified {
+            claims,
+            headers,
+            weight: 0,
+        };
+        verified.weight = verified.estimate_weight(token);
+        verified
+    }
+
+    /// About how many bytes an entry for `token` holds: the token itself, the claims and the
+    /// headers built from them, and the bookkeeping around them.
+    fn estimate_weight(&self, token: &str) -> u64 {
+        let headers: usize = match &self.headers {
+            Ok(headers) => headers.iter().map(|(_, v)| v.len() + 32).sum(),
+            Err(_) => 0,
+        };
+        let claims: usize = self
+            .claims
+            .groups
+            .iter()
+            .map(|g| g.len() + 24)
+            .sum::<usize>()
+            + self.claims.sub.len()
+            + self.claims.jti.len()
+            + self.claims.iss.len()
+            + self.claims.name.as_ref().map_or(0, String::len)
+            + self.claims.email.as_ref().map_or(0, String::len)
+            + self.claims.extra.len() * 64;
+        u64::try_from(token.len() + headers + claims + 256).unwrap_or(u64::MAX)
+    }
+}
+
+/// The identity headers for `claims` (names and addresses may be UTF-8), or the name of the
+/// claim whose value a header cannot carry (control characters).
+pub fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &'static str> {
+    let value =
+        |name: &'static str, text: &str| HeaderValue::from_bytes(text.as_bytes()).map_err(|_| name);
+    let mut headers = vec![
+        (
+            HeaderName::from_static("remote-user"),
+            value("sub", &claims.sub)?,
+        ),
+        (
+            HeaderName::from_static("remote-groups"),
+            value("groups", &groups_header(&claims.groups))?,
+        ),
+    ];
+    if let Some(email) = &claims.email {
+        headers.push((
+            HeaderName::from_static("remote-email"),
+            value("email", email)?,
+        ));
+    }
+    if let Some(name) = &claims.name {
+        headers.push((HeaderName::from_static("remote-name"), value("name", name)?));
+    }
+    Ok(headers)
+}
+
+/// The `Remote-Groups` value: names separated by `,`, with a `,` inside a name written `%2C`
+/// and a `%` written `%25`, so that every name can be told apart (`Sales, EMEA` →
+/// `Sales%2C EMEA`).
+pub fn groups_header(groups: &[String]) -> String {
+    let mut out = String::new();
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for c in group.chars() {
+            match c {
+                ',' => out.push_str("%2C"),
+                '%' => out.push_str("%25"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+type Entries = quick_cache::sync::Cache<Box<str>, Arc<Verified>, ByWeight>;
+
+/// Verification with a memory of the tokens that passed it.
+#[derive(Clone)]
+pub struct VerifiedTokens {
+    entries: Option<Arc<Entries>>,
+    leeway: i64,
+}
+
+impl VerifiedTokens {
+    /// A cache of about `max_bytes` (0: none, every token is verified each time), for tokens
+    /// verified with `leeway` seconds of clock skew.
+    pub fn new(max_bytes: u64, leeway: u64) -> VerifiedTokens {
+        let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
+        let entries = (max_bytes > 0).then(|| {
+            // About a kilobyte a token with a few groups: the number of entries is an estimate
+            // the cache sizes its tables by, the weight is the bound.
+            let estimated = usize::try_from(max_bytes / 1024)
+                .unwrap_or(usize::MAX)
+                .max(16);
+            Arc::new(Entries::with_weighter(estimated, max_bytes, ByWeight))
+        });
+        VerifiedTokens { entries, leeway }
+    }
+
+    /// Check `token` with `verifier`, or find that it passed before and has not expired since.
+    pub fn verify(&self, verifier: &Verifier, token: &str) -> Result<Arc<Verified>, VerifyError> {
+        let Some(entries) = &self.entries else {
+            return verifier
+                .verify(token)
+                .map(|c| Arc::new(Verified::new(c, token)));
+        };
+        if let Some(verified) = entries.get(token) {
+            let now = unix_now();
+            if verified.claims.exp < now.saturating_sub(self.leeway) {
+                entries.remove(token);
+                return Err(VerifyError::Expired);
+            }
+            if verified.claims.nbf > now.saturating_add(self.leeway) {
+                return Err(VerifyError::NotYetValid);
+            }
+            return Ok(verified);
+        }
+        let verified = Arc::new(Verified::new(verifier.verify(token)?, token));
+        entries.insert(token.into(), Arc::clone(&verified));
+        Ok(verified)
+    }
+
+    /// How many tokens are kept.
+    pub fn len(&self) -> usize {
+        self.entries.as_ref().map_or(0, |e| e.len())
+    }
+
+    /// Whether no token is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// An entry weighs what [`Verified::weight`] estimated when it was made.
+#[derive(Clone)]
+struct ByWeight;
+
+impl quick_cache::Weighter<Box<str>, Arc<Verified>> for ByWeight {
+    fn weight(&self, _token: &Box<str>, verified: &Arc<Verified>) -> u64 {
+        verified.weight
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use latchkey_verify::{HmacAlgorithm, HmacKey, Secret, Signer};
+
+    fn key() -> HmacKey {
+        HmacKey::new("k1", Secret::new(vec![7; 40]).unwrap())
+    }
+
+    fn verifier(leeway: u64) -> Verifier {
+        Verifier::builder()
+            .key(&key())
+            .issuer("latchkey")
+            .leeway(leeway)
+            .build()
+    }
+
+    fn token(sub: &str, exp_in: i64) -> String {
+        let now = unix_now();
+        let mut claims = Claims::new("latchkey", sub, now, now + exp_in);
+        claims.groups = vec!["staff".into(), "Sales, EMEA".into()];
+        Signer::new(&key(), HmacAlgorithm::HS256)
+            .sign(&claims)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_kept_token_answers_with_its_own_claims_and_headers() {
+        let cache = VerifiedTokens::new(1 << 20, 5);
+        let (alice, bob) = (token("alice", 600), token("bob", 600));
+        let v = verifier(5);
+        for _ in 0..2 {
+            let a = cache.verify(&v, &alice).unwrap();
+            let b = cache.verify(&v, &bob).unwrap();
+            assert_eq!(a.claims.sub, "alice");
+            assert_eq!(b.claims.sub, "bob");
+            let headers = a.headers.as_ref().unwrap();
+            assert_eq!(headers[0].1, "alice");
+            assert_eq!(headers[1].1, "staff,Sales%2C EMEA");
+        }
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn only_verified_tokens_are_kept() {
+        let cache = VerifiedTokens::new(1 << 20, 5);
+        let good = token("alice", 600);
+        let (head, _) = good.rsplit_once('.').unwrap();
+        let forged = format!("{head}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        let v = verifier(5);
+        for _ in 0..2 {
+            assert_eq!(
+                cache.verify(&v, &forged).unwrap_err(),
+                VerifyError::BadSignature
+            );
+        }
+        assert!(cache.is_empty());
+        // A token that differs from a kept one by a byte is not the kept one.
+        cache.verify(&v, &good).unwrap();
+        assert_eq!(
+            cache.verify(&v, &format!("{good}x")).unwrap_err(),
+            VerifyError::BadSignature
+        );
+    }
+
+    #[test]
+    fn a_kept_token_expires_like_any_other() {
+        let cache = VerifiedTokens::new(1 << 20, 0);
+        let v = verifier(0);
+        let short = token("alice", 1);
+        cache.verify(&v, &short).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(cache.verify(&v, &short).unwrap_err(), VerifyError::Expired);
+    }
+
+    #[test]
+    fn an_expired_entry_is_refused_and_dropped() {
+        let cache = VerifiedTokens::new(1 << 20, 0);
+        let now = unix_now();
+        let claims = Claims::new("latchkey", "alice", now - 100, now - 10);
+        let entries = cache.entries.as_ref().unwrap();
+        entries.insert("t.o.k".into(), Arc::new(Verified::new(claims, "t.o.k")));
+        assert_eq!(
+            cache.verify(&verifier(0), "t.o.k").unwrap_err(),
+            VerifyError::Expired
+        );
+        assert!(cache.is_empty(), "the expired entry is dropped");
+    }
+
+    #[test]
+    fn without_a_budget_nothing_is_kept() {
+        let cache = VerifiedTokens::new(0, 5);
+        let t = token("alice", 600);
+        assert_eq!(cache.verify(&verifier(5), &t).unwrap().claims.sub, "alice");
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_budget_bounds_what_is_kept() {
+        // About 600 bytes an entry: a 16 KiB budget keeps a few dozen of 200 tokens.
+        let cache = VerifiedTokens::new(16 * 1024, 5);
+        let v = verifier(5);
+        for i in 0..200 {
+            cache.verify(&v, &token(&format!("user{i}"), 600)).unwrap();
+        }
+        let kept = cache.len();
+        assert!(kept > 0 && kept < 60, "{kept} entries kept");
+    }
+
+    #[test]
+    fn identity_headers_carry_utf8_and_leave_out_absent_claims() {
+        let mut claims = Claims::new("latchkey", "dreßler", 0, 1);
+        claims.groups = vec!["staff".into(), "ops".into()];
+        claims.name = Some("Wolfgang Dreßler".into());
+        let headers = identity_headers(&claims).unwrap();
+        let shown: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("remote-user".to_owned(), "dreßler".as_bytes().to_vec()),
+                ("remote-groups".to_owned(), b"staff,ops".to_vec()),
+                (
+                    "remote-name".to_owned(),
+                    "Wolfgang Dreßler".as_bytes().to_vec()
+                ),
+            ]
+        );
+        claims.groups = vec!["Sales, EMEA (*)".into(), "100%".into(), "Größe".into()];
+        let headers = identity_headers(&claims).unwrap();
+        assert_eq!(
+            headers[1].1.as_bytes(),
+            "Sales%2C EMEA (*),100%25,Größe".as_bytes()
+        );
+        claims.sub = "evil\r\nSet-Cookie: x=1".into();
+        assert!(identity_headers(&claims).is_err());
+    }
+}
