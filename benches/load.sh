@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark for POST /auth/request-token, beside its LDAP ceiling, in one run.
 #
-#   benches/load.sh [--users N] [--seconds S] [--connections C]
+#   benches/load.sh [--users N] [--seconds S] [--connections C] [--flask]
 #
 # Starts a throw-away slapd on loopback with N users (default 1000), serves the release build
 # of Latchkey against it (benches/bench.toml), and runs wrk (-t2, C connections, default 8,
@@ -12,16 +12,21 @@
 # Each measurement is taken three times as a pair (the service, then its ceiling) and the median
 # of the pairs' ratios is reported. Prints requests/s, latency p50/p99, the ratios to the
 # ceilings and to flask-ldap-auth, CPU time used, and Latchkey's peak RSS.
+# With --flask, flask-ldap-auth 0.3 (installed from PyPI into a virtualenv under
+# ~/.cache/latchkey-bench, served by gunicorn with 2 workers against the same slapd, anonymous
+# search + bind) is then measured three times with the same wrk script, so that the multiples
+# of it come from the same run rather than from the fixed reference figure.
 # Everything runs on this machine; only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-users=1000 seconds=10 connections=8
+users=1000 seconds=10 connections=8 flask=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) users=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
+    --flask) flask=1; shift ;;
     *) echo "load.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -36,8 +41,15 @@ cargo bench --quiet --bench ldap_ceiling --no-run 2>/dev/null
 
 . scripts/lib/dev-slapd.sh
 . scripts/lib/bench.sh
+. scripts/lib/flask-ldap-auth.sh
+flask_venv=${XDG_CACHE_HOME:-$HOME/.cache}/latchkey-bench/flask-ldap-auth
+if [ "$flask" = 1 ]; then
+  echo "load.sh: installing flask-ldap-auth 0.3..." >&2
+  flask_ldap_auth_install "$flask_venv"
+fi
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
 cleanup() {
+  flask_ldap_auth_stop
   latchkey_stop
   dev_slapd_stop
   rm -rf "$work"
@@ -89,6 +101,20 @@ measure() {
   RSS_PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$LATCHKEY_PID/status")
   latchkey_stop
 }
+# flask-ldap-auth 0.3 with the same requests. Sets FLASK_RESULT.
+measure_flask() {
+  local flask_port tries
+  # Below the kernel's ephemeral range (32768-60999), where flask-ldap-auth's own LDAP
+  # connections, one per request, take their local ports.
+  for tries in 1 2 3 4 5; do
+    flask_port=$(( 20000 + RANDOM % 12000 ))
+    flask_ldap_auth_serve "$flask_venv" "$DEV_SLAPD_URL" "ou=people,dc=example,dc=org" "$flask_port" && break
+    [ "$tries" = 5 ] && return 1
+  done
+  wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$flask_port" >/dev/null
+  FLASK_RESULT=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$flask_port" | grep '^RESULT')
+  flask_ldap_auth_stop
+}
 rps_of() { sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$1"; }
 ceiling_of() { sed -E 's/.* = ([0-9]+)\/s.*/\1/' <<<"$1"; }
 
@@ -105,7 +131,7 @@ median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 #
 # 1. Every login a first login: search + bind.
 export LATCHKEY__DIRECTORY__CACHE__TTL=0s
-first_ratios=() first_rps=()
+first_ratios=() first_rps=() flask_rps=()
 for pair in 1 2 3; do
   measure
   sl0=$(cpu "$DEV_SLAPD_PID")
@@ -135,6 +161,21 @@ for pair in 1 2 3; do
 done
 
 first=$(median "${first_rps[@]}") repeat=$(median "${repeat_rps[@]}")
+
+# 3. flask-ldap-auth 0.3, three times, after everything else: it opens a new LDAP connection
+# for every request, and the tens of thousands of closed connections it leaves in TIME_WAIT
+# should not weigh on the runs above.
+if [ "$flask" = 1 ]; then
+  for run in 1 2 3; do
+    measure_flask
+    flask_rps+=("$(rps_of "$FLASK_RESULT")")
+    echo "flask-ldap-auth 0.3, run $run: $FLASK_RESULT"
+  done
+  flask_median=$(median "${flask_rps[@]}")
+  echo "flask-ldap-auth 0.3, same run: median $flask_median req/s"
+  echo "  first logins / flask-ldap-auth (medians): $(ratio "$first" "$flask_median") (target 5)"
+  echo "  repeat logins / flask-ldap-auth (medians): $(ratio "$repeat" "$flask_median") (target 10)"
+fi
 echo "first logins: ratio to the ceiling per pair ${first_ratios[*]}; median $(median "${first_ratios[@]}") (target 0.75)"
 echo "  median $first req/s = $(awk -v a="$first" 'BEGIN { printf "%.1f", a / 1576 }')x flask-ldap-auth 0.3 (1,576 req/s; target 5x)"
 echo "repeat logins: ratio to the bind ceiling per pair ${repeat_ratios[*]}; median $(median "${repeat_ratios[@]}")"
