@@ -71,10 +71,7 @@ impl SharedState {
             })),
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
-            verified: verified::VerifiedTokens::new(
-                config.verify.cache_max_bytes,
-                config.verify.leeway,
-            ),
+            verified: verified::VerifiedTokens::new(config.verify.cache_max_bytes),
             min_failure_time: b.min_failure_time,
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,

@@ -15,7 +15,6 @@
 //! maintenance on the reader's time, which would show in the tail latency).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use latchkey_verify::{Claims, Verifier, VerifyError};
@@ -32,42 +31,19 @@ pub struct Verified {
 
 impl Verified {
     fn new(claims: Claims, token: &str) -> Verified {
-        let headers = identity_headers(&claims);
-        let mut verified = Verified {
+        Verified {
+            headers: identity_headers(&claims),
             claims,
-            headers,
-            weight: 0,
-        };
-        verified.weight = verified.estimate_weight(token);
-        verified
-    }
-
-    /// About how many bytes an entry for `token` holds: the token itself, the claims and the
-    /// headers built from them, and the bookkeeping around them.
-    fn estimate_weight(&self, token: &str) -> u64 {
-        let headers: usize = match &self.headers {
-            Ok(headers) => headers.iter().map(|(_, v)| v.len() + 32).sum(),
-            Err(_) => 0,
-        };
-        let claims: usize = self
-            .claims
-            .groups
-            .iter()
-            .map(|g| g.len() + 24)
-            .sum::<usize>()
-            + self.claims.sub.len()
-            + self.claims.jti.len()
-            + self.claims.iss.len()
-            + self.claims.name.as_ref().map_or(0, String::len)
-            + self.claims.email.as_ref().map_or(0, String::len)
-            + self.claims.extra.len() * 64;
-        u64::try_from(token.len() + headers + claims + 256).unwrap_or(u64::MAX)
+            // The token, the claims decoded from its payload and the headers built from those
+            // claims each take about the token's length; plus the bookkeeping around them.
+            weight: u64::try_from(token.len()).unwrap_or(u64::MAX / 4) * 3 + 256,
+        }
     }
 }
 
 /// The identity headers for `claims` (names and addresses may be UTF-8), or the name of the
 /// claim whose value a header cannot carry (control characters).
-pub fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &'static str> {
+fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &'static str> {
     let value =
         |name: &'static str, text: &str| HeaderValue::from_bytes(text.as_bytes()).map_err(|_| name);
     let mut headers = vec![
@@ -95,7 +71,7 @@ pub fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)
 /// The `Remote-Groups` value: names separated by `,`, with a `,` inside a name written `%2C`
 /// and a `%` written `%25`, so that every name can be told apart (`Sales, EMEA` →
 /// `Sales%2C EMEA`).
-pub fn groups_header(groups: &[String]) -> String {
+fn groups_header(groups: &[String]) -> String {
     let mut out = String::new();
     for (i, group) in groups.iter().enumerate() {
         if i > 0 {
@@ -118,14 +94,11 @@ type Entries = quick_cache::sync::Cache<Box<str>, Arc<Verified>, ByWeight>;
 #[derive(Clone)]
 pub struct VerifiedTokens {
     entries: Option<Arc<Entries>>,
-    leeway: i64,
 }
 
 impl VerifiedTokens {
-    /// A cache of about `max_bytes` (0: none, every token is verified each time), for tokens
-    /// verified with `leeway` seconds of clock skew.
-    pub fn new(max_bytes: u64, leeway: u64) -> VerifiedTokens {
-        let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
+    /// A cache of about `max_bytes` (0: none, every token is verified each time).
+    pub fn new(max_bytes: u64) -> VerifiedTokens {
         let entries = (max_bytes > 0).then(|| {
             // About a kilobyte a token with a few groups: the number of entries is an estimate
             // the cache sizes its tables by, the weight is the bound.
@@ -134,7 +107,7 @@ impl VerifiedTokens {
                 .max(16);
             Arc::new(Entries::with_weighter(estimated, max_bytes, ByWeight))
         });
-        VerifiedTokens { entries, leeway }
+        VerifiedTokens { entries }
     }
 
     /// Check `token` with `verifier`, or find that it passed before and has not expired since.
@@ -145,13 +118,11 @@ impl VerifiedTokens {
                 .map(|c| Arc::new(Verified::new(c, token)));
         };
         if let Some(verified) = entries.get(token) {
-            let now = unix_now();
-            if verified.claims.exp < now.saturating_sub(self.leeway) {
-                entries.remove(token);
-                return Err(VerifyError::Expired);
-            }
-            if verified.claims.nbf > now.saturating_add(self.leeway) {
-                return Err(VerifyError::NotYetValid);
+            if let Err(e) = verifier.check_time(&verified.claims) {
+                if e == VerifyError::Expired {
+                    entries.remove(token);
+                }
+                return Err(e);
             }
             return Ok(verified);
         }
@@ -160,24 +131,13 @@ impl VerifiedTokens {
         Ok(verified)
     }
 
-    /// How many tokens are kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.as_ref().map_or(0, |e| e.len())
     }
-
-    /// Whether no token is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// An entry weighs what [`Verified::weight`] estimated when it was made.
+/// An entry weighs what [`Verified::new`] estimated.
 #[derive(Clone)]
 struct ByWeight;
 
@@ -205,6 +165,10 @@ mod tests {
             .build()
     }
 
+    fn unix_now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
     fn token(sub: &str, exp_in: i64) -> String {
         let now = unix_now();
         let mut claims = Claims::new("latchkey", sub, now, now + exp_in);
@@ -216,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_kept_token_answers_with_its_own_claims_and_headers() {
-        let cache = VerifiedTokens::new(1 << 20, 5);
+        let cache = VerifiedTokens::new(1 << 20);
         let (alice, bob) = (token("alice", 600), token("bob", 600));
         let v = verifier(5);
         for _ in 0..2 {
@@ -233,7 +197,7 @@ mod tests {
 
     #[test]
     fn only_verified_tokens_are_kept() {
-        let cache = VerifiedTokens::new(1 << 20, 5);
+        let cache = VerifiedTokens::new(1 << 20);
         let good = token("alice", 600);
         let (head, _) = good.rsplit_once('.').unwrap();
         let forged = format!("{head}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
@@ -244,7 +208,7 @@ mod tests {
                 VerifyError::BadSignature
             );
         }
-        assert!(cache.is_empty());
+        assert_eq!(cache.len(), 0);
         // A token that differs from a kept one by a byte is not the kept one.
         cache.verify(&v, &good).unwrap();
         assert_eq!(
@@ -255,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_kept_token_expires_like_any_other() {
-        let cache = VerifiedTokens::new(1 << 20, 0);
+        let cache = VerifiedTokens::new(1 << 20);
         let v = verifier(0);
         let short = token("alice", 1);
         cache.verify(&v, &short).unwrap();
@@ -265,7 +229,7 @@ mod tests {
 
     #[test]
     fn an_expired_entry_is_refused_and_dropped() {
-        let cache = VerifiedTokens::new(1 << 20, 0);
+        let cache = VerifiedTokens::new(1 << 20);
         let now = unix_now();
         let claims = Claims::new("latchkey", "alice", now - 100, now - 10);
         let entries = cache.entries.as_ref().unwrap();
@@ -274,21 +238,21 @@ mod tests {
             cache.verify(&verifier(0), "t.o.k").unwrap_err(),
             VerifyError::Expired
         );
-        assert!(cache.is_empty(), "the expired entry is dropped");
+        assert_eq!(cache.len(), 0, "the expired entry is dropped");
     }
 
     #[test]
     fn without_a_budget_nothing_is_kept() {
-        let cache = VerifiedTokens::new(0, 5);
+        let cache = VerifiedTokens::new(0);
         let t = token("alice", 600);
         assert_eq!(cache.verify(&verifier(5), &t).unwrap().claims.sub, "alice");
-        assert!(cache.is_empty());
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]
     fn the_budget_bounds_what_is_kept() {
         // About 600 bytes an entry: a 16 KiB budget keeps a few dozen of 200 tokens.
-        let cache = VerifiedTokens::new(16 * 1024, 5);
+        let cache = VerifiedTokens::new(16 * 1024);
         let v = verifier(5);
         for i in 0..200 {
             cache.verify(&v, &token(&format!("user{i}"), 600)).unwrap();

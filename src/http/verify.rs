@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use latchkey_verify::actix::Rejection;
-use latchkey_verify::find_token;
+use latchkey_verify::actix::{request_token, require_groups, Rejection};
 
 use super::error::ApiError;
 use super::verified::Verified;
@@ -90,12 +89,11 @@ async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             return rejection.error_response();
         }
     };
-    let groups = &verified.claims.groups;
-    if let Some(missing) = wanted.groups.iter().find(|g| !groups.contains(g)) {
-        return Rejection::MissingGroup(missing.clone()).error_response();
+    if let Err(rejection) = require_groups(&verified.claims, &wanted.groups) {
+        return rejection.error_response();
     }
     if let Some(expr) = &wanted.expression {
-        if !expr.eval(&GroupSet::new(groups)) {
+        if !expr.eval(&GroupSet::new(&verified.claims.groups)) {
             return ApiError::Forbidden(format!("The token's groups do not satisfy {expr}."))
                 .error_response();
         }
@@ -118,15 +116,7 @@ async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 
 /// The request's token, verified (or found verified before).
 fn verified_token(req: &HttpRequest, state: &AppState) -> Result<Arc<Verified>, Rejection> {
-    let headers = req.headers();
-    let token = find_token(
-        headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
-        headers.get(header::COOKIE).map(HeaderValue::as_bytes),
-        state.cookie_name.as_deref(),
-    )
-    .map_err(Rejection::Token)?;
+    let token = request_token(req, state.cookie_name.as_deref())?;
     state
         .shared
         .verified

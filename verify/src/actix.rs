@@ -95,20 +95,31 @@ pub fn check_request(
     cookie_name: Option<&str>,
     groups: &[String],
 ) -> Result<Claims, Rejection> {
+    let token = request_token(req, cookie_name)?;
+    let claims = verifier.verify(&token).map_err(Rejection::Token)?;
+    require_groups(&claims, groups)?;
+    Ok(claims)
+}
+
+/// The token a request carries ([`find_token`] on its headers), not yet verified.
+pub fn request_token(req: &HttpRequest, cookie_name: Option<&str>) -> Result<String, Rejection> {
     let headers = req.headers();
-    let token = find_token(
+    find_token(
         headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes),
         headers.get(header::COOKIE).map(HeaderValue::as_bytes),
         cookie_name,
     )
-    .map_err(Rejection::Token)?;
-    let claims = verifier.verify(&token).map_err(Rejection::Token)?;
-    if let Some(missing) = groups.iter().find(|g| !claims.groups.contains(g)) {
-        return Err(Rejection::MissingGroup(missing.clone()));
+    .map_err(Rejection::Token)
+}
+
+/// Require every group in `groups` of verified `claims`: 403 naming the first one missing.
+pub fn require_groups(claims: &Claims, groups: &[String]) -> Result<(), Rejection> {
+    match groups.iter().find(|g| !claims.groups.contains(g)) {
+        Some(missing) => Err(Rejection::MissingGroup(missing.clone())),
+        None => Ok(()),
     }
-    Ok(claims)
 }
 
 #[derive(Clone)]

@@ -199,10 +199,23 @@ impl Verifier {
 
     /// Check `token` and return its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        self.verify_at(token, now)
+        self.verify_at(token, unix_now())
+    }
+
+    /// Check the claims of a token verified earlier against the clock again: `exp` and `nbf`,
+    /// with the leeway. For callers that keep verified claims for the token's next request.
+    pub fn check_time(&self, claims: &Claims) -> Result<(), VerifyError> {
+        self.check_time_at(claims, unix_now())
+    }
+
+    fn check_time_at(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
+        if claims.exp < now.saturating_sub(self.leeway) {
+            return Err(VerifyError::Expired);
+        }
+        if claims.nbf > now.saturating_add(self.leeway) {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(())
     }
 
     /// Check `token` as of `now` (seconds since the Unix epoch).
@@ -252,12 +265,7 @@ impl Verifier {
             .map_err(|_| VerifyError::Malformed)?;
         let claims: Claims =
             serde_json::from_slice(&payload_json).map_err(|_| VerifyError::Malformed)?;
-        if claims.exp < now.saturating_sub(self.leeway) {
-            return Err(VerifyError::Expired);
-        }
-        if claims.nbf > now.saturating_add(self.leeway) {
-            return Err(VerifyError::NotYetValid);
-        }
+        self.check_time_at(&claims, now)?;
         if let Some(issuer) = &self.issuer {
             if &claims.iss != issuer {
                 return Err(VerifyError::WrongIssuer);
@@ -268,6 +276,13 @@ impl Verifier {
         }
         Ok(claims)
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -385,6 +400,11 @@ mod tests {
         assert!(verifier(&[&k])
             .verify(&signer.sign(&just_expired).unwrap())
             .is_ok());
+        // The same window, for claims kept since their token was verified.
+        let v = verifier(&[&k]);
+        assert_eq!(v.check_time(&old), Err(VerifyError::Expired));
+        assert_eq!(v.check_time(&future), Err(VerifyError::NotYetValid));
+        assert_eq!(v.check_time(&just_expired), Ok(()));
     }
 
     #[test]
