@@ -103,14 +103,15 @@ measure() {
 }
 # flask-ldap-auth 0.3 with the same requests. Sets FLASK_RESULT.
 measure_flask() {
-  local flask_port tries
+  local flask_port
   # Below the kernel's ephemeral range (32768-60999), where flask-ldap-auth's own LDAP
   # connections, one per request, take their local ports.
-  for tries in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     flask_port=$(( 20000 + RANDOM % 12000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$flask_port") 2>/dev/null && continue   # someone listens
     flask_ldap_auth_serve "$flask_venv" "$DEV_SLAPD_URL" "ou=people,dc=example,dc=org" "$flask_port" && break
-    [ "$tries" = 5 ] && return 1
   done
+  [ -n "$FLASK_LDAP_AUTH_PID" ] || { echo "load.sh: flask-ldap-auth could not be started" >&2; return 1; }
   wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$flask_port" >/dev/null
   FLASK_RESULT=$(wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$flask_port" | grep '^RESULT')
   flask_ldap_auth_stop

@@ -61,6 +61,7 @@ PY
     sleep 0.1
   done
   echo "flask-ldap-auth did not listen on port $port within 10 s" >&2
+  flask_ldap_auth_stop
   return 1
 }
 

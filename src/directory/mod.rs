@@ -182,30 +182,16 @@ impl Directory {
     ) -> Result<Directory, DirectoryError> {
         let share = |total: usize| total.div_ceil(workers.max(1)).max(1);
         let metrics = Some(&shared.metrics);
-        let service_searches = match &cfg.service_account {
-            Some(account) => Some(pool::build(
-                cfg,
-                &shared.servers,
-                Some(account.clone()),
-                share(cfg.pool.search_size),
-                metrics,
-            )?),
-            None => None,
+        let build = |account: Option<&crate::config::ServiceAccount>, size: usize| {
+            pool::build(cfg, &shared.servers, account.cloned(), share(size), metrics)
         };
-        let anonymous_searches = pool::build(
-            cfg,
-            &shared.servers,
-            None,
-            share(cfg.pool.search_size),
-            metrics,
-        )?;
-        let binds = pool::build(
-            cfg,
-            &shared.servers,
-            None,
-            share(cfg.pool.bind_size),
-            metrics,
-        )?;
+        let service_searches = cfg
+            .service_account
+            .as_ref()
+            .map(|account| build(Some(account), cfg.pool.search_size))
+            .transpose()?;
+        let anonymous_searches = build(None, cfg.pool.search_size)?;
+        let binds = build(None, cfg.pool.bind_size)?;
         if let Some(p) = &service_searches {
             shared.remember(PoolKind::service_search, p);
         }
