@@ -93,6 +93,22 @@ fn assert_unavailable(answer: &support::service::Answer) {
     assert_eq!(answer.header("retry-after"), "5");
 }
 
+/// alice's token request to the served binary is the 503 of an unreachable directory.
+fn assert_served_alice_unavailable(served: &Served) {
+    let answer = request(
+        served.port,
+        "POST",
+        "/auth/request-token",
+        &[("Authorization", &basic("alice", "alice-password-1"))],
+    );
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.header("Retry-After"), Some("5"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&answer.body).expect("a JSON body"),
+        unavailable_body()
+    );
+}
+
 /// The `BIND ... mech=SIMPLE` lines of slapd's log: each says the connection's `ssf`.
 fn simple_binds(slapd: &Slapd) -> Vec<String> {
     slapd
@@ -145,19 +161,7 @@ fn ldaps_with_the_wrong_ca_is_503_and_the_log_names_the_certificate_problem() {
         "info",
     );
 
-    let answer = request(
-        served.port,
-        "POST",
-        "/auth/request-token",
-        &[("Authorization", &basic("alice", "alice-password-1"))],
-    );
-
-    assert_eq!(answer.status, 503, "{}", answer.body);
-    assert_eq!(answer.header("Retry-After"), Some("5"));
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&answer.body).expect("a JSON body"),
-        unavailable_body()
-    );
+    assert_served_alice_unavailable(&served);
     let why = format!(
         "cannot connect to {}: TLS certificate problem: invalid peer certificate: UnknownIssuer; check directory.tls.ca_file and server_name",
         slapd.ldaps_url()
@@ -211,15 +215,7 @@ fn starttls_to_a_server_without_tls_is_503_and_never_falls_back_to_plaintext() {
         "info",
     );
 
-    let answer = request(
-        served.port,
-        "POST",
-        "/auth/request-token",
-        &[("Authorization", &basic("alice", "alice-password-1"))],
-    );
-
-    assert_eq!(answer.status, 503, "{}", answer.body);
-    assert_eq!(answer.header("Retry-After"), Some("5"));
+    assert_served_alice_unavailable(&served);
     let why = format!(
         "cannot connect to {}: the server refused StartTLS (result code 2: unsupported extended operation); configure TLS on the server, or use an ldaps:// URL",
         slapd.url()

@@ -72,6 +72,27 @@ fn header<'a>(headers: &'a actix_web::http::header::HeaderMap, name: &str) -> Op
         .map(|v| v.to_str().expect("visible header"))
 }
 
+/// The answer is the 401 of a refused token: the Bearer challenge, no identity, and the
+/// JSON error body with `message`.
+fn assert_invalid_token(
+    (status, headers, body): &(StatusCode, actix_web::http::header::HeaderMap, String),
+    message: &str,
+    context: &str,
+) {
+    assert_eq!(*status, StatusCode::UNAUTHORIZED, "{context}: {body}");
+    assert_eq!(
+        header(headers, "www-authenticate"),
+        Some(r#"Bearer realm="latchkey", error="invalid_token""#),
+        "{context}"
+    );
+    assert_eq!(header(headers, "remote-user"), None, "{context}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body).expect("JSON"),
+        json!({"error": "invalid_token", "message": message, "status": 401}),
+        "{context}"
+    );
+}
+
 #[actix_web::test]
 async fn a_token_from_request_token_passes_verify_with_identity_headers() {
     let slapd = Slapd::start();
@@ -170,22 +191,14 @@ async fn no_token_or_directory_credentials_are_401_with_a_bearer_challenge() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A username and password are not a token, even correct ones.
-    let (status, headers, body) = raw(
+    let answer = raw(
         &app,
         TestRequest::get()
             .uri("/auth/verify")
             .insert_header(("Authorization", basic("alice", "alice-password-1"))),
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        header(&headers, "www-authenticate"),
-        Some(r#"Bearer realm="latchkey", error="invalid_token""#)
-    );
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
-        json!({"error": "invalid_token", "message": "The token is malformed.", "status": 401})
-    );
+    assert_invalid_token(&answer, "The token is malformed.", "directory credentials");
 }
 
 /// A token asked about again is answered from what its first verification found, and refused
@@ -224,16 +237,10 @@ async fn a_token_verified_before_is_answered_alike_and_still_expires() {
         // Past exp (whole seconds) with no leeway.
         actix_web::rt::time::sleep(std::time::Duration::from_millis(3100)).await;
         for _ in 0..2 {
-            let (status, headers, body) = raw(&app, verify()).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{cache}");
-            assert_eq!(header(&headers, "remote-user"), None);
-            assert_eq!(
-                header(&headers, "www-authenticate"),
-                Some(r#"Bearer realm="latchkey", error="invalid_token""#)
-            );
-            assert_eq!(
-                serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
-                json!({"error": "invalid_token", "message": "The token has expired; request a new one.", "status": 401})
+            assert_invalid_token(
+                &raw(&app, verify()).await,
+                "The token has expired; request a new one.",
+                cache,
             );
         }
     }
@@ -435,18 +442,12 @@ async fn hostile_tokens_are_all_401_and_never_5xx() {
     ];
     for (what, token, message) in cases {
         for uri in ["/auth/verify", "/auth/token-info"] {
-            let (status, headers, body) = raw(
+            let answer = raw(
                 &app,
                 TestRequest::get().uri(uri).insert_header(bearer(&token)),
             )
             .await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} at {uri}: {body}");
-            assert_eq!(
-                serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
-                json!({"error": "invalid_token", "message": message, "status": 401}),
-                "{what} at {uri}"
-            );
-            assert_eq!(header(&headers, "remote-user"), None, "{what}");
+            assert_invalid_token(&answer, message, &format!("{what} at {uri}"));
         }
     }
     let (status, _, _) = raw(
