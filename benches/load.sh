@@ -59,19 +59,9 @@ trap cleanup EXIT
 # N users bench1..benchN with passwords password-1..password-N, and the wrk script's headers.
 bench_users_ldif "$users" > "$work/users.ldif"
 {
-  bench_users_lua_headers "$users"
+  bench_login_lua "$users"
   cat <<'LUA'
--- Each request is formatted once, so the load generator spends its CPU on sending.
-local requests, i = {}, 0
-init = function()
-  for n, value in ipairs(headers) do
-    requests[n] = wrk.format("POST", "/auth/request-token", { ["Authorization"] = value })
-  end
-end
-request = function()
-  i = i % #requests + 1
-  return requests[i]
-end
+init = function() format_requests() end
 done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
   io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f requests=%d non2xx=%d socket_errors=%d\n",

@@ -48,21 +48,13 @@ trap cleanup EXIT
 
 bench_users_ldif "$users" > "$work/users.ldif"
 {
-  bench_users_lua_headers "$users"
+  bench_login_lua "$users"
   cat <<'LUA'
-local requests, i = {}, 0
-local counts = {}
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
 init = function()
-  for n, value in ipairs(headers) do
-    requests[n] = wrk.format("POST", "/auth/request-token", { ["Authorization"] = value })
-  end
+  format_requests()
   s503 = 0
-end
-request = function()
-  i = i % #requests + 1
-  return requests[i]
 end
 response = function(status) if status == 503 then s503 = s503 + 1 end end
 done = function(summary, latency)

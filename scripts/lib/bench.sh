@@ -2,8 +2,10 @@
 # password-1..password-N.
 #
 #   bench_users_ldif N         print their entries as LDIF (under ou=people,dc=example,dc=org)
-#   bench_users_lua_headers N  print a Lua table `headers` of their Basic Authorization values,
-#                              for wrk scripts
+#   bench_login_lua N          print the start of a wrk script that logs in as the next user on
+#                              each request: `request`, and `format_requests()` for the
+#                              script's `init` to call (each request is formatted once, so wrk
+#                              spends its CPU on sending)
 #   bench_env URL              export the environment for a Latchkey (benches/bench.toml) against
 #                              the directory at URL, with a random secret, on a random loopback
 #                              port; sets `port`
@@ -15,13 +17,25 @@ bench_users_ldif() {
   done
 }
 
-bench_users_lua_headers() {
+bench_login_lua() {
   local i
   echo "local headers = {"
   for i in $(seq 1 "$1"); do
     printf '  "Basic %s",\n' "$(printf 'bench%d:password-%d' "$i" "$i" | base64 -w0)"
   done
   echo "}"
+  cat <<'LUA'
+local requests, i = {}, 0
+function format_requests()
+  for n, value in ipairs(headers) do
+    requests[n] = wrk.format("POST", "/auth/request-token", { ["Authorization"] = value })
+  end
+end
+request = function()
+  i = i % #requests + 1
+  return requests[i]
+end
+LUA
 }
 
 bench_env() {
