@@ -3,36 +3,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::served::serve;
+use support::served::{latchkey, run, serve};
 use support::service::{basic, claims, config_toml, Extra};
 use support::slapd::Slapd;
-
-fn latchkey() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    // Only what a test sets reaches the binary's configuration.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("LATCHKEY") || name == "RUST_LOG" {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.stdin(Stdio::null()).output().expect("run latchkey");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
     let path = dir.join("latchkey.toml");

@@ -5,14 +5,13 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use latchkey::config::INSECURE_WARNING;
 use latchkey::directory::{probe, DirectoryError};
 use serde_json::json;
-use support::served::{request, serve, Served};
+use support::served::{latchkey, request, run, serve, Served};
 use support::service::{app, basic, claims, config_toml, load_config, send, token_request, Extra};
 use support::slapd::{Slapd, VerifyClient};
 use support::tls::TlsFiles;
@@ -378,24 +377,7 @@ async fn min_version_1_3_is_kept_to() {
 fn check(dir: &Path, toml: &str) -> (i32, String, String) {
     let config = dir.join("check.toml");
     std::fs::write(&config, toml).expect("write config");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("LATCHKEY") || name == "RUST_LOG" {
-            cmd.env_remove(name);
-        }
-    }
-    let out = cmd
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run latchkey check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run(latchkey().arg("--config").arg(&config).arg("check"))
 }
 
 /// The lines of `out` about `url`: from its "connected" line to the next server's.

@@ -672,46 +672,45 @@ mod tests {
                 p.key.display()
             )]
         );
-        let cut = dir.path().join("cut.pem");
+        // The one problem of a CA file named `name` holding `text`, and the file's path.
+        let broken = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let p = problems(&toml(&["ldaps://a"], &format!("ca_file = {path:?}")));
+            assert_eq!(p.len(), 1, "{p:?}");
+            (p[0].clone(), path)
+        };
         let ca_text = std::fs::read_to_string(&p.ca).unwrap();
-        std::fs::write(&cut, ca_text.replace("-----END CERTIFICATE-----", "")).unwrap();
+        let (problem, cut) = broken("cut.pem", &ca_text.replace("-----END CERTIFICATE-----", ""));
         assert_eq!(
-            problems(&toml(&["ldaps://a"], &format!("ca_file = {cut:?}"))),
-            vec![format!(
+            problem,
+            format!(
                 "directory.tls.ca_file: {} is not valid PEM: a CERTIFICATE section has no -----END CERTIFICATE----- line",
                 cut.display()
-            )]
+            )
         );
-        let garbled = dir.path().join("garbled.pem");
-        std::fs::write(
-            &garbled,
+        let (problem, garbled) = broken(
+            "garbled.pem",
             "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        let p = problems(&toml(&["ldaps://a"], &format!("ca_file = {garbled:?}")));
-        assert_eq!(p.len(), 1, "{p:?}");
+        );
         assert!(
-            p[0].starts_with(&format!(
+            problem.starts_with(&format!(
                 "directory.tls.ca_file: {} is not valid PEM: bad base64 in a section (",
                 garbled.display()
             )),
-            "{p:?}"
+            "{problem}"
         );
         // Base64 that is not a certificate.
-        let junk = dir.path().join("junk.pem");
-        std::fs::write(
-            &junk,
+        let (problem, junk) = broken(
+            "junk.pem",
             "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        let p = problems(&toml(&["ldaps://a"], &format!("ca_file = {junk:?}")));
-        assert_eq!(p.len(), 1, "{p:?}");
+        );
         assert!(
-            p[0].starts_with(&format!(
+            problem.starts_with(&format!(
                 "directory.tls.ca_file: certificate 1 in {} cannot be a trust anchor: ",
                 junk.display()
             )),
-            "{p:?}"
+            "{problem}"
         );
     }
 

@@ -23,6 +23,28 @@ impl Drop for Served {
     }
 }
 
+/// The `latchkey` binary, with none of the caller's `LATCHKEY*` or `RUST_LOG` variables: only
+/// what a test sets reaches its configuration.
+pub fn latchkey() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LATCHKEY") || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Run `cmd` to its end with no input: (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run latchkey");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Serve `config_toml` (its `[tokens]` table gets a `[server]` table before it) with
 /// `RUST_LOG=rust_log`, logging to a file in `dir`.
 pub fn serve(dir: &Path, config_toml: &str, rust_log: &str) -> Served {
@@ -35,13 +57,7 @@ pub fn serve(dir: &Path, config_toml: &str, rust_log: &str) -> Served {
     let config = dir.join("latchkey-served.toml");
     std::fs::write(&config, toml).expect("write config");
     let log = dir.join("latchkey.log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("LATCHKEY") || name == "RUST_LOG" {
-            cmd.env_remove(name);
-        }
-    }
-    let child = cmd
+    let child = latchkey()
         .arg("--config")
         .arg(&config)
         .arg("serve")
