@@ -226,7 +226,9 @@ impl managed::Manager for Connector {
                 continue;
             };
             let started = Instant::now();
-            match self.open(url).await {
+            // Boxed: connecting (TLS handshake included) is a large state machine, and inline
+            // it would make every pool checkout future, and so every request's, that large.
+            match Box::pin(self.open(url)).await {
                 Ok(ldap) => {
                     if let Some(m) = &self.metrics {
                         m.ldap_operation(Operation::connect, started.elapsed());

@@ -164,7 +164,9 @@ struct TokenResponse {
 /// service doing its job) are not logged as request errors by the tracing middleware.
 #[tracing::instrument(name = "request_token", skip_all)]
 async fn request_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match issue_token(&req, &state).await {
+    // Boxed, so that the future actix-web moves around (several times per request) is a
+    // pointer rather than the whole login's state machine.
+    match Box::pin(issue_token(&req, &state)).await {
         Ok(response) => response,
         Err(e) => e.error_response(),
     }
@@ -176,8 +178,8 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
     let client = client_address(req, state);
     let (login, password) = basic::credentials(req)?;
     let options = parse_options(req.query_string(), &state.policy)?;
+    // The fields are only evaluated when the audit target is on.
     let audit = |outcome: &str, reason: &str, sub: Option<&str>| {
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
             target: "latchkey::audit",
             login = %login,
@@ -185,7 +187,7 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
             sub,
             outcome,
             reason = (!reason.is_empty()).then_some(reason),
-            elapsed_ms,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "login"
         );
     };
