@@ -114,7 +114,7 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
             #[allow(clippy::indexing_slicing)] // the modulo keeps the index in range
             let state = Arc::clone(&states[i % states.len()]);
             App::new()
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<telemetry::RequestSpan>::new())
                 .configure(http::configure(state))
         })
         .workers(workers)
