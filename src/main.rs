@@ -19,6 +19,10 @@ use latchkey::http::{AppState, RequestPolicy};
 use latchkey::tokens::TokenIssuer;
 use latchkey::{directory, http, telemetry};
 
+/// See Cargo.toml: allocation is a large share of a login's work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Latchkey trades LDAP credentials for short-lived signed tokens.
 ///
 /// Clients send their directory username and password with HTTP Basic to
