@@ -2,8 +2,13 @@
 
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
+use sha2::{Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
 use crate::Claims;
@@ -133,19 +138,67 @@ impl HmacKey {
 /// Why a token could not be signed.
 #[derive(Debug, thiserror::Error)]
 #[error("could not sign the token: {0}")]
-pub struct SigningError(#[from] jsonwebtoken::errors::Error);
+pub struct SigningError(#[from] serde_json::Error);
+
+/// An HMAC keyed once; each signature starts from a copy of the keyed state.
+#[derive(Clone)]
+enum KeyedMac {
+    HS256(Hmac<Sha256>),
+    HS384(Hmac<Sha384>),
+    HS512(Hmac<Sha512>),
+}
+
+impl KeyedMac {
+    fn new(algorithm: HmacAlgorithm, secret: &[u8]) -> Self {
+        // HMAC takes keys of any length (RFC 2104, section 2: longer ones are hashed first),
+        // and hmac's new_from_slice only fails for fixed-length MACs.
+        #[allow(clippy::expect_used)]
+        fn keyed<M: Mac + KeyInit>(secret: &[u8]) -> M {
+            <M as KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length")
+        }
+        match algorithm {
+            HmacAlgorithm::HS256 => KeyedMac::HS256(keyed(secret)),
+            HmacAlgorithm::HS384 => KeyedMac::HS384(keyed(secret)),
+            HmacAlgorithm::HS512 => KeyedMac::HS512(keyed(secret)),
+        }
+    }
+
+    /// Append `.` and base64url(HMAC(`signing input`)) to `token`, which holds the signing
+    /// input (`header.payload`).
+    fn append_signature(&self, token: &mut String) {
+        fn finish<M: Mac + Clone>(mac: &M, token: &mut String) {
+            let mut mac = mac.clone();
+            mac.update(token.as_bytes());
+            let tag = mac.finalize().into_bytes();
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(tag, token);
+        }
+        match self {
+            KeyedMac::HS256(mac) => finish(mac, token),
+            KeyedMac::HS384(mac) => finish(mac, token),
+            KeyedMac::HS512(mac) => finish(mac, token),
+        }
+    }
+}
 
 /// Signs claims with one key and algorithm, writing the key's id as `kid`.
+///
+/// The header is the same for every token and the key's HMAC state is computed once, so a
+/// signature costs the claims' JSON and one HMAC over the message. The result is a compact
+/// JWS (RFC 7515) that jsonwebtoken, and so [`crate::Verifier`], reads like its own.
 pub struct Signer {
-    header: Header,
-    key: EncodingKey,
+    algorithm: HmacAlgorithm,
+    kid: String,
+    /// `base64url(header JSON) + "."`.
+    encoded_header: String,
+    mac: KeyedMac,
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer")
-            .field("alg", &self.header.alg)
-            .field("kid", &self.header.kid)
+            .field("alg", &self.algorithm)
+            .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
 }
@@ -153,17 +206,31 @@ impl fmt::Debug for Signer {
 impl Signer {
     /// A signer using `key` with `algorithm`.
     pub fn new(key: &HmacKey, algorithm: HmacAlgorithm) -> Self {
-        let mut header = Header::new(algorithm.jwt());
-        header.kid = Some(key.id.clone());
+        let header = serde_json::json!({
+            "typ": "JWT",
+            "alg": algorithm.to_string(),
+            "kid": key.id,
+        });
+        let mut encoded_header = URL_SAFE_NO_PAD.encode(header.to_string());
+        encoded_header.push('.');
         Signer {
-            header,
-            key: EncodingKey::from_secret(key.secret.expose()),
+            algorithm,
+            kid: key.id.clone(),
+            encoded_header,
+            mac: KeyedMac::new(algorithm, key.secret.expose()),
         }
     }
 
     /// The compact JWS of `claims`.
     pub fn sign(&self, claims: &Claims) -> Result<String, SigningError> {
-        Ok(jsonwebtoken::encode(&self.header, claims, &self.key)?)
+        let payload = serde_json::to_vec(claims)?;
+        // header, payload, '.', and the largest (HS512) signature, in base64url.
+        let capacity = self.encoded_header.len() + payload.len().div_ceil(3) * 4 + 1 + 86;
+        let mut token = String::with_capacity(capacity);
+        token.push_str(&self.encoded_header);
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        self.mac.append_signature(&mut token);
+        Ok(token)
     }
 }
 
@@ -189,6 +256,41 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let missing = Secret::from_file(dir.join("missing")).unwrap_err();
         assert!(matches!(missing, SecretError::Unreadable(m) if m.contains("missing")));
+    }
+
+    #[test]
+    fn signed_tokens_are_standard_jws_for_each_algorithm() {
+        use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
+        let secret = b"0123456789abcdef0123456789abcdef-another-16".to_vec();
+        let key = HmacKey::new("k-2026", Secret::new(secret.clone()).unwrap());
+        let mut claims = Claims::new(
+            "latchkey",
+            "alice \"the\" admin",
+            1_700_000_000,
+            4_102_444_800,
+        );
+        claims.groups = vec!["ops".into(), "d\u{e9}v".into()];
+        for algorithm in [
+            HmacAlgorithm::HS256,
+            HmacAlgorithm::HS384,
+            HmacAlgorithm::HS512,
+        ] {
+            let token = Signer::new(&key, algorithm).sign(&claims).unwrap();
+            // Read back by jsonwebtoken alone, not by this crate's Verifier.
+            let header = decode_header(&token).unwrap();
+            assert_eq!(header.alg, algorithm.jwt(), "{algorithm}");
+            assert_eq!(header.kid.as_deref(), Some("k-2026"));
+            assert_eq!(header.typ.as_deref(), Some("JWT"));
+            let mut validation = Validation::new(algorithm.jwt());
+            validation.set_issuer(&["latchkey"]);
+            let read = decode::<Claims>(&token, &DecodingKey::from_secret(&secret), &validation)
+                .unwrap()
+                .claims;
+            assert_eq!(read, claims, "{algorithm}");
+            // Another key's signature does not pass.
+            let other = DecodingKey::from_secret(b"0123456789abcdef0123456789abcdef-wrong-key!");
+            assert!(decode::<Claims>(&token, &other, &validation).is_err());
+        }
     }
 
     #[test]
