@@ -141,7 +141,6 @@ impl HmacKey {
 pub struct SigningError(#[from] serde_json::Error);
 
 /// An HMAC keyed once; each signature starts from a copy of the keyed state.
-#[derive(Clone)]
 enum KeyedMac {
     HS256(Hmac<Sha256>),
     HS384(Hmac<Sha384>),
