@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::KeepAlive;
-use actix_web::{App, HttpServer};
+use actix_web::HttpServer;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use latchkey::config::{
@@ -117,9 +117,7 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
             let i = next.fetch_add(1, Ordering::Relaxed);
             #[allow(clippy::indexing_slicing)] // the modulo keeps the index in range
             let state = Arc::clone(&states[i % states.len()]);
-            App::new()
-                .wrap(tracing_actix_web::TracingLogger::<telemetry::RequestSpan>::new())
-                .configure(http::configure(state))
+            http::app(state)
         })
         .workers(workers)
         .max_connections(server.max_connections)

@@ -19,7 +19,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// `route` and `status` of an HTTP answer.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub route: String,
+    pub route: &'static str,
     pub status: u16,
 }
 
@@ -163,13 +163,11 @@ impl Metrics {
         }
     }
 
-    pub fn http_request(&self, route: &str, status: u16) {
+    /// The counter of answers with `status` on `route`, to keep and count with.
+    pub fn http_requests(&self, route: &'static str, status: u16) -> Counter {
         self.http_requests
-            .get_or_create(&HttpLabels {
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
+            .get_or_create(&HttpLabels { route, status })
+            .clone()
     }
 
     pub fn token_issued(&self) {
@@ -233,8 +231,8 @@ mod tests {
     #[test]
     fn a_scrape_shows_every_family_with_its_labels() {
         let m = Metrics::new();
-        m.http_request("/auth/request-token", 200);
-        m.http_request("/auth/request-token", 200);
+        m.http_requests("/auth/request-token", 200).inc();
+        m.http_requests("/auth/request-token", 200).inc();
         m.token_issued();
         m.login_failed(FailureReason::unknown_user);
         m.ldap_operation(Operation::bind, Duration::from_micros(300));

@@ -32,13 +32,14 @@ fn config_with(
 }
 
 /// The `groups` claim of a token issued to `login`.
-async fn groups_of<S>(app: &S, login: &str, password: &str) -> Vec<String>
+async fn groups_of<S, B>(app: &S, login: &str, password: &str) -> Vec<String>
 where
     S: actix_web::dev::Service<
         actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
+        Response = actix_web::dev::ServiceResponse<B>,
         Error = actix_web::Error,
     >,
+    B: actix_web::body::MessageBody,
 {
     let answer = send(app, token_request(login, password, "")).await;
     assert_eq!(answer.status, StatusCode::OK, "{login}: {}", answer.body);

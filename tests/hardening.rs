@@ -287,6 +287,15 @@ async fn metrics_count_requests_tokens_failures_and_ldap_operations() {
     send(&app, token_request("alice", "alice-password-1", "")).await;
     send(&app, token_request("alice", "wrong", "")).await;
     send(&app, token_request("nobody", "wrong", "")).await;
+    // Each answer is counted under the route that gave it, or `unmatched`.
+    for (req, status) in [
+        (TestRequest::get().uri("/healthz"), 200),
+        (TestRequest::post().uri("/auth/token-info"), 405),
+        (TestRequest::get().uri("/auth/nope"), 404),
+        (TestRequest::get().uri("/healthz/"), 404),
+    ] {
+        assert_eq!(send(&app, req).await.status.as_u16(), status);
+    }
 
     let response =
         actix_web::test::call_service(&app, TestRequest::get().uri("/metrics").to_request()).await;
@@ -303,6 +312,9 @@ async fn metrics_count_requests_tokens_failures_and_ldap_operations() {
     for line in [
         "latchkey_http_requests_total{route=\"/auth/request-token\",status=\"200\"} 1",
         "latchkey_http_requests_total{route=\"/auth/request-token\",status=\"401\"} 2",
+        "latchkey_http_requests_total{route=\"/healthz\",status=\"200\"} 1",
+        "latchkey_http_requests_total{route=\"/auth/token-info\",status=\"405\"} 1",
+        "latchkey_http_requests_total{route=\"unmatched\",status=\"404\"} 2",
         "latchkey_tokens_issued_total 1",
         "latchkey_login_failures_total{reason=\"bad_credentials\"} 1",
         "latchkey_login_failures_total{reason=\"unknown_user\"} 1",
@@ -421,13 +433,14 @@ async fn rotating_keys_keeps_old_tokens_valid_until_the_old_key_is_removed() {
 }
 
 /// The status of an answer that may have no body.
-async fn send_raw<S>(app: &S, req: TestRequest) -> u16
+async fn send_raw<S, B>(app: &S, req: TestRequest) -> u16
 where
     S: actix_web::dev::Service<
         actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
+        Response = actix_web::dev::ServiceResponse<B>,
         Error = actix_web::Error,
     >,
+    B: actix_web::body::MessageBody,
 {
     actix_web::test::call_service(app, req.to_request())
         .await

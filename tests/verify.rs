@@ -48,16 +48,17 @@ fn bearer(token: &str) -> (&'static str, String) {
 }
 
 /// Status, headers and raw body of an answer whose body may be empty.
-async fn raw<S>(
+async fn raw<S, B>(
     app: &S,
     req: TestRequest,
 ) -> (StatusCode, actix_web::http::header::HeaderMap, String)
 where
     S: actix_web::dev::Service<
         actix_http::Request,
-        Response = actix_web::dev::ServiceResponse,
+        Response = actix_web::dev::ServiceResponse<B>,
         Error = actix_web::Error,
     >,
+    B: actix_web::body::MessageBody,
 {
     let response = test::call_service(app, req.to_request()).await;
     let status = response.status();

@@ -9,11 +9,13 @@
 //! GET      /readyz, /metrics     ops.rs
 //! ```
 //!
-//! Every answer passes two layers first: one refuses requests whose headers or declared body
-//! exceed the configured limits, one counts answers by route and status for `/metrics`.
+//! Every answer passes the gate first (`gate.rs`): it refuses requests whose headers or
+//! declared body exceed the configured limits, and counts answers by route and status for
+//! `/metrics`.
 
 pub mod basic;
 pub mod error;
+pub mod gate;
 mod health;
 pub mod ops;
 pub mod request_token;
@@ -24,15 +26,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
-use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, ResponseError};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Condition;
+use actix_web::{web, App};
+use tracing_actix_web::TracingLogger;
 
 use crate::client_ip::TrustedProxies;
 use crate::config::{AccessConfig, Config};
 use crate::directory::{self as dir, Directory, DirectoryError};
 use crate::metrics::Metrics;
+use crate::telemetry;
 use crate::throttle::{Throttle, ThrottleConfig};
 use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
@@ -124,73 +127,37 @@ impl AppState {
     }
 }
 
-/// Everything the app serves, for `App::configure`.
-pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg| {
-        cfg.app_data(web::Data::from(state)).service(
-            web::scope("")
-                .wrap(from_fn(limits))
-                .wrap(from_fn(count))
-                .service(
-                    web::scope("/auth")
-                        .configure(request_token::configure)
-                        .configure(verify::configure)
-                        .default_service(web::to(error::not_found)),
-                )
-                .configure(health::configure)
-                .configure(ops::configure)
-                .default_service(web::to(error::not_found)),
-        );
-    }
-}
-
-/// Count every answer by route pattern and status.
-async fn count(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let response = next.call(req).await?;
-    if let Some(state) = state {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        state
-            .shared
-            .metrics
-            .http_request(&route, response.status().as_u16());
-    }
-    Ok(response)
-}
-
-/// Refuse oversized headers (431) and declared bodies (413) before any handler runs.
-async fn limits(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        let shared = &state.shared;
-        let header_bytes: usize = req.path().len()
-            + req.query_string().len()
-            + req
-                .headers()
-                .iter()
-                .map(|(name, value)| name.as_str().len() + value.len() + 4)
-                .sum::<usize>();
-        if header_bytes > shared.max_header_bytes {
-            let response = ApiError::HeadersTooLarge(shared.max_header_bytes).error_response();
-            return Ok(req.into_response(response).map_into_right_body());
-        }
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > shared.max_body_bytes) {
-            let response = ApiError::BodyTooLarge(shared.max_body_bytes).error_response();
-            return Ok(req.into_response(response).map_into_right_body());
-        }
-    }
-    Ok(next.call(req).await?.map_into_left_body())
+/// The whole app of one worker: the request span (only when `info` logging is on, since it
+/// is all a disabled span would cost), the [`gate::Gate`] (limits and request counts), and
+/// every route, registered flat so that a request is matched once.
+pub fn app(
+    state: Arc<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let shared = &state.shared;
+    let gate = gate::Gate::new(
+        shared.max_header_bytes,
+        shared.max_body_bytes,
+        Arc::clone(&shared.metrics),
+    );
+    let spans = Condition::new(
+        tracing::level_enabled!(tracing::Level::INFO),
+        TracingLogger::<telemetry::RequestSpan>::new(),
+    );
+    App::new()
+        .app_data(web::Data::from(state))
+        .wrap(gate)
+        .wrap(spans)
+        .configure(request_token::configure)
+        .configure(verify::configure)
+        .configure(health::configure)
+        .configure(ops::configure)
+        .default_service(web::to(error::not_found))
 }

@@ -17,7 +17,7 @@ use crate::throttle::{BanKind, Verdict};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/request-token")
+        web::resource("/auth/request-token")
             .route(web::post().to(request_token))
             .route(web::get().to(request_token))
             .default_service(web::to(|| async {

@@ -21,17 +21,18 @@ use super::AppState;
 use crate::policy::{Expr, GroupSet};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/verify").to(verify)).service(
-        web::resource("/token-info")
-            .route(web::get().to(token_info))
-            .default_service(web::to(|| async {
-                ApiError::MethodNotAllowed {
-                    allow: "GET",
-                    message: "Use GET to read a token's claims.".into(),
-                }
-                .error_response()
-            })),
-    );
+    cfg.service(web::resource("/auth/verify").to(verify))
+        .service(
+            web::resource("/auth/token-info")
+                .route(web::get().to(token_info))
+                .default_service(web::to(|| async {
+                    ApiError::MethodNotAllowed {
+                        allow: "GET",
+                        message: "Use GET to read a token's claims.".into(),
+                    }
+                    .error_response()
+                })),
+        );
 }
 
 /// What a route asks of the token's groups: `?group=a&group=b` (all required), and

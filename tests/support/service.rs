@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use actix_web::App;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use latchkey::config::Config;
@@ -85,9 +85,13 @@ pub fn load_config(toml: &str) -> Config {
 /// The real app for `config`, ready to take requests.
 pub async fn app(
     config: &Config,
-) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
     let state = Arc::new(AppState::new(config, 1).expect("the app state"));
-    test::init_service(App::new().configure(http::configure(state))).await
+    test::init_service(http::app(state)).await
 }
 
 /// A whole answer.
@@ -116,9 +120,10 @@ impl Answer {
 }
 
 /// Send `req` and read the answer; the body must be JSON.
-pub async fn send<S>(app: &S, req: TestRequest) -> Answer
+pub async fn send<S, B>(app: &S, req: TestRequest) -> Answer
 where
-    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
 {
     let response = test::call_service(app, req.to_request()).await;
     let status = response.status();
