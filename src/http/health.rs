@@ -1,5 +1,6 @@
 //! `GET /healthz`: the process is alive and serving. No I/O.
 
+use actix_web::http::header::{ContentType, HeaderValue, CACHE_CONTROL};
 use actix_web::{web, HttpResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -8,6 +9,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({ "status": "ok" }))
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .content_type(ContentType::json())
+        .body(r#"{"status":"ok"}"#)
 }
