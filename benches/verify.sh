@@ -14,6 +14,9 @@
 # --pinned gives each side a core of its own: Latchkey with one worker on CPU 1, wrk with one
 # thread on CPU 0 (taskset), so that tail latency measures the server rather than the two
 # competing for the same cores.
+# Each pair also measures a reference that is not Latchkey: nginx (Debian's, one worker, on
+# CPU 1 with --pinned) answering `return 200` from its configuration, the least any HTTP server
+# can do per request. It shows what wrk and this machine's loopback allow at 64 connections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +37,9 @@ cargo build --release --quiet --bin latchkey
 . scripts/lib/dev-slapd.sh
 . scripts/lib/bench.sh
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
+nginx_pid=""
 cleanup() {
+  if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null || true; fi
   latchkey_stop
   dev_slapd_stop
   rm -rf "$work"
@@ -53,6 +58,38 @@ if [ "$pinned" = 1 ]; then
   taskset -a -p -c 1 "$LATCHKEY_PID" >/dev/null
 fi
 
+# The reference server: nginx, one worker, nothing but `return 200`.
+nginx_port=$(free_loopback_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { return 200; }
+  }
+}
+NGINX
+nginx_cmd=(nginx)
+[ -x /usr/sbin/nginx ] && nginx_cmd=(/usr/sbin/nginx)
+[ "$pinned" = 1 ] && nginx_cmd=(taskset -c 1 "${nginx_cmd[@]}")
+"${nginx_cmd[@]}" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
+nginx_pid=$!
+for _ in $(seq 1 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break
+  sleep 0.1
+done
+
 # A token like a real one: name, email, from the real endpoint.
 token=$(printf 'POST /auth/request-token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' \
   "$(printf 'alice:alice-password-1' | base64 -w0)" | (exec 3<>"/dev/tcp/127.0.0.1/$port"; cat >&3; cat <&3) \
@@ -68,19 +105,24 @@ done = function(summary, latency, requests)
 end
 LUA
 { echo 'delay = function() return 1 end'; cat "$work/report.lua"; } >"$work/paced.lua"
-run() { # connections path [script]
-  "${wrk_cmd[@]}" -c"$1" -d"${seconds}s" -s "${3:-$work/report.lua}" -H "Authorization: Bearer $token" \
-    "http://127.0.0.1:$port$2" | grep '^RESULT' | sed 's/^RESULT //'
+run() { # connections path [script [port]]
+  bench_steal "${wrk_cmd[@]}" -c"$1" -d"${seconds}s" -s "${3:-$work/report.lua}" \
+    -H "Authorization: Bearer $token" "http://127.0.0.1:${4:-$port}$2" \
+    | sed -n 's/^RESULT //p; s/^steal=/steal=/p' | paste -sd' '
 }
 "${wrk_cmd[@]}" -c64 -d2s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/auth/verify" >/dev/null
 # The machine's speed drifts by tens of percent between runs: measure verify and healthz in
 # alternating pairs and report each pair's ratio and their median.
-ratios=()
+ratios=() p99s_verify=() p99s_health=() p99s_nginx=()
+p99() { sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$1"; }
 for pair in 1 2 3; do
   verify64=$(run 64 /auth/verify)
   health64=$(run 64 /healthz)
+  nginx64=$(run 64 / "$work/report.lua" "$nginx_port")
   echo "pair $pair: /auth/verify, 64 connections: $verify64"
   echo "pair $pair: /healthz,     64 connections: $health64"
+  echo "pair $pair: (reference) nginx return 200, 64 connections: $nginx64"
+  p99s_verify+=("$(p99 "$verify64")") p99s_health+=("$(p99 "$health64")") p99s_nginx+=("$(p99 "$nginx64")")
   ratios+=("$(awk -v a="$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$verify64")" \
     -v b="$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$health64")" 'BEGIN { printf "%.2f", a / b }')")
 done
@@ -92,4 +134,5 @@ echo "/auth/verify,  8 connections: $verify8"
 echo "/auth/verify, 64 connections, paced (1 ms between answer and next request): $paced_verify"
 echo "/healthz,     64 connections, paced (1 ms between answer and next request): $paced_health"
 echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)"
+echo "p99 at 64 connections, per pair (ms): /auth/verify ${p99s_verify[*]}; /healthz ${p99s_health[*]}; nginx ${p99s_nginx[*]}"
 echo "verify at 8 connections / flask-ldap-auth 0.3 (4,515 req/s): $(awk -v a="$(rps "$verify8")" 'BEGIN { printf "%.1f", a / 4515 }')x"

@@ -6,9 +6,13 @@
 #                              each request: `request`, and `format_requests()` for the
 #                              script's `init` to call (each request is formatted once, so wrk
 #                              spends its CPU on sending)
+#   bench_steal CMD...         run CMD, then print the share of the machine's CPU time the
+#                              hypervisor took from this VM meanwhile (steal, from /proc/stat) as
+#                              `steal=N%`: on a shared host, a run with a high steal measured
+#                              the neighbours, not the code
 #   bench_env URL              export the environment for a Latchkey (benches/bench.toml) against
-#                              the directory at URL, with a random secret, on a random loopback
-#                              port; sets `port`
+#                              the directory at URL, with a random secret, on a free loopback
+#                              port (free_loopback_port, scripts/lib/dev-slapd.sh); sets `port`
 
 bench_users_ldif() {
   local i
@@ -39,8 +43,20 @@ LUA
 }
 
 bench_env() {
-  port=$(( 20000 + RANDOM % 40000 ))
+  port=$(free_loopback_port)
   export LATCHKEY__DIRECTORY__URLS="$1"
   export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
   export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
+}
+
+bench_steal() {
+  local before after
+  before=$(awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat)
+  "$@"
+  after=$(awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat)
+  awk -v b="$before" -v a="$after" 'BEGIN {
+    split(b, x, " "); split(a, y, " ")
+    total = y[2] - x[2]
+    printf "steal=%.0f%%\n", (total > 0 ? 100 * (y[1] - x[1]) / total : 0)
+  }'
 }

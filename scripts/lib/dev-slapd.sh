@@ -8,6 +8,7 @@
 #                                 overlays such as memberof see the changes
 #   dev_slapd_stop                stop it (only the process this script started)
 #   dev_slapd_restart             start the stopped slapd again on its old port
+#   free_loopback_port            print a loopback TCP port nothing listens on
 #
 # The configuration is tests/fixtures/slapd.conf.in, the template the integration tests'
 # harness (tests/support/slapd.rs) renders too. Base dc=example,dc=org; rootdn
@@ -24,7 +25,7 @@ _DEV_SLAPD_ROOTPW="admin-password-1"
 # mdb address space reserved for the database (256 MiB: room for the benchmark's users).
 _DEV_SLAPD_MAXSIZE=268435456
 
-_dev_slapd_free_port() {
+free_loopback_port() {
   local port
   for _ in $(seq 1 200); do
     port=$(( 20000 + RANDOM % 40000 ))
@@ -71,7 +72,7 @@ dev_slapd_start() {
   done
   local port attempt
   for attempt in 1 2 3 4 5; do
-    port=$(_dev_slapd_free_port) || return 1
+    port=$(free_loopback_port) || return 1
     /usr/sbin/slapd -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" -d 0 >"$dir/slapd.log" 2>&1 &
     DEV_SLAPD_PID=$!
     for _ in $(seq 1 250); do
