@@ -2,7 +2,7 @@
 # Load benchmark for GET /auth/verify (forward-auth) beside GET /healthz (a route that does
 # nothing), same release build, same run.
 #
-#   benches/verify.sh [--seconds S] [--pinned]
+#   benches/verify.sh [--seconds S] [--pinned] [--max-steal PERCENT]
 #
 # Gets a real token from request-token (against a throw-away slapd), then runs wrk on loopback:
 # /auth/verify and /healthz at 64 connections (-t2), and /auth/verify at 8 connections (-t2),
@@ -17,17 +17,22 @@
 # Each pair also measures a reference that is not Latchkey: nginx (Debian's, one worker, on
 # CPU 1 with --pinned) answering `return 200` from its configuration, the least any HTTP server
 # can do per request. It shows what wrk and this machine's loopback allow at 64 connections.
+# Every run reports the steal time during it (scripts/lib/bench.sh). A pair in which a run had
+# more than --max-steal percent (default 2) measured the host's other guests more than the code:
+# it is taken again, up to three more times, and the retries are reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=10 pinned=0
+seconds=10 pinned=0 max_steal=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --pinned) pinned=1; shift ;;
+    --max-steal) max_steal=$2; shift 2 ;;
     *) echo "verify.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[[ "$max_steal" =~ ^[0-9]+$ ]] || { echo "verify.sh: --max-steal takes a whole percentage, e.g. 5" >&2; exit 2; }
 
 scripts/install-test-deps
 . scripts/lib/latchkey.sh
@@ -115,10 +120,19 @@ run() { # connections path [script [port]]
 # alternating pairs and report each pair's ratio and their median.
 ratios=() p99s_verify=() p99s_health=() p99s_nginx=()
 p99() { sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$1"; }
+steal_of() { sed -E 's/.*steal=([0-9]+)%.*/\1/' <<<"$1"; }
+retries=0
 for pair in 1 2 3; do
-  verify64=$(run 64 /auth/verify)
-  health64=$(run 64 /healthz)
-  nginx64=$(run 64 / "$work/report.lua" "$nginx_port")
+  for attempt in 1 2 3 4; do
+    verify64=$(run 64 /auth/verify)
+    health64=$(run 64 /healthz)
+    nginx64=$(run 64 / "$work/report.lua" "$nginx_port")
+    worst=$(printf '%s\n' "$(steal_of "$verify64")" "$(steal_of "$health64")" "$(steal_of "$nginx64")" | sort -n | tail -1)
+    [ "$worst" -le "$max_steal" ] && break
+    [ "$attempt" = 4 ] && { echo "pair $pair: steal stayed above $max_steal% in four tries; kept the last" >&2; break; }
+    echo "pair $pair: steal $worst% > $max_steal%, taken again" >&2
+    retries=$((retries + 1))
+  done
   echo "pair $pair: /auth/verify, 64 connections: $verify64"
   echo "pair $pair: /healthz,     64 connections: $health64"
   echo "pair $pair: (reference) nginx return 200, 64 connections: $nginx64"
@@ -134,5 +148,6 @@ echo "/auth/verify,  8 connections: $verify8"
 echo "/auth/verify, 64 connections, paced (1 ms between answer and next request): $paced_verify"
 echo "/healthz,     64 connections, paced (1 ms between answer and next request): $paced_health"
 echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)"
+echo "pairs taken again for steal above $max_steal%: $retries"
 echo "p99 at 64 connections, per pair (ms): /auth/verify ${p99s_verify[*]}; /healthz ${p99s_health[*]}; nginx ${p99s_nginx[*]}"
 echo "verify at 8 connections / flask-ldap-auth 0.3 (4,515 req/s): $(awk -v a="$(rps "$verify8")" 'BEGIN { printf "%.1f", a / 4515 }')x"
