@@ -31,6 +31,7 @@
 //! token gets 401 with `WWW-Authenticate: Bearer`, one whose token lacks a required group gets
 //! 403; both with Latchkey's JSON error body.
 
+use std::borrow::Cow;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -102,7 +103,10 @@ pub fn check_request(
 }
 
 /// The token a request carries ([`find_token`] on its headers), not yet verified.
-pub fn request_token(req: &HttpRequest, cookie_name: Option<&str>) -> Result<String, Rejection> {
+pub fn request_token<'a>(
+    req: &'a HttpRequest,
+    cookie_name: Option<&str>,
+) -> Result<Cow<'a, str>, Rejection> {
     let headers = req.headers();
     find_token(
         headers

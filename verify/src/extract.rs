@@ -9,6 +9,8 @@
 //! An `Authorization` header with a Bearer or Basic scheme decides the matter: a broken one is
 //! refused, never passed over for a cookie.
 
+use std::borrow::Cow;
+
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, Engine, GeneralPurpose, GeneralPurposeConfig};
 
@@ -20,11 +22,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// The token carried by a request, given its `Authorization` and `Cookie` header values.
-pub fn find_token(
-    authorization: Option<&[u8]>,
-    cookie_header: Option<&[u8]>,
+/// A Bearer or cookie token is borrowed from the header; one from Basic is decoded, so owned.
+pub fn find_token<'a>(
+    authorization: Option<&'a [u8]>,
+    cookie_header: Option<&'a [u8]>,
     cookie_name: Option<&str>,
-) -> Result<String, VerifyError> {
+) -> Result<Cow<'a, str>, VerifyError> {
     if let Some(value) = authorization {
         let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
             Some(i) => value.split_at(i),
@@ -32,7 +35,7 @@ pub fn find_token(
         };
         let rest = rest.trim_ascii();
         if scheme.eq_ignore_ascii_case(b"bearer") {
-            return token_text(rest);
+            return token_text(rest).map(Cow::Borrowed);
         }
         if scheme.eq_ignore_ascii_case(b"basic") {
             if rest.len() > MAX_TOKEN_LEN * 2 {
@@ -43,18 +46,18 @@ pub fn find_token(
                 Some(i) => decoded.get(..i).unwrap_or_default(),
                 None => &decoded[..],
             };
-            return token_text(username);
+            return token_text(username).map(|token| Cow::Owned(token.to_owned()));
         }
     }
     if let (Some(header), Some(name)) = (cookie_header, cookie_name) {
         if let Some(value) = cookie_value(header, name) {
-            return token_text(value);
+            return token_text(value).map(Cow::Borrowed);
         }
     }
     Err(VerifyError::Missing)
 }
 
-fn token_text(bytes: &[u8]) -> Result<String, VerifyError> {
+fn token_text(bytes: &[u8]) -> Result<&str, VerifyError> {
     if bytes.is_empty() {
         return Err(VerifyError::Missing);
     }
@@ -70,7 +73,7 @@ fn token_text(bytes: &[u8]) -> Result<String, VerifyError> {
     {
         return Err(VerifyError::Malformed);
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| VerifyError::Malformed)
+    std::str::from_utf8(bytes).map_err(|_| VerifyError::Malformed)
 }
 
 /// Whether a token may hold `b`: base64url, `.` between segments, and `=` padding. Written
@@ -110,6 +113,26 @@ mod tests {
             cookie.map(str::as_bytes),
             Some("latchkey"),
         )
+        .map(Cow::into_owned)
+    }
+
+    #[test]
+    fn bearer_and_cookie_tokens_are_borrowed_from_the_header() {
+        let bearer = format!("Bearer {TOKEN}");
+        assert_eq!(
+            find_token(Some(bearer.as_bytes()), None, None),
+            Ok(Cow::Borrowed(TOKEN))
+        );
+        let cookie = format!("a=1; latchkey={TOKEN}");
+        assert_eq!(
+            find_token(None, Some(cookie.as_bytes()), Some("latchkey")),
+            Ok(Cow::Borrowed(TOKEN))
+        );
+        let basic = basic(&format!("{TOKEN}:"));
+        assert_eq!(
+            find_token(Some(basic.as_bytes()), None, None),
+            Ok(Cow::Owned(TOKEN.to_owned()))
+        );
     }
 
     fn basic(raw: &str) -> String {
@@ -200,6 +223,6 @@ mod tests {
             token[at] = b' ';
             assert_eq!(token_text(&token), Err(VerifyError::Malformed), "at {at}");
         }
-        assert_eq!(token_text(&[b'a'; 100]), Ok("a".repeat(100)));
+        assert_eq!(token_text(&[b'a'; 100]), Ok("a".repeat(100).as_str()));
     }
 }
