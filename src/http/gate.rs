@@ -23,15 +23,25 @@ use prometheus_client::metrics::counter::Counter;
 use super::ApiError;
 use crate::metrics::Metrics;
 
-/// Every route the service answers, as `latchkey_http_requests_total` labels them. A path that
-/// is none of these is counted as `unmatched`.
+/// The path of every route the service answers; each module registers its routes with these.
+pub mod paths {
+    pub const REQUEST_TOKEN: &str = "/auth/request-token";
+    pub const VERIFY: &str = "/auth/verify";
+    pub const TOKEN_INFO: &str = "/auth/token-info";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+    pub const METRICS: &str = "/metrics";
+}
+
+/// Every route, as `latchkey_http_requests_total` labels them. A path that is none of these is
+/// counted as `unmatched`.
 pub const ROUTES: [&str; 6] = [
-    "/auth/request-token",
-    "/auth/verify",
-    "/auth/token-info",
-    "/healthz",
-    "/readyz",
-    "/metrics",
+    paths::REQUEST_TOKEN,
+    paths::VERIFY,
+    paths::TOKEN_INFO,
+    paths::HEALTHZ,
+    paths::READYZ,
+    paths::METRICS,
 ];
 
 const UNMATCHED: &str = "unmatched";

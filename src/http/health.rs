@@ -3,8 +3,10 @@
 use actix_web::http::header::{ContentType, HeaderValue, CACHE_CONTROL};
 use actix_web::{web, HttpResponse};
 
+use super::gate::paths;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz));
+    cfg.route(paths::HEALTHZ, web::get().to(healthz));
 }
 
 async fn healthz() -> HttpResponse {

@@ -127,9 +127,9 @@ impl AppState {
     }
 }
 
-/// The whole app of one worker: the request span (only when `info` logging is on, since it
-/// is all a disabled span would cost), the [`gate::Gate`] (limits and request counts), and
-/// every route, registered flat so that a request is matched once.
+/// The whole app of one worker: the request span layer (left out when `info` logging is off,
+/// since its span would be disabled), the [`gate::Gate`] (limits and request counts), and every
+/// route, registered flat so that a request is matched once.
 pub fn app(
     state: Arc<AppState>,
 ) -> App<

@@ -8,14 +8,15 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
+use super::gate::paths;
 use super::AppState;
 use crate::config::DirectoryConfig;
 use crate::directory::{self, ServerHealth};
 use crate::metrics::{GaugeReadings, CONTENT_TYPE};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+    cfg.route(paths::READYZ, web::get().to(readyz))
+        .route(paths::METRICS, web::get().to(metrics));
 }
 
 /// How long one readiness answer is reused, so that a flood of probes cannot become a flood

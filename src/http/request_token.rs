@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::basic;
 use super::error::ApiError;
+use super::gate::paths;
 use super::AppState;
 use crate::config::{Refusal, SearchMode};
 use crate::directory::{DirectoryError, SearchAs};
@@ -17,7 +18,7 @@ use crate::throttle::{BanKind, Verdict};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/auth/request-token")
+        web::resource(paths::REQUEST_TOKEN)
             .route(web::post().to(request_token))
             .route(web::get().to(request_token))
             .default_service(web::to(|| async {

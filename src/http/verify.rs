@@ -16,14 +16,15 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use latchkey_verify::actix::{request_token, require_groups, Rejection};
 
 use super::error::ApiError;
+use super::gate::paths;
 use super::verified::Verified;
 use super::AppState;
 use crate::policy::{Expr, GroupSet};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/auth/verify").to(verify))
+    cfg.service(web::resource(paths::VERIFY).to(verify))
         .service(
-            web::resource("/auth/token-info")
+            web::resource(paths::TOKEN_INFO)
                 .route(web::get().to(token_info))
                 .default_service(web::to(|| async {
                     ApiError::MethodNotAllowed {
