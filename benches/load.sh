@@ -86,8 +86,7 @@ measure() {
   wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$port" >/dev/null
   local lk0 sl0
   lk0=$(cpu "$LATCHKEY_PID"); sl0=$(cpu "$DEV_SLAPD_PID")
-  RESULT=$(bench_steal wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$port" \
-    | sed -n 's/^RESULT/RESULT/p; s/^steal=/steal=/p' | paste -sd' ')
+  RESULT=$(bench_steal RESULT wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$port")
   LK_CPU=$(( $(cpu "$LATCHKEY_PID") - lk0 )); SL_CPU=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
   RSS_PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$LATCHKEY_PID/status")
   latchkey_stop
@@ -104,17 +103,16 @@ measure_flask() {
   done
   [ -n "$FLASK_LDAP_AUTH_PID" ] || { echo "load.sh: flask-ldap-auth could not be started" >&2; return 1; }
   wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$flask_port" >/dev/null
-  FLASK_RESULT=$(bench_steal wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$flask_port" \
-    | sed -n 's/^RESULT/RESULT/p; s/^steal=/steal=/p' | paste -sd' ')
+  FLASK_RESULT=$(bench_steal RESULT wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" \
+    "http://127.0.0.1:$flask_port")
   flask_ldap_auth_stop
 }
 rps_of() { sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$1"; }
 ceiling_of() { sed -E 's/.* = ([0-9]+)\/s.*/\1/' <<<"$1"; }
 
 ceiling_run() { # [--bind-only]
-  bench_steal cargo bench --quiet --bench ldap_ceiling -- --url "$DEV_SLAPD_URL" --users "$users" \
-    --concurrency "$connections" --seconds "$seconds" "$@" \
-    | sed -n 's/^ceiling/ceiling/p; s/^steal=/steal=/p' | paste -sd' '
+  bench_steal ceiling cargo bench --quiet --bench ldap_ceiling -- --url "$DEV_SLAPD_URL" \
+    --users "$users" --concurrency "$connections" --seconds "$seconds" "$@"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }

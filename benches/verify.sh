@@ -94,6 +94,8 @@ for _ in $(seq 1 50); do
   (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break
   sleep 0.1
 done
+(exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null \
+  || { echo "verify.sh: nginx did not start; its log:" >&2; cat "$work/nginx/error.log" >&2; exit 1; }
 
 # A token like a real one: name, email, from the real endpoint.
 token=$(printf 'POST /auth/request-token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' \
@@ -111,9 +113,8 @@ end
 LUA
 { echo 'delay = function() return 1 end'; cat "$work/report.lua"; } >"$work/paced.lua"
 run() { # connections path [script [port]]
-  bench_steal "${wrk_cmd[@]}" -c"$1" -d"${seconds}s" -s "${3:-$work/report.lua}" \
-    -H "Authorization: Bearer $token" "http://127.0.0.1:${4:-$port}$2" \
-    | sed -n 's/^RESULT //p; s/^steal=/steal=/p' | paste -sd' '
+  bench_steal RESULT "${wrk_cmd[@]}" -c"$1" -d"${seconds}s" -s "${3:-$work/report.lua}" \
+    -H "Authorization: Bearer $token" "http://127.0.0.1:${4:-$port}$2" | sed 's/^RESULT //'
 }
 "${wrk_cmd[@]}" -c64 -d2s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/auth/verify" >/dev/null
 # The machine's speed drifts by tens of percent between runs: measure verify and healthz in

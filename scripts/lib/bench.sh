@@ -6,10 +6,10 @@
 #                              each request: `request`, and `format_requests()` for the
 #                              script's `init` to call (each request is formatted once, so wrk
 #                              spends its CPU on sending)
-#   bench_steal CMD...         run CMD, then print the share of the machine's CPU time the
-#                              hypervisor took from this VM meanwhile (steal, from /proc/stat) as
-#                              `steal=N%`: on a shared host, a run with a high steal measured
-#                              the neighbours, not the code
+#   bench_steal PREFIX CMD...  run CMD and print its output line starting with PREFIX, followed
+#                              by ` steal=N%`: the share of the machine's CPU time the hypervisor
+#                              took from this VM meanwhile (/proc/stat). On a shared host, a run
+#                              with a high steal measured the neighbours, not the code
 #   bench_env URL              export the environment for a Latchkey (benches/bench.toml) against
 #                              the directory at URL, with a random secret, on a free loopback
 #                              port (free_loopback_port, scripts/lib/dev-slapd.sh); sets `port`
@@ -49,14 +49,19 @@ bench_env() {
   export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
 }
 
+_bench_cpu_ticks() { # steal, then all ticks, of the whole machine
+  awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat
+}
+
 bench_steal() {
-  local before after
-  before=$(awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat)
-  "$@"
-  after=$(awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat)
-  awk -v b="$before" -v a="$after" 'BEGIN {
+  local prefix=$1 before after line
+  shift
+  before=$(_bench_cpu_ticks)
+  line=$("$@" | grep "^$prefix")
+  after=$(_bench_cpu_ticks)
+  awk -v line="$line" -v b="$before" -v a="$after" 'BEGIN {
     split(b, x, " "); split(a, y, " ")
     total = y[2] - x[2]
-    printf "steal=%.0f%%\n", (total > 0 ? 100 * (y[1] - x[1]) / total : 0)
+    printf "%s steal=%.0f%%\n", line, (total > 0 ? 100 * (y[1] - x[1]) / total : 0)
   }'
 }
