@@ -107,15 +107,24 @@ pub fn request_token<'a>(
     req: &'a HttpRequest,
     cookie_name: Option<&str>,
 ) -> Result<Cow<'a, str>, Rejection> {
+    let (authorization, cookie) = token_headers(req, cookie_name);
+    find_token(authorization, cookie, cookie_name).map_err(Rejection::Token)
+}
+
+/// The values of the headers a token may come in: `Authorization`, and `Cookie` when a cookie
+/// name is configured. For [`crate::locate_token`] and [`find_token`].
+pub fn token_headers<'a>(
+    req: &'a HttpRequest,
+    cookie_name: Option<&str>,
+) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
     let headers = req.headers();
-    find_token(
-        headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
-        headers.get(header::COOKIE).map(HeaderValue::as_bytes),
-        cookie_name,
-    )
-    .map_err(Rejection::Token)
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let cookie = cookie_name
+        .and_then(|_| headers.get(header::COOKIE))
+        .map(HeaderValue::as_bytes);
+    (authorization, cookie)
 }
 
 /// Require every group in `groups` of verified `claims`: 403 naming the first one missing.
@@ -355,6 +364,24 @@ mod tests {
             format!("Bearer {}", token(&["admins"], 60)),
         ));
         assert_eq!(call(with).await.0, StatusCode::OK);
+    }
+
+    #[test]
+    fn the_cookie_header_is_read_only_when_a_cookie_is_configured() {
+        let req = TestRequest::get()
+            .insert_header(("Authorization", "Bearer a.b.c"))
+            .insert_header(("Cookie", "lk=d.e.f"))
+            .to_http_request();
+        assert_eq!(
+            token_headers(&req, Some("lk")),
+            (Some(&b"Bearer a.b.c"[..]), Some(&b"lk=d.e.f"[..]))
+        );
+        assert_eq!(
+            token_headers(&req, None),
+            (Some(&b"Bearer a.b.c"[..]), None)
+        );
+        let bare = TestRequest::get().to_http_request();
+        assert_eq!(token_headers(&bare, Some("lk")), (None, None));
     }
 
     #[actix_web::test]

@@ -28,6 +28,27 @@ pub fn find_token<'a>(
     cookie_header: Option<&'a [u8]>,
     cookie_name: Option<&str>,
 ) -> Result<Cow<'a, str>, VerifyError> {
+    match locate_token(authorization, cookie_header, cookie_name)? {
+        Cow::Borrowed(bytes) => token_text(bytes).map(Cow::Borrowed),
+        Cow::Owned(bytes) => {
+            token_text(&bytes)?;
+            String::from_utf8(bytes)
+                .map(Cow::Owned)
+                .map_err(|_| VerifyError::Malformed)
+        }
+    }
+}
+
+/// Where [`find_token`] finds the token, before it checks that the bytes can be a token at
+/// all: for a caller that looks the bytes up first among tokens it has verified before (a
+/// byte-for-byte match needs no further check), and passes them through [`token_text`]
+/// otherwise. Refuses what [`find_token`] refuses for the header's form (no token, a Basic
+/// value that is not base64); the bytes themselves may be anything.
+pub fn locate_token<'a>(
+    authorization: Option<&'a [u8]>,
+    cookie_header: Option<&'a [u8]>,
+    cookie_name: Option<&str>,
+) -> Result<Cow<'a, [u8]>, VerifyError> {
     if let Some(value) = authorization {
         let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
             Some(i) => value.split_at(i),
@@ -35,29 +56,30 @@ pub fn find_token<'a>(
         };
         let rest = rest.trim_ascii();
         if scheme.eq_ignore_ascii_case(b"bearer") {
-            return token_text(rest).map(Cow::Borrowed);
+            return Ok(Cow::Borrowed(rest));
         }
         if scheme.eq_ignore_ascii_case(b"basic") {
             if rest.len() > MAX_TOKEN_LEN * 2 {
                 return Err(VerifyError::Malformed);
             }
-            let decoded = BASE64.decode(rest).map_err(|_| VerifyError::Malformed)?;
-            let username = match decoded.iter().position(|b| *b == b':') {
-                Some(i) => decoded.get(..i).unwrap_or_default(),
-                None => &decoded[..],
-            };
-            return token_text(username).map(|token| Cow::Owned(token.to_owned()));
+            let mut decoded = BASE64.decode(rest).map_err(|_| VerifyError::Malformed)?;
+            if let Some(colon) = decoded.iter().position(|b| *b == b':') {
+                decoded.truncate(colon);
+            }
+            return Ok(Cow::Owned(decoded));
         }
     }
     if let (Some(header), Some(name)) = (cookie_header, cookie_name) {
         if let Some(value) = cookie_value(header, name) {
-            return token_text(value).map(Cow::Borrowed);
+            return Ok(Cow::Borrowed(value));
         }
     }
     Err(VerifyError::Missing)
 }
 
-fn token_text(bytes: &[u8]) -> Result<&str, VerifyError> {
+/// `bytes` as a token's text, if they can be one: not empty ([`VerifyError::Missing`]), at
+/// most [`MAX_TOKEN_LEN`] long, and only base64url, `.` and `=` ([`VerifyError::Malformed`]).
+pub fn token_text(bytes: &[u8]) -> Result<&str, VerifyError> {
     if bytes.is_empty() {
         return Err(VerifyError::Missing);
     }
@@ -137,6 +159,35 @@ mod tests {
 
     fn basic(raw: &str) -> String {
         format!("Basic {}", STANDARD.encode(raw))
+    }
+
+    #[test]
+    fn locate_finds_the_bytes_without_judging_them() {
+        assert_eq!(
+            locate_token(Some(b"Bearer  a b\xe9 "), None, None),
+            Ok(Cow::Borrowed(&b"a b\xe9"[..]))
+        );
+        assert_eq!(
+            locate_token(Some(basic("x y:pw").as_bytes()), None, None),
+            Ok(Cow::Owned(b"x y".to_vec()))
+        );
+        assert_eq!(
+            locate_token(None, Some(b"lk=a;b; c=1"), Some("lk")),
+            Ok(Cow::Borrowed(&b"a"[..]))
+        );
+        assert_eq!(
+            locate_token(Some(b"Bearer"), None, None),
+            Ok(Cow::Borrowed(&b""[..]))
+        );
+        // What the header's form decides is decided here already.
+        assert_eq!(
+            locate_token(Some(b"Basic !!!"), None, None),
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(
+            locate_token(None, Some(b"other=1"), Some("lk")),
+            Err(VerifyError::Missing)
+        );
     }
 
     #[test]
