@@ -152,11 +152,11 @@ pub fn app(
         TracingLogger::<telemetry::RequestSpan>::new(),
     );
     App::new()
-        .app_data(web::Data::from(state))
+        .app_data(web::Data::from(Arc::clone(&state)))
         .wrap(gate)
         .wrap(spans)
         .configure(request_token::configure)
-        .configure(verify::configure)
+        .configure(|cfg| verify::configure(cfg, &state))
         .configure(health::configure)
         .configure(ops::configure)
         .default_service(web::to(error::not_found))

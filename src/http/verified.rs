@@ -6,6 +6,10 @@
 //! once. What is kept is keyed by the whole token as presented, so only a byte-for-byte equal
 //! token finds it, and only a token that passed verification is ever kept.
 //!
+//! A lookup takes the token's bytes as the request carries them, before they are checked to be
+//! a token's text at all: only a token that passed verification is kept, so a byte-for-byte match
+//! needs no other check, and a miss goes through [`token_text`] and the verifier.
+//!
 //! Every hit is checked against the clock (`exp` and `nbf`, with the leeway): a token found
 //! after it expired is refused as expired and its entry dropped. Entries nobody asks for again
 //! leave when room is needed: the cache is bounded by an estimate of the memory its entries take
@@ -16,23 +20,24 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
-use latchkey_verify::{Claims, Verifier, VerifyError};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use latchkey_verify::{token_text, Claims, Verifier, VerifyError};
 
 /// A token that passed verification, and what `/auth/verify` answers for it.
 #[derive(Debug)]
 pub struct Verified {
     pub claims: Claims,
-    /// The identity headers, or the name of the claim that cannot be written as a header.
-    pub headers: Result<Vec<(HeaderName, HeaderValue)>, &'static str>,
+    /// The headers of the answer to `/auth/verify` (the identity headers, and
+    /// `Cache-Control: no-store`), or the name of the claim that cannot be written as a header.
+    pub headers: Result<HeaderMap, &'static str>,
     /// About how many bytes the entry for this token holds in the cache.
     weight: u64,
 }
 
 impl Verified {
-    fn new(claims: Claims, token: &str) -> Verified {
+    fn new(claims: Claims, token: &[u8]) -> Verified {
         Verified {
-            headers: identity_headers(&claims),
+            headers: identity_headers(&claims).map(answer_headers),
             claims,
             // The token, the claims decoded from its payload and the headers built from those
             // claims each take about the token's length; plus the bookkeeping around them.
@@ -68,6 +73,17 @@ fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &
     Ok(headers)
 }
 
+/// The headers of a 200 answer from `/auth/verify`, built once per token: an answer copies them
+/// whole instead of inserting one by one.
+fn answer_headers(identity: Vec<(HeaderName, HeaderValue)>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(identity.len() + 1);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in identity {
+        headers.insert(name, value);
+    }
+    headers
+}
+
 /// The `Remote-Groups` value: names separated by `,`, with a `,` inside a name written `%2C`
 /// and a `%` written `%25`, so that every name can be told apart (`Sales, EMEA` →
 /// `Sales%2C EMEA`).
@@ -88,7 +104,7 @@ fn groups_header(groups: &[String]) -> String {
     out
 }
 
-type Entries = quick_cache::sync::Cache<Box<str>, Arc<Verified>, ByWeight>;
+type Entries = quick_cache::sync::Cache<Box<[u8]>, Arc<Verified>, ByWeight>;
 
 /// Verification with a memory of the tokens that passed it.
 #[derive(Clone)]
@@ -110,11 +126,12 @@ impl VerifiedTokens {
         VerifiedTokens { entries }
     }
 
-    /// Check `token` with `verifier`, or find that it passed before and has not expired since.
-    pub fn verify(&self, verifier: &Verifier, token: &str) -> Result<Arc<Verified>, VerifyError> {
+    /// Check `token` (the bytes a request carries, as `latchkey_verify::locate_token` finds
+    /// them) with `verifier`, or find that it passed before and has not expired since.
+    pub fn verify(&self, verifier: &Verifier, token: &[u8]) -> Result<Arc<Verified>, VerifyError> {
         let Some(entries) = &self.entries else {
             return verifier
-                .verify(token)
+                .verify(token_text(token)?)
                 .map(|c| Arc::new(Verified::new(c, token)));
         };
         if let Some(verified) = entries.get(token) {
@@ -126,7 +143,7 @@ impl VerifiedTokens {
             }
             return Ok(verified);
         }
-        let verified = Arc::new(Verified::new(verifier.verify(token)?, token));
+        let verified = Arc::new(Verified::new(verifier.verify(token_text(token)?)?, token));
         entries.insert(token.into(), Arc::clone(&verified));
         Ok(verified)
     }
@@ -141,8 +158,8 @@ impl VerifiedTokens {
 #[derive(Clone)]
 struct ByWeight;
 
-impl quick_cache::Weighter<Box<str>, Arc<Verified>> for ByWeight {
-    fn weight(&self, _token: &Box<str>, verified: &Arc<Verified>) -> u64 {
+impl quick_cache::Weighter<Box<[u8]>, Arc<Verified>> for ByWeight {
+    fn weight(&self, _token: &Box<[u8]>, verified: &Arc<Verified>) -> u64 {
         verified.weight
     }
 }
@@ -184,13 +201,15 @@ mod tests {
         let (alice, bob) = (token("alice", 600), token("bob", 600));
         let v = verifier(5);
         for _ in 0..2 {
-            let a = cache.verify(&v, &alice).unwrap();
-            let b = cache.verify(&v, &bob).unwrap();
+            let a = cache.verify(&v, alice.as_bytes()).unwrap();
+            let b = cache.verify(&v, bob.as_bytes()).unwrap();
             assert_eq!(a.claims.sub, "alice");
             assert_eq!(b.claims.sub, "bob");
             let headers = a.headers.as_ref().unwrap();
-            assert_eq!(headers[0].1, "alice");
-            assert_eq!(headers[1].1, "staff,Sales%2C EMEA");
+            assert_eq!(headers.len(), 3);
+            assert_eq!(headers.get("remote-user").unwrap(), "alice");
+            assert_eq!(headers.get("remote-groups").unwrap(), "staff,Sales%2C EMEA");
+            assert_eq!(headers.get("cache-control").unwrap(), "no-store");
         }
         assert_eq!(cache.len(), 2);
     }
@@ -204,17 +223,39 @@ mod tests {
         let v = verifier(5);
         for _ in 0..2 {
             assert_eq!(
-                cache.verify(&v, &forged).unwrap_err(),
+                cache.verify(&v, forged.as_bytes()).unwrap_err(),
                 VerifyError::BadSignature
             );
         }
         assert_eq!(cache.len(), 0);
         // A token that differs from a kept one by a byte is not the kept one.
-        cache.verify(&v, &good).unwrap();
+        cache.verify(&v, good.as_bytes()).unwrap();
         assert_eq!(
-            cache.verify(&v, &format!("{good}x")).unwrap_err(),
+            cache.verify(&v, format!("{good}x").as_bytes()).unwrap_err(),
             VerifyError::BadSignature
         );
+    }
+
+    #[test]
+    fn bytes_that_cannot_be_a_token_are_refused_before_the_verifier() {
+        for budget in [1 << 20, 0] {
+            let cache = VerifiedTokens::new(budget);
+            let v = verifier(5);
+            let good = token("alice", 600);
+            assert_eq!(cache.verify(&v, b"").unwrap_err(), VerifyError::Missing);
+            let spaced = format!("{good} x");
+            assert_eq!(
+                cache.verify(&v, spaced.as_bytes()).unwrap_err(),
+                VerifyError::Malformed
+            );
+            let mut latin1 = good.clone().into_bytes();
+            latin1.push(0xe9);
+            assert_eq!(
+                cache.verify(&v, &latin1).unwrap_err(),
+                VerifyError::Malformed
+            );
+            assert_eq!(cache.len(), 0);
+        }
     }
 
     #[test]
@@ -222,9 +263,12 @@ mod tests {
         let cache = VerifiedTokens::new(1 << 20);
         let v = verifier(0);
         let short = token("alice", 1);
-        cache.verify(&v, &short).unwrap();
+        cache.verify(&v, short.as_bytes()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(2100));
-        assert_eq!(cache.verify(&v, &short).unwrap_err(), VerifyError::Expired);
+        assert_eq!(
+            cache.verify(&v, short.as_bytes()).unwrap_err(),
+            VerifyError::Expired
+        );
     }
 
     #[test]
@@ -233,9 +277,12 @@ mod tests {
         let now = unix_now();
         let claims = Claims::new("latchkey", "alice", now - 100, now - 10);
         let entries = cache.entries.as_ref().unwrap();
-        entries.insert("t.o.k".into(), Arc::new(Verified::new(claims, "t.o.k")));
+        entries.insert(
+            b"t.o.k"[..].into(),
+            Arc::new(Verified::new(claims, b"t.o.k")),
+        );
         assert_eq!(
-            cache.verify(&verifier(0), "t.o.k").unwrap_err(),
+            cache.verify(&verifier(0), b"t.o.k").unwrap_err(),
             VerifyError::Expired
         );
         assert_eq!(cache.len(), 0, "the expired entry is dropped");
@@ -245,7 +292,10 @@ mod tests {
     fn without_a_budget_nothing_is_kept() {
         let cache = VerifiedTokens::new(0);
         let t = token("alice", 600);
-        assert_eq!(cache.verify(&verifier(5), &t).unwrap().claims.sub, "alice");
+        assert_eq!(
+            cache.verify(&verifier(5), t.as_bytes()).unwrap().claims.sub,
+            "alice"
+        );
         assert_eq!(cache.len(), 0);
     }
 
@@ -255,7 +305,9 @@ mod tests {
         let cache = VerifiedTokens::new(16 * 1024);
         let v = verifier(5);
         for i in 0..200 {
-            cache.verify(&v, &token(&format!("user{i}"), 600)).unwrap();
+            cache
+                .verify(&v, token(&format!("user{i}"), 600).as_bytes())
+                .unwrap();
         }
         let kept = cache.len();
         assert!(kept > 0 && kept < 60, "{kept} entries kept");

@@ -11,9 +11,14 @@
 
 use std::sync::Arc;
 
+use std::future::ready;
+
+use actix_web::dev::{fn_service, ServiceRequest};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use latchkey_verify::actix::{request_token, require_groups, Rejection};
+use latchkey_verify::actix::{require_groups, token_headers, Rejection};
+use latchkey_verify::locate_token;
 
 use super::error::ApiError;
 use super::gate::paths;
@@ -21,8 +26,16 @@ use super::verified::Verified;
 use super::AppState;
 use crate::policy::{Expr, GroupSet};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(paths::VERIFY).to(verify))
+/// Register the routes. `/auth/verify` is a plain service over `state` rather than a handler
+/// with extractors: a proxy asks it on every request it lets through, and it has nothing to
+/// extract but headers.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &Arc<AppState>) {
+    let state = Arc::clone(state);
+    let verify = fn_service(move |req: ServiceRequest| {
+        let response = verify(req.request(), &state);
+        ready(Ok::<_, actix_web::Error>(req.into_response(response)))
+    });
+    cfg.service(web::service(paths::VERIFY).finish(verify))
         .service(
             web::resource(paths::TOKEN_INFO)
                 .route(web::get().to(token_info))
@@ -79,12 +92,12 @@ pub fn requirements(query: &str) -> Result<Requirements, ApiError> {
 }
 
 #[tracing::instrument(name = "verify", skip_all)]
-async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+fn verify(req: &HttpRequest, state: &AppState) -> HttpResponse {
     let wanted = match requirements(req.query_string()) {
         Ok(wanted) => wanted,
         Err(e) => return e.error_response(),
     };
-    let verified = match verified_token(&req, &state) {
+    let verified = match verified_token(req, state) {
         Ok(verified) => verified,
         Err(rejection) => {
             tracing::debug!(reason = %rejection, "forward-auth refused");
@@ -102,12 +115,9 @@ async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     }
     match &verified.headers {
         Ok(headers) => {
-            let mut response = HttpResponse::Ok();
-            response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-            for header in headers {
-                response.insert_header(header.clone());
-            }
-            response.finish()
+            let mut response = HttpResponse::new(StatusCode::OK);
+            *response.headers_mut() = headers.clone();
+            response
         }
         Err(claim) => {
             tracing::error!(claim, "a claim holds characters a header cannot carry");
@@ -118,7 +128,9 @@ async fn verify(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 
 /// The request's token, verified (or found verified before).
 fn verified_token(req: &HttpRequest, state: &AppState) -> Result<Arc<Verified>, Rejection> {
-    let token = request_token(req, state.cookie_name.as_deref())?;
+    let cookie_name = state.cookie_name.as_deref();
+    let (authorization, cookie) = token_headers(req, cookie_name);
+    let token = locate_token(authorization, cookie, cookie_name).map_err(Rejection::Token)?;
     state
         .shared
         .verified
