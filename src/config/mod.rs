@@ -104,8 +104,8 @@ pub struct VerifySettings {
     pub cookie_name: Option<String>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway: u64,
-    /// About how much memory the tokens kept after verification may take, in bytes; 0: none
-    /// are kept.
+    /// About how much memory the tokens kept after verification may take, in bytes, divided
+    /// among the workers (each keeps its own); 0: none are kept.
     pub cache_max_bytes: u64,
 }
 

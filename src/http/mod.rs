@@ -50,8 +50,6 @@ pub struct SharedState {
     pub throttle: Arc<Throttle>,
     pub proxies: Arc<TrustedProxies>,
     pub readiness: Arc<ops::Readiness>,
-    /// Tokens that passed verification, for forward-auth.
-    pub verified: verified::VerifiedTokens,
     /// A failed login is answered no sooner than this.
     pub min_failure_time: Duration,
     pub max_header_bytes: usize,
@@ -74,7 +72,6 @@ impl SharedState {
             })),
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
-            verified: verified::VerifiedTokens::new(config.verify.cache_max_bytes),
             min_failure_time: b.min_failure_time,
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
@@ -92,6 +89,8 @@ pub struct AppState {
     pub verifier: Verifier,
     /// The cookie a token may also come in, for forward-auth.
     pub cookie_name: Option<String>,
+    /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
+    pub verified_cache_bytes: u64,
     pub shared: SharedState,
 }
 
@@ -122,6 +121,8 @@ impl AppState {
             policy: RequestPolicy::new(config),
             verifier: tokens::verifier(&config.tokens, config.verify.leeway),
             cookie_name: config.verify.cookie_name.clone(),
+            verified_cache_bytes: config.verify.cache_max_bytes
+                / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),
             shared,
         })
     }
@@ -129,7 +130,8 @@ impl AppState {
 
 /// The whole app of one worker: the request span layer (left out when `info` logging is off,
 /// since its span would be disabled), the [`gate::Gate`] (limits and request counts), and every
-/// route, registered flat so that a request is matched once.
+/// route, registered flat so that a request is matched once. Called on the worker's thread,
+/// which keeps its own cache of verified tokens.
 pub fn app(
     state: Arc<AppState>,
 ) -> App<
@@ -156,7 +158,13 @@ pub fn app(
         .wrap(gate)
         .wrap(spans)
         .configure(request_token::configure)
-        .configure(|cfg| verify::configure(cfg, &state))
+        .configure(|cfg| {
+            verify::configure(
+                cfg,
+                &state,
+                verified::VerifiedTokens::new(state.verified_cache_bytes),
+            )
+        })
         .configure(health::configure)
         .configure(ops::configure)
         .default_service(web::to(error::not_found))

@@ -12,13 +12,19 @@
 //!
 //! Every hit is checked against the clock (`exp` and `nbf`, with the leeway): a token found
 //! after it expired is refused as expired and its entry dropped. Entries nobody asks for again
-//! leave when room is needed: the cache is bounded by an estimate of the memory its entries take
-//! (`verify.cache_max_bytes`) and shared by the workers. The keys a token verifies with change
+//! leave when room is needed: the cache is bounded by an estimate of the memory its entries take.
+//!
+//! Each worker keeps its own (`verify.cache_max_bytes` is divided among them): a worker's
+//! lookups take no lock and share no counter or cache line with another core, which a cache
+//! shared by the workers did on every request (its lock, the entry's reference count, the
+//! header values'). A token is then verified once by each worker that sees it, a few
+//! microseconds each. The keys a token verifies with change
 //! only with a restart, which starts an empty cache. Lookups hash the token with a randomly
 //! keyed hash, so a client cannot aim for collisions; a lookup does no other work (no
 //! maintenance on the reader's time, which would show in the tail latency).
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use latchkey_verify::{token_text, Claims, Verifier, VerifyError};
@@ -104,12 +110,11 @@ fn groups_header(groups: &[String]) -> String {
     out
 }
 
-type Entries = quick_cache::sync::Cache<Box<[u8]>, Arc<Verified>, ByWeight>;
+type Entries = quick_cache::unsync::Cache<Box<[u8]>, Rc<Verified>, ByWeight>;
 
-/// Verification with a memory of the tokens that passed it.
-#[derive(Clone)]
+/// Verification with a memory of the tokens that passed it, for one worker.
 pub struct VerifiedTokens {
-    entries: Option<Arc<Entries>>,
+    entries: Option<RefCell<Entries>>,
 }
 
 impl VerifiedTokens {
@@ -121,36 +126,39 @@ impl VerifiedTokens {
             let estimated = usize::try_from(max_bytes / 1024)
                 .unwrap_or(usize::MAX)
                 .max(16);
-            Arc::new(Entries::with_weighter(estimated, max_bytes, ByWeight))
+            RefCell::new(Entries::with_weighter(estimated, max_bytes, ByWeight))
         });
         VerifiedTokens { entries }
     }
 
     /// Check `token` (the bytes a request carries, as `latchkey_verify::locate_token` finds
     /// them) with `verifier`, or find that it passed before and has not expired since.
-    pub fn verify(&self, verifier: &Verifier, token: &[u8]) -> Result<Arc<Verified>, VerifyError> {
+    pub fn verify(&self, verifier: &Verifier, token: &[u8]) -> Result<Rc<Verified>, VerifyError> {
         let Some(entries) = &self.entries else {
             return verifier
                 .verify(token_text(token)?)
-                .map(|c| Arc::new(Verified::new(c, token)));
+                .map(|c| Rc::new(Verified::new(c, token)));
         };
-        if let Some(verified) = entries.get(token) {
+        let found = entries.borrow().get(token).cloned();
+        if let Some(verified) = found {
             if let Err(e) = verifier.check_time(&verified.claims) {
                 if e == VerifyError::Expired {
-                    entries.remove(token);
+                    entries.borrow_mut().remove(token);
                 }
                 return Err(e);
             }
             return Ok(verified);
         }
-        let verified = Arc::new(Verified::new(verifier.verify(token_text(token)?)?, token));
-        entries.insert(token.into(), Arc::clone(&verified));
+        let verified = Rc::new(Verified::new(verifier.verify(token_text(token)?)?, token));
+        entries
+            .borrow_mut()
+            .insert(token.into(), Rc::clone(&verified));
         Ok(verified)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.as_ref().map_or(0, |e| e.len())
+        self.entries.as_ref().map_or(0, |e| e.borrow().len())
     }
 }
 
@@ -158,8 +166,8 @@ impl VerifiedTokens {
 #[derive(Clone)]
 struct ByWeight;
 
-impl quick_cache::Weighter<Box<[u8]>, Arc<Verified>> for ByWeight {
-    fn weight(&self, _token: &Box<[u8]>, verified: &Arc<Verified>) -> u64 {
+impl quick_cache::Weighter<Box<[u8]>, Rc<Verified>> for ByWeight {
+    fn weight(&self, _token: &Box<[u8]>, verified: &Rc<Verified>) -> u64 {
         verified.weight
     }
 }
@@ -277,9 +285,9 @@ mod tests {
         let now = unix_now();
         let claims = Claims::new("latchkey", "alice", now - 100, now - 10);
         let entries = cache.entries.as_ref().unwrap();
-        entries.insert(
+        entries.borrow_mut().insert(
             b"t.o.k"[..].into(),
-            Arc::new(Verified::new(claims, b"t.o.k")),
+            Rc::new(Verified::new(claims, b"t.o.k")),
         );
         assert_eq!(
             cache.verify(&verifier(0), b"t.o.k").unwrap_err(),

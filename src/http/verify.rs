@@ -4,35 +4,37 @@
 //! in `Remote-User`, `Remote-Groups`, `Remote-Email` and `Remote-Name`, or 401 / 403. The
 //! answer is built from the verified claims only; no header the client sent is echoed back.
 //! `Remote-Groups` separates names with `,` and writes a `,` inside a name as `%2C` (and `%`
-//! as `%25`). A token's verification and headers are kept for its next request
-//! (`verified.rs`).
+//! as `%25`). A token's verification and headers are kept for its next request, by each
+//! worker (`verified.rs`).
 //!
 //! `GET /auth/token-info`: the verified claims as JSON.
 
 use std::sync::Arc;
 
 use std::future::ready;
+use std::rc::Rc;
 
 use actix_web::dev::{fn_service, ServiceRequest};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use latchkey_verify::actix::{require_groups, token_headers, Rejection};
+use latchkey_verify::actix::{request_token, require_groups, token_headers, Rejection};
 use latchkey_verify::locate_token;
 
 use super::error::ApiError;
 use super::gate::paths;
-use super::verified::Verified;
+use super::verified::{Verified, VerifiedTokens};
 use super::AppState;
 use crate::policy::{Expr, GroupSet};
 
-/// Register the routes. `/auth/verify` is a plain service over `state` rather than a handler
-/// with extractors: a proxy asks it on every request it lets through, and it has nothing to
-/// extract but headers.
-pub fn configure(cfg: &mut web::ServiceConfig, state: &Arc<AppState>) {
+/// Register the routes of one worker, `tokens` being its cache of verified tokens.
+/// `/auth/verify` is a plain service over `state` rather than a handler with extractors: a
+/// proxy asks it on every request it lets through, and it has nothing to extract but headers.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &Arc<AppState>, tokens: VerifiedTokens) {
     let state = Arc::clone(state);
+    let tokens = Rc::new(tokens);
     let verify = fn_service(move |req: ServiceRequest| {
-        let response = verify(req.request(), &state);
+        let response = verify(req.request(), &state, &tokens);
         ready(Ok::<_, actix_web::Error>(req.into_response(response)))
     });
     cfg.service(web::service(paths::VERIFY).finish(verify))
@@ -92,12 +94,12 @@ pub fn requirements(query: &str) -> Result<Requirements, ApiError> {
 }
 
 #[tracing::instrument(name = "verify", skip_all)]
-fn verify(req: &HttpRequest, state: &AppState) -> HttpResponse {
+fn verify(req: &HttpRequest, state: &AppState, tokens: &VerifiedTokens) -> HttpResponse {
     let wanted = match requirements(req.query_string()) {
         Ok(wanted) => wanted,
         Err(e) => return e.error_response(),
     };
-    let verified = match verified_token(req, state) {
+    let verified = match verified_token(req, state, tokens) {
         Ok(verified) => verified,
         Err(rejection) => {
             tracing::debug!(reason = %rejection, "forward-auth refused");
@@ -126,24 +128,30 @@ fn verify(req: &HttpRequest, state: &AppState) -> HttpResponse {
     }
 }
 
-/// The request's token, verified (or found verified before).
-fn verified_token(req: &HttpRequest, state: &AppState) -> Result<Arc<Verified>, Rejection> {
+/// The request's token, verified (or found verified before by this worker).
+fn verified_token(
+    req: &HttpRequest,
+    state: &AppState,
+    tokens: &VerifiedTokens,
+) -> Result<Rc<Verified>, Rejection> {
     let cookie_name = state.cookie_name.as_deref();
     let (authorization, cookie) = token_headers(req, cookie_name);
     let token = locate_token(authorization, cookie, cookie_name).map_err(Rejection::Token)?;
-    state
-        .shared
-        .verified
+    tokens
         .verify(&state.verifier, &token)
         .map_err(Rejection::Token)
 }
 
+/// The claims of the request's token. Verified every time: introspection is not on the path of
+/// every request, as `/auth/verify` is.
 #[tracing::instrument(name = "token_info", skip_all)]
 async fn token_info(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match verified_token(&req, &state) {
-        Ok(verified) => HttpResponse::Ok()
+    let claims = request_token(&req, state.cookie_name.as_deref())
+        .and_then(|token| state.verifier.verify(&token).map_err(Rejection::Token));
+    match claims {
+        Ok(claims) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(&verified.claims),
+            .json(&claims),
         Err(rejection) => rejection.error_response(),
     }
 }
