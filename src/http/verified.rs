@@ -26,7 +26,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use latchkey_verify::{token_text, Claims, Verifier, VerifyError};
 
 /// A token that passed verification, and what `/auth/verify` answers for it.
@@ -35,7 +35,7 @@ pub struct Verified {
     pub claims: Claims,
     /// The headers of the answer to `/auth/verify` (the identity headers, and
     /// `Cache-Control: no-store`), or the name of the claim that cannot be written as a header.
-    pub headers: Result<HeaderMap, &'static str>,
+    pub headers: Result<Vec<(HeaderName, HeaderValue)>, &'static str>,
     /// About how many bytes the entry for this token holds in the cache.
     weight: u64,
 }
@@ -79,14 +79,11 @@ fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &
     Ok(headers)
 }
 
-/// The headers of a 200 answer from `/auth/verify`, built once per token: an answer copies them
-/// whole instead of inserting one by one.
-fn answer_headers(identity: Vec<(HeaderName, HeaderValue)>) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(identity.len() + 1);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for (name, value) in identity {
-        headers.insert(name, value);
-    }
+/// The headers of a 200 answer from `/auth/verify`, built once per token.
+fn answer_headers(identity: Vec<(HeaderName, HeaderValue)>) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = Vec::with_capacity(identity.len() + 1);
+    headers.push((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    headers.extend(identity);
     headers
 }
 
@@ -214,10 +211,18 @@ mod tests {
             assert_eq!(a.claims.sub, "alice");
             assert_eq!(b.claims.sub, "bob");
             let headers = a.headers.as_ref().unwrap();
-            assert_eq!(headers.len(), 3);
-            assert_eq!(headers.get("remote-user").unwrap(), "alice");
-            assert_eq!(headers.get("remote-groups").unwrap(), "staff,Sales%2C EMEA");
-            assert_eq!(headers.get("cache-control").unwrap(), "no-store");
+            let shown: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+                .collect();
+            assert_eq!(
+                shown,
+                [
+                    ("cache-control", "no-store"),
+                    ("remote-user", "alice"),
+                    ("remote-groups", "staff,Sales%2C EMEA")
+                ]
+            );
         }
         assert_eq!(cache.len(), 2);
     }
