@@ -158,13 +158,7 @@ pub fn app(
         .wrap(gate)
         .wrap(spans)
         .configure(request_token::configure)
-        .configure(|cfg| {
-            verify::configure(
-                cfg,
-                &state,
-                verified::VerifiedTokens::new(state.verified_cache_bytes),
-            )
-        })
+        .configure(|cfg| verify::configure(cfg, &state))
         .configure(health::configure)
         .configure(ops::configure)
         .default_service(web::to(error::not_found))

@@ -26,15 +26,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use latchkey_verify::{token_text, Claims, Verifier, VerifyError};
 
 /// A token that passed verification, and what `/auth/verify` answers for it.
 #[derive(Debug)]
 pub struct Verified {
     pub claims: Claims,
-    /// The headers of the answer to `/auth/verify` (the identity headers, and
-    /// `Cache-Control: no-store`), or the name of the claim that cannot be written as a header.
+    /// The identity headers, or the name of the claim that cannot be written as a header.
     pub headers: Result<Vec<(HeaderName, HeaderValue)>, &'static str>,
     /// About how many bytes the entry for this token holds in the cache.
     weight: u64,
@@ -43,7 +42,7 @@ pub struct Verified {
 impl Verified {
     fn new(claims: Claims, token: &[u8]) -> Verified {
         Verified {
-            headers: identity_headers(&claims).map(answer_headers),
+            headers: identity_headers(&claims),
             claims,
             // The token, the claims decoded from its payload and the headers built from those
             // claims each take about the token's length; plus the bookkeeping around them.
@@ -77,14 +76,6 @@ fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &
         headers.push((HeaderName::from_static("remote-name"), value("name", name)?));
     }
     Ok(headers)
-}
-
-/// The headers of a 200 answer from `/auth/verify`, built once per token.
-fn answer_headers(identity: Vec<(HeaderName, HeaderValue)>) -> Vec<(HeaderName, HeaderValue)> {
-    let mut headers = Vec::with_capacity(identity.len() + 1);
-    headers.push((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    headers.extend(identity);
-    headers
 }
 
 /// The `Remote-Groups` value: names separated by `,`, with a `,` inside a name written `%2C`
@@ -218,7 +209,6 @@ mod tests {
             assert_eq!(
                 shown,
                 [
-                    ("cache-control", "no-store"),
                     ("remote-user", "alice"),
                     ("remote-groups", "staff,Sales%2C EMEA")
                 ]

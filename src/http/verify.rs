@@ -27,12 +27,12 @@ use super::verified::{Verified, VerifiedTokens};
 use super::AppState;
 use crate::policy::{Expr, GroupSet};
 
-/// Register the routes of one worker, `tokens` being its cache of verified tokens.
-/// `/auth/verify` is a plain service over `state` rather than a handler with extractors: a
-/// proxy asks it on every request it lets through, and it has nothing to extract but headers.
-pub fn configure(cfg: &mut web::ServiceConfig, state: &Arc<AppState>, tokens: VerifiedTokens) {
+/// Register the routes of one worker, with its own cache of verified tokens. `/auth/verify` is
+/// a plain service over `state` rather than a handler with extractors: a proxy asks it on every
+/// request it lets through, and it has nothing to extract but headers.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &Arc<AppState>) {
+    let tokens = Rc::new(VerifiedTokens::new(state.verified_cache_bytes));
     let state = Arc::clone(state);
-    let tokens = Rc::new(tokens);
     let verify = fn_service(move |req: ServiceRequest| {
         let response = verify(req.request(), &state, &tokens);
         ready(Ok::<_, actix_web::Error>(req.into_response(response)))
@@ -120,6 +120,7 @@ fn verify(req: &HttpRequest, state: &AppState, tokens: &VerifiedTokens) -> HttpR
             // Into the header map of actix's pooled response head: no allocation per answer.
             let mut response = HttpResponse::new(StatusCode::OK);
             let map = response.headers_mut();
+            map.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             for (name, value) in headers {
                 map.insert(name.clone(), value.clone());
             }
