@@ -2,10 +2,12 @@
 # Load benchmark for GET /auth/verify (forward-auth) beside GET /healthz (a route that does
 # nothing), same release build, same run.
 #
-#   benches/verify.sh [--seconds S] [--pinned] [--max-steal PERCENT] [--tries N]
+#   benches/verify.sh [--seconds S] [--pairs N] [--pinned] [--max-steal PERCENT] [--tries N]
 #
 # Gets a real token from request-token (against a throw-away slapd), then runs wrk on loopback:
-# /auth/verify and /healthz at 64 connections (-t2), and /auth/verify at 8 connections (-t2),
+# /auth/verify and /healthz at 64 connections (-t2) in --pairs alternating pairs (default 3; the
+# first route of a pair alternates too, so that a machine speeding up or slowing down through
+# the pairs does not favour one route), and /auth/verify at 8 connections (-t2),
 # the setting flask-ldap-auth 0.3's guarded route was measured with (4,515 req/s). Then both
 # routes at 64 connections paced: each connection sends its next request 1 ms after an answer
 # (wrk's delay()), a steady load below what the machine can serve, so that the latency is the
@@ -25,18 +27,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=10 pinned=0 max_steal=2 tries=4
+seconds=10 pinned=0 max_steal=2 tries=4 pairs=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --pinned) pinned=1; shift ;;
     --max-steal) max_steal=$2; shift 2 ;;
     --tries) tries=$2; shift 2 ;;
+    --pairs) pairs=$2; shift 2 ;;
     *) echo "verify.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ "$max_steal" =~ ^[0-9]+$ ]] || { echo "verify.sh: --max-steal takes a whole percentage, e.g. 5" >&2; exit 2; }
 [[ "$tries" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --tries takes a whole number of at least 1, e.g. 4" >&2; exit 2; }
+[[ "$pairs" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --pairs takes a whole number of at least 1, e.g. 3" >&2; exit 2; }
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --seconds takes a whole number of at least 1, e.g. 10" >&2; exit 2; }
 
 scripts/install-test-deps
@@ -128,10 +132,18 @@ ratios=() p99s_verify=() p99s_health=() p99s_nginx=()
 p99() { sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$1"; }
 steal_of() { sed -E 's/.*steal=([0-9]+)%.*/\1/' <<<"$1"; }
 retries=0
-for pair in 1 2 3; do
+# The median of a list of numbers (the mean of the middle two when there are an even number).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); printf "%s", (NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2) }'; }
+for pair in $(seq 1 "$pairs"); do
   for attempt in $(seq 1 "$tries"); do
-    verify64=$(run 64 /auth/verify)
-    health64=$(run 64 /healthz)
+    # Odd pairs measure verify first, even pairs healthz first.
+    if [ $((pair % 2)) = 1 ]; then
+      verify64=$(run 64 /auth/verify)
+      health64=$(run 64 /healthz)
+    else
+      health64=$(run 64 /healthz)
+      verify64=$(run 64 /auth/verify)
+    fi
     nginx64=$(run 64 / "$work/report.lua" "$nginx_port")
     worst=$(printf '%s\n' "$(steal_of "$verify64")" "$(steal_of "$health64")" "$(steal_of "$nginx64")" | sort -n | tail -1)
     [ "$worst" -le "$max_steal" ] && break
@@ -153,7 +165,8 @@ rps() { sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$1"; }
 echo "/auth/verify,  8 connections: $verify8"
 echo "/auth/verify, 64 connections, paced (1 ms between answer and next request): $paced_verify"
 echo "/healthz,     64 connections, paced (1 ms between answer and next request): $paced_health"
-echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)"
+echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(median "${ratios[@]}")"
 echo "pairs taken again for steal above $max_steal%: $retries"
 echo "p99 at 64 connections, per pair (ms): /auth/verify ${p99s_verify[*]}; /healthz ${p99s_health[*]}; nginx ${p99s_nginx[*]}"
+echo "p99 at 64 connections, median of the pairs (ms): /auth/verify $(median "${p99s_verify[@]}"); /healthz $(median "${p99s_health[@]}"); nginx $(median "${p99s_nginx[@]}")"
 echo "verify at 8 connections / flask-ldap-auth 0.3 (4,515 req/s): $(awk -v a="$(rps "$verify8")" 'BEGIN { printf "%.1f", a / 4515 }')x"
