@@ -115,7 +115,6 @@ ceiling_run() { # [--bind-only]
     --users "$users" --concurrency "$connections" --seconds "$seconds" "$@"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 
 # The machine's speed drifts by tens of percent from one run to the next, so each measurement
 # is a pair, the service then its ceiling, taken three times; each pair gives a ratio and the
@@ -152,7 +151,7 @@ for pair in 1 2 3; do
   echo "  CPU seconds: latchkey $(secs "$LK_CPU"), slapd $(secs "$SL_CPU"); latchkey RSS peak ${RSS_PEAK} kB"
 done
 
-first=$(median "${first_rps[@]}") repeat=$(median "${repeat_rps[@]}")
+first=$(bench_median "${first_rps[@]}") repeat=$(bench_median "${repeat_rps[@]}")
 
 # 3. flask-ldap-auth 0.3, three times, after everything else: it opens a new LDAP connection
 # for every request, and the tens of thousands of closed connections it leaves in TIME_WAIT
@@ -163,12 +162,12 @@ if [ "$flask" = 1 ]; then
     flask_rps+=("$(rps_of "$FLASK_RESULT")")
     echo "flask-ldap-auth 0.3, run $run: $FLASK_RESULT"
   done
-  flask_median=$(median "${flask_rps[@]}")
+  flask_median=$(bench_median "${flask_rps[@]}")
   echo "flask-ldap-auth 0.3, same run: median $flask_median req/s"
   echo "  first logins / flask-ldap-auth (medians): $(ratio "$first" "$flask_median") (target 5)"
   echo "  repeat logins / flask-ldap-auth (medians): $(ratio "$repeat" "$flask_median") (target 10)"
 fi
-echo "first logins: ratio to the ceiling per pair ${first_ratios[*]}; median $(median "${first_ratios[@]}") (target 0.75)"
+echo "first logins: ratio to the ceiling per pair ${first_ratios[*]}; median $(bench_median "${first_ratios[@]}") (target 0.75)"
 echo "  median $first req/s = $(awk -v a="$first" 'BEGIN { printf "%.1f", a / 1576 }')x flask-ldap-auth 0.3 (1,576 req/s; target 5x)"
-echo "repeat logins: ratio to the bind ceiling per pair ${repeat_ratios[*]}; median $(median "${repeat_ratios[@]}")"
+echo "repeat logins: ratio to the bind ceiling per pair ${repeat_ratios[*]}; median $(bench_median "${repeat_ratios[@]}")"
 echo "  median $repeat req/s = $(awk -v a="$repeat" 'BEGIN { printf "%.1f", a / 1576 }')x flask-ldap-auth 0.3 (target 10x); $(ratio "$repeat" "$first")x first logins"

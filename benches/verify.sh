@@ -132,8 +132,6 @@ ratios=() p99s_verify=() p99s_health=() p99s_nginx=()
 p99() { sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$1"; }
 steal_of() { sed -E 's/.*steal=([0-9]+)%.*/\1/' <<<"$1"; }
 retries=0
-# The median of a list of numbers (the mean of the middle two when there are an even number).
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); printf "%s", (NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2) }'; }
 for pair in $(seq 1 "$pairs"); do
   for attempt in $(seq 1 "$tries"); do
     # Odd pairs measure verify first, even pairs healthz first.
@@ -165,8 +163,8 @@ rps() { sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$1"; }
 echo "/auth/verify,  8 connections: $verify8"
 echo "/auth/verify, 64 connections, paced (1 ms between answer and next request): $paced_verify"
 echo "/healthz,     64 connections, paced (1 ms between answer and next request): $paced_health"
-echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(median "${ratios[@]}")"
+echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(bench_median "${ratios[@]}")"
 echo "pairs taken again for steal above $max_steal%: $retries"
 echo "p99 at 64 connections, per pair (ms): /auth/verify ${p99s_verify[*]}; /healthz ${p99s_health[*]}; nginx ${p99s_nginx[*]}"
-echo "p99 at 64 connections, median of the pairs (ms): /auth/verify $(median "${p99s_verify[@]}"); /healthz $(median "${p99s_health[@]}"); nginx $(median "${p99s_nginx[@]}")"
+echo "p99 at 64 connections, median of the pairs (ms): /auth/verify $(bench_median "${p99s_verify[@]}"); /healthz $(bench_median "${p99s_health[@]}"); nginx $(bench_median "${p99s_nginx[@]}")"
 echo "verify at 8 connections / flask-ldap-auth 0.3 (4,515 req/s): $(awk -v a="$(rps "$verify8")" 'BEGIN { printf "%.1f", a / 4515 }')x"

@@ -10,6 +10,8 @@
 #                              by ` steal=N%`: the share of the machine's CPU time the hypervisor
 #                              took from this VM meanwhile (/proc/stat). On a shared host, a run
 #                              with a high steal measured the neighbours, not the code
+#   bench_median N...          print the median of the numbers (the mean of the middle two when
+#                              there are an even number of them)
 #   bench_env URL              export the environment for a Latchkey (benches/bench.toml) against
 #                              the directory at URL, with a random secret, on a free loopback
 #                              port (free_loopback_port, scripts/lib/dev-slapd.sh); sets `port`
@@ -64,4 +66,9 @@ bench_steal() {
     total = y[2] - x[2]
     printf "%s steal=%.0f%%\n", line, (total > 0 ? 100 * (y[1] - x[1]) / total : 0)
   }'
+}
+
+bench_median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+    END { m = int((NR + 1) / 2); printf "%s", (NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2) }'
 }
