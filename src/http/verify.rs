@@ -9,10 +9,9 @@
 //!
 //! `GET /auth/token-info`: the verified claims as JSON.
 
-use std::sync::Arc;
-
 use std::future::ready;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_web::dev::{fn_service, ServiceRequest};
 use actix_web::http::header::{self, HeaderValue};

@@ -30,12 +30,7 @@ pub fn find_token<'a>(
 ) -> Result<Cow<'a, str>, VerifyError> {
     match locate_token(authorization, cookie_header, cookie_name)? {
         Cow::Borrowed(bytes) => token_text(bytes).map(Cow::Borrowed),
-        Cow::Owned(bytes) => {
-            token_text(&bytes)?;
-            String::from_utf8(bytes)
-                .map(Cow::Owned)
-                .map_err(|_| VerifyError::Malformed)
-        }
+        Cow::Owned(bytes) => token_text(&bytes).map(|text| Cow::Owned(text.to_owned())),
     }
 }
 
