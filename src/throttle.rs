@@ -1,23 +1,43 @@
-//! Counting failed logins, per login name and per client address.
+//! Counting failed logins, per login name, per account and per client address.
 //!
 //! `POST /auth/request-token` uses a [`Throttle`] like this:
 //!
-//! 1. Before any directory traffic, [`Throttle::check`] says whether the
-//!    login or the client address is banned. If it is, the handler answers
-//!    `429` with a `Retry-After` header of [`Verdict::Banned::retry_after`]
-//!    and does not talk to LDAP at all.
-//! 2. After the directory rejects the credentials, the handler calls
-//!    [`Throttle::record_failure`].
-//! 3. After a successful bind, the handler calls [`Throttle::record_success`].
+//! 1. Before any directory traffic, [`Throttle::begin`] admits the attempt or refuses it. A
+//!    refusal is [`Refused::Banned`] (answer `429` with a `Retry-After` of `retry_after`, no
+//!    LDAP traffic at all) or [`Refused::Busy`]: the attempts already in flight for this login
+//!    or address could, if they all fail, use up its allowance. A busy caller waits for
+//!    [`Throttle::released`] and asks again, so legitimate bursts queue briefly while guesses
+//!    never outnumber the limit.
+//! 2. Once the directory has found the entry, [`Attempt::add_account`] admits the attempt for
+//!    that account (its normalised DN) the same way, before the password is tried. Every
+//!    spelling of one entry (letter case, email or username, a stripped domain) shares this
+//!    key.
+//! 3. After the directory rejected the credentials, [`Attempt::failed`] counts a failure for
+//!    every key the attempt holds; after a successful bind, [`Attempt::succeeded`] clears the
+//!    login's and the account's failures. An attempt dropped unsettled (the directory was
+//!    down, the client went away) just gives its places back.
+//!
+//! # In-flight attempts
+//!
+//! An admitted attempt holds a place in the count of each of its keys until it settles: a
+//! key admits a new attempt only while `failures + attempts in flight < limit`. However many
+//! requests arrive at once, at most `limit` of them reach the directory before the ban, and
+//! [`Throttle::check`], [`Throttle::record_failure`] and [`Throttle::record_success`] stay
+//! available for callers that count without reserving. The in-flight counts are kept apart
+//! from the failure entries and hold one small entry per key with attempts in flight, so
+//! their size is bounded by the number of requests in flight.
 //!
 //! # Keys
 //!
-//! Two kinds of key are counted independently of each other:
+//! Three kinds of key are counted independently of each other:
 //!
 //! * **Logins**, trimmed and case-folded with [`str::to_lowercase`], so
 //!   `"Alice"`, `"alice "` and `" ALICE"` share one counter. Only the first
 //!   256 bytes of a folded login are used as its key, so that an
 //!   attacker sending enormous logins cannot make each tracked key costly.
+//! * **Accounts**: the normalised DN of the entry a login found, with the
+//!   per-login limit. A login and its account are both checked and both
+//!   counted, so a guesser gains nothing by changing the spelling.
 //! * **Client addresses**. IPv4 addresses are counted one by one. IPv6
 //!   addresses are counted per /64 prefix, since a single host usually
 //!   controls a whole /64 and could otherwise rotate through it. IPv4-mapped
@@ -46,16 +66,12 @@
 //!   sending one bad password per ban period (the classic lockout
 //!   denial-of-service). When a ban ends, the key starts over with no
 //!   failures.
-//! * **A success clears only that login's failures.** It never touches any
-//!   other login, and never the address counter: an attacker who owns one
-//!   valid account must not be able to reset their address counter by
-//!   logging in as themselves between guesses. A success does not lift an
+//! * **A success clears only that login's and that account's failures.**
+//!   It never touches any other login, and never the address counter: an
+//!   attacker who owns one valid account must not be able to reset their
+//!   address counter by logging in as themselves between guesses. A success does not lift an
 //!   active ban either (it can only happen if a request was already in
 //!   flight when the ban began).
-//!
-//! Requests that pass [`Throttle::check`] concurrently, before any of their
-//! failures is recorded, are all let through: the number of directory
-//! attempts can exceed the limit by the number of requests in flight at once.
 //!
 //! # Memory
 //!
@@ -78,7 +94,7 @@
 //! # Cost and locking
 //!
 //! Every call is a few hash-map operations under a [`std::sync::Mutex`] (one
-//! per kind of key, never both held at once, never held across anything
+//! per kind of key, never two held at once, never held across anything
 //! slow). Full scans happen only in [`Throttle::prune`],
 //! [`Throttle::active_bans`], in the automatic prune (at most once per second
 //! per map, and only when it is at least half full) and when a full map must
@@ -146,11 +162,48 @@ pub enum Verdict {
 pub enum BanKind {
     /// The login name has too many recent failures.
     Login,
+    /// The entry the login found has too many recent failures, under any spelling.
+    Account,
     /// The client address (or its IPv6 /64) has too many recent failures.
     Address,
 }
 
-/// Failure counters and bans for logins and client addresses.
+/// Why [`Throttle::begin`] or [`Attempt::add_account`] did not admit an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A key is banned: answer with `retry_after` (whole seconds, at least one) and do not
+    /// ask the directory.
+    Banned {
+        /// Time left until the ban ends, rounded up to whole seconds.
+        retry_after: Duration,
+        /// Which key is banned.
+        by: BanKind,
+    },
+    /// The attempts already in flight for a key could use up its allowance: wait for
+    /// [`Throttle::released`] and ask again.
+    Busy,
+}
+
+/// A refusal for one key, before it is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyRefusal {
+    Banned(Duration),
+    Busy,
+}
+
+impl KeyRefusal {
+    fn named(self, by: BanKind) -> Refused {
+        match self {
+            KeyRefusal::Banned(left) => Refused::Banned {
+                retry_after: round_up_to_seconds(left),
+                by,
+            },
+            KeyRefusal::Busy => Refused::Busy,
+        }
+    }
+}
+
+/// Failure counters and bans for logins, accounts and client addresses.
 ///
 /// Shared between request handlers (it is `Send + Sync`); see the
 /// [module documentation](self) for the exact rules.
@@ -158,7 +211,10 @@ pub enum BanKind {
 pub struct Throttle {
     config: ThrottleConfig,
     logins: Mutex<Tracker<String>>,
+    accounts: Mutex<Tracker<String>>,
     addresses: Mutex<Tracker<AddrKey>>,
+    /// Woken whenever an attempt settles, for callers told [`Refused::Busy`].
+    released: tokio::sync::Notify,
 }
 
 // Compile-time proof that a `Throttle` can be shared between threads.
@@ -286,6 +342,8 @@ impl Entry {
 #[derive(Debug)]
 struct Tracker<K> {
     entries: HashMap<K, Entry>,
+    /// Admitted attempts not settled yet, by key; a key with none has no entry.
+    in_flight: HashMap<K, u32>,
     last_prune: Option<Instant>,
 }
 
@@ -293,7 +351,44 @@ impl<K: Eq + Hash> Tracker<K> {
     fn new() -> Tracker<K> {
         Tracker {
             entries: HashMap::new(),
+            in_flight: HashMap::new(),
             last_prune: None,
+        }
+    }
+
+    /// Admits one more attempt for `key` unless it is banned or its failures plus the
+    /// attempts in flight already reach the limit. `Ok(true)`: a place is held and must be
+    /// given back with [`Tracker::release`]; `Ok(false)`: this kind of key is off.
+    fn reserve(&mut self, key: &K, now: Instant, limits: &Limits) -> Result<bool, KeyRefusal>
+    where
+        K: Clone,
+    {
+        if !limits.enabled() {
+            return Ok(false);
+        }
+        if let Some(left) = self.ban_remaining(key, now, limits) {
+            return Err(KeyRefusal::Banned(left));
+        }
+        let failures = self
+            .entries
+            .get(key)
+            .filter(|entry| !entry.is_expired(now, limits))
+            .map_or(0, |entry| entry.failures);
+        let pending = self.in_flight.get(key).copied().unwrap_or(0);
+        if failures.saturating_add(pending) >= limits.max_failures {
+            return Err(KeyRefusal::Busy);
+        }
+        *self.in_flight.entry(key.clone()).or_insert(0) += 1;
+        Ok(true)
+    }
+
+    /// Gives back a place taken by [`Tracker::reserve`].
+    fn release(&mut self, key: &K) {
+        if let Some(pending) = self.in_flight.get_mut(key) {
+            *pending = pending.saturating_sub(1);
+            if *pending == 0 {
+                self.in_flight.remove(key);
+            }
         }
     }
 
@@ -431,8 +526,46 @@ impl Throttle {
         Throttle {
             config,
             logins: Mutex::new(Tracker::new()),
+            accounts: Mutex::new(Tracker::new()),
             addresses: Mutex::new(Tracker::new()),
+            released: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Admits an attempt for `login` from `addr`, holding a place in both counts until the
+    /// attempt settles; see the [module documentation](self).
+    pub fn begin(&self, login: &str, addr: IpAddr, now: Instant) -> Result<Attempt<'_>, Refused> {
+        let mut attempt = Attempt {
+            throttle: self,
+            login: None,
+            account: None,
+            address: None,
+            settled: false,
+        };
+        let login_limits = self.login_limits();
+        let key = login_key(login);
+        if lock(&self.logins)
+            .reserve(&key, now, &login_limits)
+            .map_err(|r| r.named(BanKind::Login))?
+        {
+            attempt.login = Some(key);
+        }
+        let address_limits = self.address_limits();
+        let key = AddrKey::of(addr);
+        if lock(&self.addresses)
+            .reserve(&key, now, &address_limits)
+            .map_err(|r| r.named(BanKind::Address))?
+        {
+            attempt.address = Some(key);
+        }
+        Ok(attempt)
+    }
+
+    /// Woken each time an admitted attempt settles: what a caller told [`Refused::Busy`]
+    /// waits for. Create the `notified()` future before calling [`Throttle::begin`] again,
+    /// so a release between the two is not missed.
+    pub fn released(&self) -> &tokio::sync::Notify {
+        &self.released
     }
 
     fn login_limits(&self) -> Limits {
@@ -511,8 +644,9 @@ impl Throttle {
     /// gauge. Scans every entry: meant for occasional scrapes.
     pub fn active_bans(&self, now: Instant) -> usize {
         let logins = lock(&self.logins).count_banned(now, &self.login_limits());
+        let accounts = lock(&self.accounts).count_banned(now, &self.login_limits());
         let addresses = lock(&self.addresses).count_banned(now, &self.address_limits());
-        logins.saturating_add(addresses)
+        logins.saturating_add(accounts).saturating_add(addresses)
     }
 
     /// Drops every expired entry (windows over without a ban, bans over).
@@ -520,6 +654,7 @@ impl Throttle {
     /// full, at most once per second per map.
     pub fn prune(&self, now: Instant) {
         lock(&self.logins).prune(now, &self.login_limits());
+        lock(&self.accounts).prune(now, &self.login_limits());
         lock(&self.addresses).prune(now, &self.address_limits());
     }
 
@@ -527,9 +662,110 @@ impl Throttle {
     #[cfg(test)]
     fn tracked(&self) -> (usize, usize) {
         (
-            lock(&self.logins).entries.len(),
+            lock(&self.logins)
+                .entries
+                .len()
+                .saturating_add(lock(&self.accounts).entries.len()),
             lock(&self.addresses).entries.len(),
         )
+    }
+}
+
+/// An attempt admitted by [`Throttle::begin`]: it holds a place in the count of each of its
+/// keys until [`Attempt::failed`] or [`Attempt::succeeded`] settles it, or it is dropped
+/// (which counts nothing).
+#[derive(Debug)]
+#[must_use = "an attempt holds places in the counts until it is settled or dropped"]
+pub struct Attempt<'t> {
+    throttle: &'t Throttle,
+    login: Option<String>,
+    account: Option<String>,
+    address: Option<AddrKey>,
+    /// Settled by `failed` or `succeeded`, which gave its places back.
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// Admits the attempt for the account it found (`account`: the entry's normalised DN),
+    /// before the password is tried. Refused like [`Throttle::begin`]; on
+    /// [`Refused::Busy`] the caller may wait and call again.
+    pub fn add_account(&mut self, account: &str, now: Instant) -> Result<(), Refused> {
+        if self.account.is_some() {
+            return Ok(());
+        }
+        let limits = self.throttle.login_limits();
+        let key = account.to_owned();
+        if lock(&self.throttle.accounts)
+            .reserve(&key, now, &limits)
+            .map_err(|r| r.named(BanKind::Account))?
+        {
+            self.account = Some(key);
+        }
+        Ok(())
+    }
+
+    /// The credentials were wrong (or the account unusable): one failure for every key held.
+    pub fn failed(mut self, now: Instant) {
+        self.settled = true;
+        let t = self.throttle;
+        if let Some(key) = self.login.take() {
+            let mut logins = lock(&t.logins);
+            logins.release(&key);
+            logins.record_failure(key, now, &t.login_limits());
+        }
+        if let Some(key) = self.account.take() {
+            let mut accounts = lock(&t.accounts);
+            accounts.release(&key);
+            accounts.record_failure(key, now, &t.login_limits());
+        }
+        if let Some(key) = self.address.take() {
+            let mut addresses = lock(&t.addresses);
+            addresses.release(&key);
+            addresses.record_failure(key, now, &t.address_limits());
+        }
+        // Dropping wakes the waiters.
+    }
+
+    /// The password was right: the login's and the account's failures are forgotten (not an
+    /// active ban, never the address's).
+    pub fn succeeded(mut self, now: Instant) {
+        self.settled = true;
+        let t = self.throttle;
+        if let Some(key) = self.login.take() {
+            let mut logins = lock(&t.logins);
+            logins.release(&key);
+            logins.clear(&key, now, &t.login_limits());
+        }
+        if let Some(key) = self.account.take() {
+            let mut accounts = lock(&t.accounts);
+            accounts.release(&key);
+            accounts.clear(&key, now, &t.login_limits());
+        }
+        // Dropping gives the address's place back.
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let t = self.throttle;
+        let mut gave_back = self.settled;
+        if let Some(key) = self.login.take() {
+            lock(&t.logins).release(&key);
+            gave_back = true;
+        }
+        if let Some(key) = self.account.take() {
+            lock(&t.accounts).release(&key);
+            gave_back = true;
+        }
+        if let Some(key) = self.address.take() {
+            lock(&t.addresses).release(&key);
+            gave_back = true;
+        }
+        // Only a place given back can admit a waiter. (A waiter woken for nothing would ask
+        // again at once, and so would every attempt refused on its way in.)
+        if gave_back {
+            t.released.notify_waiters();
+        }
     }
 }
 
@@ -1272,6 +1508,141 @@ mod tests {
             t.check("alice", ip("192.0.2.1"), t0),
             banned(300, BanKind::Login)
         );
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_limit() {
+        let t = Throttle::new(config());
+        let a = ip("192.0.2.1");
+        let t0 = Instant::now();
+        let first = t.begin("alice", a, t0).unwrap();
+        let second = t.begin("ALICE ", a, t0).unwrap();
+        let third = t.begin("alice", a, t0).unwrap();
+        // Three in flight with a limit of three: a fourth could be a fourth failure.
+        assert_eq!(t.begin("alice", a, t0).unwrap_err(), Refused::Busy);
+        // Another login from the same address is not held up (address limit 10).
+        drop(t.begin("bob", a, t0).unwrap());
+        first.failed(t0);
+        second.failed(t0);
+        assert_eq!(t.begin("alice", a, t0).unwrap_err(), Refused::Busy);
+        third.failed(t0);
+        assert_eq!(
+            t.begin("alice", a, t0).unwrap_err(),
+            Refused::Banned {
+                retry_after: secs(300),
+                by: BanKind::Login
+            }
+        );
+        assert_eq!(t.check("alice", a, t0), banned(300, BanKind::Login));
+    }
+
+    #[test]
+    fn a_dropped_attempt_counts_nothing_and_a_success_clears_the_login() {
+        let t = Throttle::new(config());
+        let a = ip("192.0.2.1");
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            drop(t.begin("alice", a, t0).unwrap());
+        }
+        assert_eq!(t.tracked(), (0, 0));
+        t.begin("alice", a, t0).unwrap().failed(t0);
+        t.begin("alice", a, t0).unwrap().failed(t0);
+        t.begin("Alice", a, t0).unwrap().succeeded(t0);
+        // The login starts again from nothing; the address keeps its two failures.
+        assert_eq!(t.tracked(), (0, 1));
+        for _ in 0..3 {
+            let attempt = t.begin("alice", a, t0).unwrap();
+            attempt.failed(t0);
+        }
+        assert!(matches!(
+            t.begin("alice", a, t0),
+            Err(Refused::Banned {
+                by: BanKind::Login,
+                ..
+            })
+        ));
+        assert!(lock(&t.logins).in_flight.is_empty());
+        assert!(lock(&t.addresses).in_flight.is_empty());
+    }
+
+    #[test]
+    fn every_spelling_of_one_account_shares_its_count() {
+        let t = Throttle::new(config());
+        let a = ip("192.0.2.1");
+        let t0 = Instant::now();
+        let dn = "uid=alice,ou=people,dc=example,dc=org";
+        for login in ["alice", "alice@example.org", "alice@example.com"] {
+            let mut attempt = t.begin(login, a, t0).unwrap();
+            attempt.add_account(dn, t0).unwrap();
+            attempt.failed(t0);
+        }
+        // A fourth spelling is admitted as a login, then refused for its account.
+        let mut fourth = t.begin("ALICE@EXAMPLE.NET", a, t0).unwrap();
+        assert_eq!(
+            fourth.add_account(dn, t0).unwrap_err(),
+            Refused::Banned {
+                retry_after: secs(300),
+                by: BanKind::Account
+            }
+        );
+        drop(fourth);
+        assert_eq!(t.active_bans(t0), 1);
+        // Attempts in flight count for the account too.
+        let other = "uid=bob,ou=people,dc=example,dc=org";
+        let mut held = Vec::new();
+        for login in ["bob", "bob@example.org", "BOB"] {
+            let mut attempt = t.begin(login, a, t0).unwrap();
+            attempt.add_account(other, t0).unwrap();
+            held.push(attempt);
+        }
+        let mut late = t.begin("bob@example.com", a, t0).unwrap();
+        assert_eq!(late.add_account(other, t0).unwrap_err(), Refused::Busy);
+        // A success clears the account for every spelling.
+        held.pop().unwrap().succeeded(t0);
+        late.add_account(other, t0).unwrap();
+        late.succeeded(t0);
+        drop(held);
+        assert!(lock(&t.accounts).in_flight.is_empty());
+        assert!(!lock(&t.accounts).entries.contains_key(other));
+    }
+
+    #[test]
+    fn the_address_limit_holds_for_attempts_in_flight() {
+        let t = Throttle::new(ThrottleConfig {
+            max_failures_per_login: 0,
+            max_failures_per_address: 2,
+            ..config()
+        });
+        let a = ip("2001:db8::1");
+        let t0 = Instant::now();
+        let one = t.begin("u1", a, t0).unwrap();
+        let _two = t.begin("u2", ip("2001:db8::2"), t0).unwrap();
+        assert_eq!(t.begin("u3", a, t0).unwrap_err(), Refused::Busy);
+        one.failed(t0);
+        assert_eq!(t.begin("u3", a, t0).unwrap_err(), Refused::Busy);
+        assert!(t.begin("u3", ip("2001:db8:0:1::1"), t0).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_busy_caller_is_woken_when_an_attempt_settles() {
+        let t = Throttle::new(ThrottleConfig {
+            max_failures_per_login: 1,
+            ..config()
+        });
+        let a = ip("192.0.2.1");
+        let t0 = Instant::now();
+        let held = t.begin("alice", a, t0).unwrap();
+        let notified = t.released().notified();
+        tokio::pin!(notified);
+        assert_eq!(t.begin("alice", a, t0).unwrap_err(), Refused::Busy);
+        assert!(
+            futures_util::FutureExt::now_or_never(notified.as_mut()).is_none(),
+            "a refused attempt gives nothing back and wakes nobody"
+        );
+        drop(held);
+        // Created before the release, the future is woken by it.
+        notified.await;
+        assert!(t.begin("alice", a, t0).is_ok());
     }
 
     #[test]

@@ -488,7 +488,75 @@ async fn a_missing_group_base_fails_the_login_rather_than_dropping_groups() {
     let slapd = Slapd::start();
     let sections = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=nowhere,dc=example,dc=org\"]\n[access]\ndeny = \"contractors\"\n";
     let app = app(&config_with(&slapd, "", "", sections)).await;
+    // The directory cannot answer the login whole until an operator acts: unavailable, not
+    // the client's fault and not a smaller set of groups.
     let answer = send(&app, token_request("bob", "bob-password-1", "")).await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(answer.body["error"], "internal_error");
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.body,
+        json!({
+            "error": "directory_unavailable",
+            "message": "The directory cannot be reached right now; try again in a few seconds.",
+            "status": 503
+        })
+    );
+    assert_eq!(answer.header("retry-after"), "5");
+}
+
+/// A group only the service account may see (the fixture's ACLs hide `ou=staff` from
+/// anonymous searches), with bob in it.
+const HIDDEN_GROUP: &str = "dn: cn=auditors,ou=staff,dc=example,dc=org
+objectClass: groupOfNames
+cn: auditors
+member: uid=bob,ou=people,dc=example,dc=org
+";
+
+#[actix_web::test]
+async fn an_anonymous_search_cannot_hide_a_group_from_the_access_rules() {
+    let slapd = Slapd::start_with(HIDDEN_GROUP);
+    let forbidden = json!({
+        "error": "forbidden",
+        "message": "Your groups do not allow you a token from this service.",
+        "status": 403
+    });
+    // One base over the whole tree: anonymous rights would silently see fewer groups. Two
+    // bases, one hidden: anonymous rights would not see the second base at all.
+    for bases in [
+        "\"dc=example,dc=org\"",
+        "\"ou=groups,dc=example,dc=org\", \"ou=staff,dc=example,dc=org\"",
+    ] {
+        let sections = format!(
+            "[directory.groups]\nstrategy = \"member\"\nbase_dns = [{bases}]\nfilter = \"(objectClass=groupOfNames)\"\nmember_attributes = [\"member\"]\n[access]\ndeny = \"auditors\"\n"
+        );
+        let app = app(&config_with(
+            &slapd,
+            "authenticated_search = \"on-request\"",
+            "",
+            &sections,
+        ))
+        .await;
+        // The client's choice changes whose rights find bob's entry, never which of his
+        // groups the access rules see.
+        for query in [
+            "",
+            "authenticated_search=false",
+            "authenticated_search=true",
+        ] {
+            let bob = send(&app, token_request("bob", "bob-password-1", query)).await;
+            assert_eq!(
+                bob.status,
+                StatusCode::FORBIDDEN,
+                "{bases} {query}: {}",
+                bob.body
+            );
+            assert_eq!(bob.body, forbidden);
+        }
+        // alice, in no hidden group, still gets her token found anonymously.
+        let alice = send(
+            &app,
+            token_request("alice", "alice-password-1", "authenticated_search=false"),
+        )
+        .await;
+        assert_eq!(alice.status, StatusCode::OK, "{bases}: {}", alice.body);
+    }
 }

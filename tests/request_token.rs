@@ -97,6 +97,37 @@ async fn get_is_accepted_as_well_as_post() {
 }
 
 #[actix_web::test]
+async fn a_dn_template_login_obeys_the_user_filter() {
+    // An entry the filter leaves out (here: by uid, as a disabled-account clause or a
+    // memberOf gate would) is no user, whatever its password: the same 401 as a wrong one.
+    let slapd = Slapd::start();
+    let toml = config_toml(
+        &slapd.url(),
+        &Extra {
+            users: r#"dn_template = "uid={login},ou=people,dc=example,dc=org""#,
+            ..Extra::default()
+        },
+    )
+    .replace(
+        r#"filter = "(objectClass=inetOrgPerson)""#,
+        r#"filter = "(&(objectClass=inetOrgPerson)(!(uid=alice)))""#,
+    );
+    let app = app(&load_config(&toml)).await;
+    let excluded = send(&app, token_request("alice", "alice-password-1", "")).await;
+    assert_eq!(
+        excluded.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        excluded.body
+    );
+    assert_eq!(excluded.body, invalid_credentials_body());
+    assert_eq!(excluded.header("www-authenticate"), WWW_AUTHENTICATE);
+    let bob = send(&app, token_request("bob", "bob-password-1", "")).await;
+    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
+    assert_eq!(claims(bob.token()).sub, "bob");
+}
+
+#[actix_web::test]
 async fn good_login_by_dn_template() {
     let slapd = Slapd::start();
     let toml = config_toml(

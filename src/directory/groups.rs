@@ -328,10 +328,12 @@ async fn paged_search(
     match result.rc {
         0 => Ok(entries),
         32 if missing_ok => Ok(Vec::new()),
-        32 => Err(DirectoryError::Misconfigured(format!(
-            "the group base {base:?} does not exist or cannot be seen; check directory.groups.base_dns"
+        // The login cannot be decided without every group: the directory is unavailable
+        // for logins until an operator fixes it (503), which is no fault of the client's.
+        32 => Err(DirectoryError::Unavailable(format!(
+            "the group base {base:?} does not exist or the account searching for groups (the service account when one is configured) cannot see it; check directory.groups.base_dns and that account's read rights"
         ))),
-        4 => Err(DirectoryError::Misconfigured(format!(
+        4 => Err(DirectoryError::Unavailable(format!(
             "the directory's size limit cut the group search under {base:?} short even with paging; raise the limit for the searching account (OpenLDAP: size.prtotal) or lower directory.groups.page_size"
         ))),
         rc => Err(DirectoryError::Unavailable(format!(

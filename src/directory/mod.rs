@@ -88,6 +88,38 @@ pub struct UserEntry {
     pub attributes: BTreeMap<String, Vec<String>>,
 }
 
+/// The entry a login names, found before its password is tried.
+#[derive(Debug)]
+pub struct Candidate {
+    dn: String,
+    found: Found,
+}
+
+#[derive(Debug)]
+enum Found {
+    /// A complete answer from the cache.
+    Cached(Arc<UserEntry>),
+    /// Found just now with `search_as` rights; `key`: where to cache the complete answer.
+    Entry {
+        entry: SearchEntry,
+        search_as: SearchAs,
+        key: Option<CacheKey>,
+    },
+}
+
+impl Candidate {
+    /// The entry's DN, as the directory spells it.
+    pub fn dn(&self) -> &str {
+        &self.dn
+    }
+
+    /// The key that counts failures against this entry whatever login spelling found it:
+    /// its normalised DN (RFC 4514), or the DN in lower case when it does not parse.
+    pub fn account_key(&self) -> String {
+        dn::normalize(&self.dn).unwrap_or_else(|_| self.dn.to_lowercase())
+    }
+}
+
 /// Who asked for whom: a login as typed, the attribute it was looked up in (None: the login
 /// attributes), and whose rights the search ran with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -209,51 +241,67 @@ impl Directory {
         })
     }
 
-    /// Check `password` for `login` and return the user's entry with their groups.
-    ///
-    /// `attribute` is the one search attribute the client chose (None: the login
-    /// attributes; ignored with a DN template); `search_as` says whose rights the searches
-    /// (or, with a template, the entry read) run with. With the cache warm, this is one bind.
+    /// Find the entry `login` names, before any password is tried: the cached entry, or the
+    /// one entry a search (or the DN template's entry) matching `directory.users.filter`.
+    /// `attribute` is the one search attribute the client chose (None: the login attributes;
+    /// ignored with a DN template); `search_as` says whose rights find the entry. Nothing
+    /// else depends on `search_as`: [`Directory::verify`] reads the account's status, its
+    /// attributes and its groups with the service account when one is configured.
     #[tracing::instrument(skip_all, fields(login = %login, search_as = search_as.as_str()))]
-    pub async fn authenticate(
+    pub async fn find(
         &self,
         login: &Login,
-        password: &Password,
         attribute: Option<&str>,
         search_as: SearchAs,
-    ) -> Result<UserEntry, DirectoryError> {
+    ) -> Result<Candidate, DirectoryError> {
         // Without a cache, no key is built.
-        let cached = self.cache.as_ref().map(|cache| {
-            let key = CacheKey {
-                login: login.as_str().to_owned(),
-                attribute: attribute.map(str::to_owned),
-                search_as,
-            };
-            (cache.get(&key), key)
+        let key = self.cache.as_ref().map(|_| CacheKey {
+            login: login.as_str().to_owned(),
+            attribute: attribute.map(str::to_owned),
+            search_as,
         });
-        if let Some((Some(entry), _)) = &cached {
-            self.bind(&entry.dn, password).await?;
-            tracing::debug!("user entry from the cache");
-            return Ok(UserEntry::clone(entry));
-        }
-        let lookup = self.users.lookup_login(login.as_str());
-        let entry = match &self.users.locator {
-            UserLocator::Search => {
-                let entry = self.find_by_login(lookup, attribute, search_as).await?;
-                self.bind(&entry.dn, password).await?;
-                entry
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            if let Some(user) = cache.get(key) {
+                tracing::debug!("user entry from the cache");
+                return Ok(Candidate {
+                    dn: user.dn.clone(),
+                    found: Found::Cached(user),
+                });
             }
-            UserLocator::Template(template) => {
-                let dn = template.replace("{login}", &ldap3::dn_escape(lookup));
-                self.bind(&dn, password).await?;
-                self.read_entry(&dn, search_as).await?
-            }
-        };
-        let user = self.complete(entry, search_as).await?;
-        if let (Some(cache), Some((_, key))) = (&self.cache, cached) {
-            cache.insert(key, Arc::new(user.clone()));
         }
-        Ok(user)
+        let entry = self.locate(login.as_str(), attribute, search_as).await?;
+        Ok(Candidate {
+            dn: entry.dn.clone(),
+            found: Found::Entry {
+                entry,
+                search_as,
+                key,
+            },
+        })
+    }
+
+    /// Check `password` by binding as `candidate`, then read the account's status, attributes
+    /// and groups; with the cache on, a complete answer is kept for the next login.
+    pub async fn verify(
+        &self,
+        candidate: Candidate,
+        password: &Password,
+    ) -> Result<UserEntry, DirectoryError> {
+        self.bind(&candidate.dn, password).await?;
+        match candidate.found {
+            Found::Cached(user) => Ok(UserEntry::clone(&user)),
+            Found::Entry {
+                entry,
+                search_as,
+                key,
+            } => {
+                let user = self.complete(entry, search_as).await?;
+                if let (Some(cache), Some(key)) = (&self.cache, key) {
+                    cache.insert(key, Arc::new(user.clone()));
+                }
+                Ok(user)
+            }
+        }
     }
 
     /// What a login would find, without a password: the entry, its groups and whether the
@@ -264,15 +312,29 @@ impl Directory {
         attribute: Option<&str>,
         search_as: SearchAs,
     ) -> Result<UserEntry, DirectoryError> {
+        let entry = self.locate(login, attribute, search_as).await?;
+        self.complete(entry, search_as).await
+    }
+
+    /// The one entry `login` names, matching `directory.users.filter`, read with `search_as`
+    /// rights: by search, or at the DN template's DN.
+    async fn locate(
+        &self,
+        login: &str,
+        attribute: Option<&str>,
+        search_as: SearchAs,
+    ) -> Result<SearchEntry, DirectoryError> {
         let lookup = self.users.lookup_login(login);
-        let entry = match &self.users.locator {
-            UserLocator::Search => self.find_by_login(lookup, attribute, search_as).await?,
+        match &self.users.locator {
+            UserLocator::Search => self.find_by_login(lookup, attribute, search_as).await,
             UserLocator::Template(template) => {
                 let dn = template.replace("{login}", &ldap3::dn_escape(lookup));
-                self.read_entry(&dn, search_as).await?
+                // The filter applies here as it does to a search: an entry it excludes is no
+                // user, whatever its password.
+                self.find_user(search_as, &dn, SearchScope::Base, &self.users.filter)
+                    .await
             }
-        };
-        self.complete(entry, search_as).await
+        }
     }
 
     async fn find_by_login(
@@ -295,29 +357,32 @@ impl Directory {
             .await
     }
 
-    /// The entry at `dn` (a DN template's), read after its bind succeeded.
-    async fn read_entry(
-        &self,
-        dn: &str,
-        search_as: SearchAs,
-    ) -> Result<SearchEntry, DirectoryError> {
-        self.find_user(search_as, dn, SearchScope::Base, "(objectClass=*)")
-            .await
-            .map_err(|e| match e {
-                DirectoryError::UnknownUser => DirectoryError::Misconfigured(format!(
-                    "{dn:?} accepted the password but its entry cannot be read with {} rights; allow that account to read it",
-                    search_as.as_str()
-                )),
-                other => other,
-            })
-    }
-
-    /// The account check, the groups and the claims' attributes of a found entry.
+    /// The account check, the groups and the claims' attributes of a found entry, all read
+    /// with the service account when one is configured: the client's choice of
+    /// `authenticated_search` changed only whose rights found the entry, so it cannot hide
+    /// groups, attributes or a lock from `[access]`.
     async fn complete(
         &self,
-        entry: SearchEntry,
-        search_as: SearchAs,
+        found: SearchEntry,
+        found_as: SearchAs,
     ) -> Result<UserEntry, DirectoryError> {
+        let reader = self.reader();
+        let entry = if found_as == reader {
+            found
+        } else {
+            self.find_user(reader, &found.dn, SearchScope::Base, &self.users.filter)
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, DirectoryError::UnknownUser) {
+                        tracing::warn!(
+                            dn = %found.dn,
+                            "an entry found with {} rights does not match directory.users.filter when read with {} rights (or cannot be read with them); refusing the login",
+                            found_as.as_str(),
+                            reader.as_str()
+                        );
+                    }
+                })?
+        };
         if let Some(reason) = status::refusal(self.users.account_status, &entry, chrono::Utc::now())
         {
             return Err(DirectoryError::AccountDisabled(reason));
@@ -325,7 +390,7 @@ impl Directory {
         let mut user = self.user_entry(&entry)?;
         if self.groups.strategy != crate::config::Strategy::None {
             let mut conn = self
-                .search_pool(search_as)?
+                .search_pool(reader)?
                 .get()
                 .await
                 .map_err(checkout_error)?;
@@ -361,6 +426,16 @@ impl Directory {
             }
         }
         Ok(user)
+    }
+
+    /// Whose rights read what a login needs beyond finding the entry: the service account
+    /// when one is configured.
+    fn reader(&self) -> SearchAs {
+        if self.service_searches.is_some() {
+            SearchAs::Service
+        } else {
+            SearchAs::Anonymous
+        }
     }
 
     fn search_pool(&self, search_as: SearchAs) -> Result<&SearchPool, DirectoryError> {

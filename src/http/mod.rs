@@ -52,6 +52,10 @@ pub struct SharedState {
     pub readiness: Arc<ops::Readiness>,
     /// A failed login is answered no sooner than this.
     pub min_failure_time: Duration,
+    /// How long a login waits for a place in the brute-force counts while the attempts in
+    /// flight hold them all: about the longest one attempt can take (a pooled connection,
+    /// a search, a bind).
+    pub busy_patience: Duration,
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
 }
@@ -73,6 +77,11 @@ impl SharedState {
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
             min_failure_time: b.min_failure_time,
+            busy_patience: config
+                .directory
+                .pool
+                .wait_timeout
+                .saturating_add(config.directory.operation_timeout.saturating_mul(2)),
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
         }

@@ -14,7 +14,7 @@ use super::AppState;
 use crate::config::{Refusal, SearchMode};
 use crate::directory::{DirectoryError, SearchAs};
 use crate::metrics::FailureReason;
-use crate::throttle::{BanKind, Verdict};
+use crate::throttle::{BanKind, Refused, Throttle};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -176,6 +176,7 @@ async fn request_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let shared = &state.shared;
+    let throttle = &shared.throttle;
     let client = client_address(req, state);
     let (login, password) = basic::credentials(req)?;
     let options = parse_options(req.query_string(), &state.policy)?;
@@ -192,45 +193,59 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
             "login"
         );
     };
-
-    // Brute-force protection comes before any directory traffic.
-    if let Verdict::Banned { retry_after, by } =
-        shared.throttle.check(login.as_str(), client, started)
-    {
+    let refuse = |refused: Refused| {
         shared.metrics.login_failed(FailureReason::banned);
-        audit(
-            "refused",
-            match by {
-                BanKind::Login => "banned_login",
-                BanKind::Address => "banned_address",
-            },
-            None,
-        );
-        return Err(ApiError::TooManyAttempts {
-            retry_after: retry_after.as_secs().max(1),
-        });
-    }
+        let (reason, retry_after) = match refused {
+            Refused::Banned { retry_after, by } => (
+                match by {
+                    BanKind::Login => "banned_login",
+                    BanKind::Account => "banned_account",
+                    BanKind::Address => "banned_address",
+                },
+                retry_after.as_secs().max(1),
+            ),
+            // The attempts in flight did not settle in time; they may end in a ban.
+            Refused::Busy => ("attempts_in_flight", 1),
+        };
+        audit("refused", reason, None);
+        ApiError::TooManyAttempts { retry_after }
+    };
+
+    // Brute-force protection comes before any directory traffic: the attempt holds a place
+    // in the login's and the address's counts until it settles.
+    let mut attempt = admitted(throttle, shared.busy_patience, || {
+        throttle.begin(login.as_str(), client, Instant::now())
+    })
+    .await
+    .map_err(refuse)?;
 
     // An empty password would be an anonymous bind on many servers: refused here, counted.
     let Some(password) = password else {
         shared.metrics.login_failed(FailureReason::bad_credentials);
         audit("refused", "empty_password", None);
-        shared
-            .throttle
-            .record_failure(login.as_str(), client, Instant::now());
+        attempt.failed(Instant::now());
         slow_down(started, shared.min_failure_time).await;
         return Err(ApiError::InvalidCredentials);
     };
 
-    let outcome = state
+    let candidate = state
         .directory
-        .authenticate(
-            &login,
-            &password,
-            options.attribute.as_deref(),
-            options.search_as,
-        )
+        .find(&login, options.attribute.as_deref(), options.search_as)
         .await;
+    let outcome = match candidate {
+        Ok(candidate) => {
+            // Every spelling that reaches this entry shares its count, checked before the
+            // password is tried.
+            let account = candidate.account_key();
+            admitted(throttle, shared.busy_patience, || {
+                attempt.add_account(&account, Instant::now())
+            })
+            .await
+            .map_err(refuse)?;
+            state.directory.verify(candidate, &password).await
+        }
+        Err(e) => Err(e),
+    };
     drop(password);
     let user = match outcome {
         Ok(user) => user,
@@ -259,27 +274,27 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
                     if let DirectoryError::AccountDisabled(why) = e {
                         tracing::info!(login = %login, "the account is {why}");
                     }
-                    shared
-                        .throttle
-                        .record_failure(login.as_str(), client, Instant::now());
+                    attempt.failed(Instant::now());
                     slow_down(started, shared.min_failure_time).await;
                     ApiError::InvalidCredentials
                 }
+                // The attempt counts nothing: the directory, not the client, failed.
                 DirectoryError::Unavailable(why) => {
+                    drop(attempt);
                     tracing::warn!(error = %why, "directory unavailable");
                     ApiError::DirectoryUnavailable
                 }
                 DirectoryError::Misconfigured(why) => {
+                    drop(attempt);
                     tracing::error!(error = %why, "directory misconfigured");
                     ApiError::Internal
                 }
             });
         }
     };
-    // The password is right: this login's failures are forgotten (never anyone else's).
-    shared
-        .throttle
-        .record_success(login.as_str(), client, Instant::now());
+    // The password is right: this login's and this account's failures are forgotten (never
+    // anyone else's, never the address's).
+    attempt.succeeded(Instant::now());
     // Only now, with the password proven, may an answer depend on who the user is.
     if let Err(refusal) = state.access.decide(&user.groups) {
         let reason = match refusal {
@@ -307,6 +322,29 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
             expires_in: issued.expires_in,
             expires_at,
         }))
+}
+
+/// Ask `ask` for a place until it gives one or refuses for good: while the attempts in
+/// flight hold every place ([`Refused::Busy`]), wait for one of them to settle, for at most
+/// `patience` (about the longest an attempt can take).
+async fn admitted<T>(
+    throttle: &Throttle,
+    patience: Duration,
+    mut ask: impl FnMut() -> Result<T, Refused>,
+) -> Result<T, Refused> {
+    let deadline = Instant::now().checked_add(patience);
+    loop {
+        // Made before asking, so a release between the answer and the wait is not missed.
+        let released = throttle.released().notified();
+        match ask() {
+            Err(Refused::Busy) => {}
+            answer => return answer,
+        }
+        let left = deadline.map_or(patience, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() || actix_web::rt::time::timeout(left, released).await.is_err() {
+            return Err(Refused::Busy);
+        }
+    }
 }
 
 /// The client's address: the TCP peer, or what a trusted proxy says it is.
