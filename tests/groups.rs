@@ -564,3 +564,47 @@ async fn fewer_groups_let_into_the_token_make_it_fit_again() {
     let want: Vec<String> = (1..=99).map(|i| format!("project-team-{i:04}")).collect();
     assert_eq!(groups, want);
 }
+
+#[actix_web::test]
+async fn a_search_cut_off_by_a_size_limit_is_no_unique_match_even_with_one_entry() {
+    let slapd = Slapd::start();
+    // slapd returns this account one entry per search, with sizeLimitExceeded when more match.
+    let directory = "bind_dn = \"cn=latchkey-small,ou=services,dc=example,dc=org\"\nbind_password = \"small-service-password-1\"\n";
+    let app = app(&load_config(&config_toml(
+        &slapd.url(),
+        &Extra {
+            directory,
+            users: "login_attributes = [\"uid\", \"mail\"]",
+            anonymous_only: true,
+            ..Extra::default()
+        },
+    )))
+    .await;
+    let twins = send(
+        &app,
+        token_request("twins@example.org", "twin-password-1", ""),
+    )
+    .await;
+    assert_eq!(twins.status, StatusCode::UNAUTHORIZED, "{}", twins.body);
+    assert_eq!(twins.body, invalid_credentials_body());
+    assert_eq!(
+        twins.header("www-authenticate"),
+        "Basic realm=\"latchkey\", charset=\"UTF-8\""
+    );
+    assert_eq!(twins.header("cache-control"), "no-store");
+    // The directory did answer that search with one entry and result code 4.
+    let log = slapd.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("SEARCH RESULT tag=101 err=4 ") && l.contains(" nentries=1 ")),
+        "{log}"
+    );
+    // A login matching one entry is still found by that account.
+    let alice = send(
+        &app,
+        token_request("alice@example.org", "alice-password-1", ""),
+    )
+    .await;
+    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    assert_eq!(claims(alice.token()).sub, "alice");
+}
