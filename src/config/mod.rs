@@ -1610,6 +1610,53 @@ mod tests {
     }
 
     #[test]
+    fn claims_refuse_secret_attributes_in_any_case_and_numeric_oids() {
+        let extra =
+            |attribute: &str| problems(&format!("{GOOD}\n[claims.extra]\nx = \"{attribute}\""));
+        for secret in [
+            "authPassword",
+            "AUTHPASSWORD",
+            "msDS-ManagedPassword",
+            "unicodePwd",
+            "ntPwdHistory",
+            "lmPwdHistory",
+            "supplementalCredentials",
+            "sambaNTPassword",
+            "sambaLMPassword",
+            "krbPrincipalKey",
+            "msDS-KeyCredentialLink",
+            "ms-Mcs-AdmPwd",
+            "msLAPS-Password",
+            "msFVE-RecoveryPassword",
+        ] {
+            let p = extra(secret);
+            assert_eq!(p.len(), 1, "{secret}: {p:?}");
+            assert!(
+                p[0].starts_with("claims.extra.x: ")
+                    && p[0].ends_with(" holds binary data or a secret and cannot become a claim")
+                    && p[0].to_lowercase().contains(&secret.to_lowercase()),
+                "{secret}: {p:?}"
+            );
+        }
+        for oid in [
+            "2.5.4.35",
+            "1.3.6.1.4.1.4203.1.3.4",
+            "0.9.2342.19200300.100.1.3",
+        ] {
+            assert_eq!(
+                extra(oid),
+                vec![format!("claims.extra.x: {oid:?} is a numeric OID; give the attribute's name (OIDs are refused, as secret attributes such as userPassword, 2.5.4.35, could hide behind one)")],
+            );
+        }
+        // Names are fine, including ones beginning with a secret's name.
+        let c = parse(&format!(
+            "{GOOD}\n[claims.extra]\nx = \"userPasswordHint\"\ny = \"mail\""
+        ))
+        .unwrap();
+        assert_eq!(c.claims.extra.len(), 2);
+    }
+
+    #[test]
     fn login_attributes_default_to_the_first_search_attribute() {
         let c = parse(&GOOD.replace(
             "base_dn = ",
