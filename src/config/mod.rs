@@ -826,10 +826,11 @@ fn validate_verify(v: &VerifySettings, problems: &mut Vec<String>) {
             ));
         }
     }
-    if v.leeway > 300 {
+    if v.leeway > latchkey_verify::MAX_LEEWAY {
         problems.push(format!(
-            "verify.leeway = {} is more than 300 seconds; fix the clocks instead (NTP)",
-            v.leeway
+            "verify.leeway = {} is more than {} seconds; fix the clocks instead (NTP)",
+            v.leeway,
+            latchkey_verify::MAX_LEEWAY
         ));
     }
     if v.cache_max_bytes > 1 << 32 {
