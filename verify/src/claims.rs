@@ -233,6 +233,7 @@ mod tests {
     fn group_names_fold_by_whitespace_and_unicode_lowercase() {
         assert_eq!(fold_group("Admins"), "admins");
         assert_eq!(fold_group("  Domain \t  Admins\n"), "domain admins");
+        assert_eq!(fold_group(""), "");
         assert_eq!(fold_group(" \t "), "");
         assert_eq!(fold_group("Sales, EMEA (*)"), "sales, emea (*)");
         // Unicode lowercasing: Ö and the capital sharp s too; "SS" stays "ss".
@@ -240,6 +241,7 @@ mod tests {
         assert_eq!(fold_group("GRÖSSE"), "grösse");
         // Whole-string str::to_lowercase: a word-final capital sigma becomes 'ς'.
         assert_eq!(fold_group("ΟΔΟΣ   ΜΑΣ"), "οδος μας");
+        assert_eq!(fold_group("ΟΔΟΣ"), "ΟΔΟΣ".to_lowercase());
     }
 
     #[test]
