@@ -1,7 +1,7 @@
 //! Issuing tokens: a [`UserEntry`] and a lifetime in, a signed JWT out.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use latchkey_verify::{Claims, Signer, SigningError, Verifier};
+use latchkey_verify::{Claims, Signer, SigningError, Verifier, MAX_TOKEN_LEN};
 
 use crate::config::{ClaimConfig, TokenConfig};
 use crate::directory::UserEntry;
@@ -38,6 +38,19 @@ pub enum TokenError {
     Signing(#[from] SigningError),
     #[error("the token lifetime of {0} seconds is out of range")]
     Lifetime(u64),
+    /// The signed token is longer than any verifier accepts ([`MAX_TOKEN_LEN`]): a user with
+    /// many groups, or large `[claims.extra]` values. Only the configuration can fix that.
+    #[error(
+        "the token for {user:?} would be {size} bytes, more than the {limit} bytes verifiers \
+         accept, with {groups} groups in it: let fewer groups into tokens with \
+         claims.groups_allow or claims.groups_pattern (or drop large [claims.extra] attributes)"
+    )]
+    TooLarge {
+        user: String,
+        size: usize,
+        limit: usize,
+        groups: usize,
+    },
 }
 
 impl TokenIssuer {
@@ -102,8 +115,18 @@ impl TokenIssuer {
             jti: new_token_id(),
             ..self.claims_for(user)
         };
+        let token = self.signer.sign(&claims)?;
+        // A token no verifier would accept is refused here, where the cause can be named.
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLarge {
+                user: claims.sub,
+                size: token.len(),
+                limit: MAX_TOKEN_LEN,
+                groups: claims.groups.len(),
+            });
+        }
         Ok(IssuedToken {
-            token: self.signer.sign(&claims)?,
+            token,
             expires_in: lifetime,
             expires_at,
         })
@@ -256,6 +279,48 @@ mod tests {
             .verify(&issuer.issue(&alice(), 60).unwrap().token)
             .unwrap();
         assert_ne!(a.jti, b.jti);
+    }
+
+    #[test]
+    fn a_token_longer_than_verifiers_accept_is_refused_naming_the_cause() {
+        let cfg = cfg(None);
+        let issuer = TokenIssuer::new(&cfg, &ClaimConfig::default());
+        let mut user = alice();
+        user.groups = (0..400).map(|i| format!("group-{i:04}")).collect();
+        // One name grows a byte at a time: the last token issued is within the limit and
+        // verifies, the first one past it is refused.
+        let mut largest = None;
+        let refused = (0..2000).find_map(|grow| {
+            user.groups[0] = format!("group-{}", "x".repeat(grow));
+            match issuer.issue(&user, 60) {
+                Ok(issued) => {
+                    largest = Some(issued.token);
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        });
+        let largest = largest.unwrap();
+        assert!(largest.len() <= MAX_TOKEN_LEN, "{}", largest.len());
+        assert!(largest.len() > MAX_TOKEN_LEN - 4, "{}", largest.len());
+        assert_eq!(
+            verifier(&cfg, 5).verify(&largest).unwrap().groups.len(),
+            400
+        );
+        let refused = refused.unwrap();
+        let TokenError::TooLarge { size, .. } = refused else {
+            panic!("{refused:?}")
+        };
+        assert!(size > MAX_TOKEN_LEN && size <= MAX_TOKEN_LEN + 4, "{size}");
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "the token for \"alice\" would be {size} bytes, more than the 8192 bytes \
+                 verifiers accept, with 400 groups in it: let fewer groups into tokens with \
+                 claims.groups_allow or claims.groups_pattern (or drop large [claims.extra] \
+                 attributes)"
+            )
+        );
     }
 
     #[test]

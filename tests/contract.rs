@@ -499,6 +499,7 @@ fn every_error_code_the_service_can_answer_is_in_openapi_yaml() {
         "body_too_large",
         "directory_unavailable",
         "internal_error",
+        "token_too_large",
         "not_found",
         "method_not_allowed",
     ] {
@@ -509,7 +510,7 @@ fn every_error_code_the_service_can_answer_is_in_openapi_yaml() {
     }
     assert_eq!(
         documented.len(),
-        14,
+        15,
         "openapi.yaml documents codes the service never sends"
     );
 }

@@ -7,8 +7,10 @@ mod support;
 
 use actix_web::http::StatusCode;
 use serde_json::json;
+use support::served::{request, serve};
 use support::service::{
-    app, claims, config_toml, invalid_credentials_body, load_config, send, token_request, Extra,
+    app, basic, claims, config_toml, invalid_credentials_body, load_config, send, token_request,
+    Extra,
 };
 use support::slapd::Slapd;
 
@@ -559,4 +561,118 @@ async fn an_anonymous_search_cannot_hide_a_group_from_the_access_rules() {
         .await;
         assert_eq!(alice.status, StatusCode::OK, "{bases}: {}", alice.body);
     }
+}
+
+/// `ou=crowd` with `count` groups `project-team-0001`.., each listing uid=paged as member: a
+/// user in hundreds of groups.
+fn crowd_ldif(count: usize) -> String {
+    let mut ldif = String::from(
+        "dn: ou=crowd,dc=example,dc=org\nobjectClass: organizationalUnit\nou: crowd\n\n",
+    );
+    for i in 1..=count {
+        ldif.push_str(&format!(
+            "dn: cn=project-team-{i:04},ou=crowd,dc=example,dc=org\nobjectClass: groupOfNames\ncn: project-team-{i:04}\nmember: uid=paged,ou=people,dc=example,dc=org\n\n"
+        ));
+    }
+    ldif
+}
+
+#[test]
+fn a_token_too_large_for_verifiers_is_refused_with_500_and_the_fix_in_the_log() {
+    // 400 groups of 17 characters: a token of about 10 kB, over the verifiers' 8 kB.
+    let slapd = Slapd::start_with(&crowd_ldif(400));
+    let crowd = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=crowd,dc=example,dc=org\"]\npage_size = 100\n";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let toml = config_toml(
+        &slapd.url(),
+        &Extra {
+            sections: crowd,
+            ..Extra::default()
+        },
+    );
+    let served = serve(dir.path(), &toml, "info");
+    let answer = request(
+        served.port,
+        "POST",
+        "/auth/request-token",
+        &[("Authorization", &basic("paged", "paged-password-1"))],
+    );
+    assert_eq!(answer.status, 500, "{}", answer.body);
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.header("www-authenticate"), None);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&answer.body).expect("JSON"),
+        json!({
+            "error": "token_too_large",
+            "message": "Your token would be larger than the 8192 bytes the services checking it accept, because of how many groups it would carry. Only this server's configuration can change that: contact its operator.",
+            "status": 500
+        })
+    );
+    let log = served.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cannot issue a token"))
+        .unwrap_or_else(|| panic!("no error line in the log:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("the token for \"paged\" would be ")
+            && line.contains(" bytes, more than the 8192 bytes verifiers accept, with 400 groups in it: let fewer groups into tokens with claims.groups_allow or claims.groups_pattern"),
+        "{line}"
+    );
+    assert!(!log.contains("paged-password-1"));
+}
+
+#[actix_web::test]
+async fn fewer_groups_let_into_the_token_make_it_fit_again() {
+    let slapd = Slapd::start_with(&crowd_ldif(400));
+    let sections = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=crowd,dc=example,dc=org\"]\npage_size = 100\n\n[claims]\ngroups_pattern = \"^project-team-00\"\n";
+    let app = app(&config_with(&slapd, "", "", sections)).await;
+    let groups = groups_of(&app, "paged", "paged-password-1").await;
+    let want: Vec<String> = (1..=99).map(|i| format!("project-team-{i:04}")).collect();
+    assert_eq!(groups, want);
+}
+
+#[actix_web::test]
+async fn a_search_cut_off_by_a_size_limit_is_no_unique_match_even_with_one_entry() {
+    let slapd = Slapd::start();
+    // slapd returns this account one entry per search, with sizeLimitExceeded when more match.
+    let directory = "bind_dn = \"cn=latchkey-small,ou=services,dc=example,dc=org\"\nbind_password = \"small-service-password-1\"\n";
+    let app = app(&load_config(&config_toml(
+        &slapd.url(),
+        &Extra {
+            directory,
+            users: "login_attributes = [\"uid\", \"mail\"]",
+            anonymous_only: true,
+            ..Extra::default()
+        },
+    )))
+    .await;
+    let twins = send(
+        &app,
+        token_request("twins@example.org", "twin-password-1", ""),
+    )
+    .await;
+    assert_eq!(twins.status, StatusCode::UNAUTHORIZED, "{}", twins.body);
+    assert_eq!(twins.body, invalid_credentials_body());
+    assert_eq!(
+        twins.header("www-authenticate"),
+        "Basic realm=\"latchkey\", charset=\"UTF-8\""
+    );
+    assert_eq!(twins.header("cache-control"), "no-store");
+    // The directory did answer that search with one entry and result code 4.
+    let log = slapd.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("SEARCH RESULT tag=101 err=4 ") && l.contains(" nentries=1 ")),
+        "{log}"
+    );
+    // A login matching one entry is still found by that account.
+    let alice = send(
+        &app,
+        token_request("alice@example.org", "alice-password-1", ""),
+    )
+    .await;
+    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    assert_eq!(claims(alice.token()).sub, "alice");
 }

@@ -482,3 +482,74 @@ async fn token_info_takes_only_get() {
         json!({"error": "method_not_allowed", "message": "Use GET to read a token's claims.", "status": 405})
     );
 }
+
+#[actix_web::test]
+async fn group_names_compare_alike_in_access_group_and_require_which_see_the_token_groups() {
+    let slapd = Slapd::start();
+    // dreßler is in Größe, ops and "Sales, EMEA (*)"; [claims] keeps ops out of the token.
+    let sections = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=groups,dc=example,dc=org\"]\nfilter = \"(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))\"\nmember_attributes = [\"member\", \"uniqueMember\"]\n\n[claims]\ngroups_allow = [\"SALES, EMEA (*)\", \"GRÖẞE\"]\n\n[access]\nrequire = \"\\\"sales, emea (*)\\\" & GRÖẞE & OPS\"\n";
+    let app = app(&load_config(&config_toml(
+        &slapd.url(),
+        &Extra {
+            sections,
+            ..Extra::default()
+        },
+    )))
+    .await;
+    // [access] sees every group, in any case.
+    let issued = send(&app, token_request("dreßler", "dreßler-passwort-1", "")).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    let token = issued.token().to_owned();
+    let verify = |query: &str| {
+        TestRequest::get()
+            .uri(&format!("/auth/verify?{query}"))
+            .insert_header(bearer(&token))
+    };
+    let require = |expr: &str| serde_urlencoded::to_string([("require", expr)]).expect("a query");
+    let group = |name: &str| serde_urlencoded::to_string([("group", name)]).expect("a query");
+
+    for query in [
+        group("GRÖẞE"),
+        group("größe"),
+        group("sales,  EMEA (*)"),
+        format!("{}&{}", group("Größe"), group("SALES, EMEA (*)")),
+        require("GRÖẞE & \"sales, emea (*)\""),
+        require("größe & !OPS"),
+    ] {
+        let (status, headers, body) = raw(&app, verify(&query)).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(body, "", "{query}");
+        assert_eq!(
+            headers.get("remote-groups").map(|v| v.as_bytes()),
+            Some("Größe,Sales%2C EMEA (*)".as_bytes()),
+            "{query}"
+        );
+    }
+    // "SS" is not a sharp s; and ops, which [access] saw, is not in the token.
+    for (query, message) in [
+        (
+            group("GRÖSSE"),
+            "This needs membership of the group \"GRÖSSE\".",
+        ),
+        (group("OPS"), "This needs membership of the group \"OPS\"."),
+        (
+            require("GRÖSSE"),
+            "The token's groups do not satisfy GRÖSSE.",
+        ),
+        (require("ops"), "The token's groups do not satisfy ops."),
+    ] {
+        let (status, headers, body) = raw(&app, verify(&query)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{query}: {body}");
+        assert_eq!(header(&headers, "remote-user"), None, "{query}");
+        assert_eq!(
+            header(&headers, "cache-control"),
+            Some("no-store"),
+            "{query}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+            json!({"error": "forbidden", "message": message, "status": 403}),
+            "{query}"
+        );
+    }
+}

@@ -127,31 +127,62 @@ impl AccessConfig {
     }
 }
 
-/// Attributes holding binary data or secrets: never turned into claims.
+/// Attributes holding binary data or secrets (password hashes and histories, Kerberos keys,
+/// LAPS and managed service account passwords, BitLocker and TPM recovery data, trust and LSA
+/// secrets, OTP seeds): never turned into claims. An attribute given by its numeric OID is
+/// refused as well (see [`validate_claims`]), since this list names attributes by name.
 const UNFIT_ATTRIBUTES: &[&str] = &[
     "audio",
     "authorityRevocationList",
+    "authPassword",
     "cACertificate",
     "certificateRevocationList",
     "crossCertificatePair",
+    "currentValue",
+    "dBCSPwd",
     "deltaRevocationList",
+    "initialAuthIncoming",
+    "initialAuthOutgoing",
+    "ipaNTHash",
+    "ipatokenOTPkey",
     "jpegPhoto",
+    "krbMKey",
     "krbPrincipalKey",
+    "krbPwdHistory",
     "lmPwdHistory",
     "mS-DS-ConsistencyGuid",
+    "ms-Mcs-AdmPwd",
+    "msDS-ExecuteScriptPassword",
+    "msDS-KeyCredentialLink",
+    "msDS-ManagedPassword",
     "msExchMailboxGuid",
+    "msFVE-KeyPackage",
+    "msFVE-RecoveryPassword",
+    "msLAPS-EncryptedDSRMPassword",
+    "msLAPS-EncryptedDSRMPasswordHistory",
+    "msLAPS-EncryptedPassword",
+    "msLAPS-EncryptedPasswordHistory",
+    "msLAPS-Password",
+    "msPKIAccountCredentials",
+    "msPKIDPAPIMasterKeys",
+    "msTPM-OwnerInformation",
     "ntPwdHistory",
     "objectGUID",
     "objectSid",
     "photo",
+    "priorValue",
     "pwdHistory",
     "sambaLMPassword",
     "sambaNTPassword",
+    "sambaPasswordHistory",
     "sIDHistory",
+    "supplementalCredentials",
     "supportedAlgorithms",
     "thumbnailLogo",
     "thumbnailPhoto",
     "tokenGroups",
+    "trustAuthIncoming",
+    "trustAuthOutgoing",
     "unicodePwd",
     "userCertificate",
     "userPassword",
@@ -230,6 +261,13 @@ pub fn validate_claims(c: ClaimSettings, problems: &mut Vec<String>) -> Option<C
             ExtraClaimSettings::Detailed { attribute, multi } => (attribute, multi),
         };
         check_attribute(&key, &attribute, problems);
+        // A numeric OID names any attribute, userPassword (2.5.4.35) as well as one this list
+        // does not know by number: only names are accepted, and checked against the list.
+        if attribute.starts_with(|c: char| c.is_ascii_digit()) {
+            problems.push(format!(
+                "{key}: {attribute:?} is a numeric OID; give the attribute's name (OIDs are refused, as secret attributes such as userPassword, 2.5.4.35, could hide behind one)"
+            ));
+        }
         if let Some(unfit) = UNFIT_ATTRIBUTES
             .iter()
             .find(|u| u.eq_ignore_ascii_case(&attribute))

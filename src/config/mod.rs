@@ -637,6 +637,7 @@ impl Settings {
     pub fn validate(self, source: &str) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
+        validate_durations(&self, &mut problems);
         let server = validate_server(&self.server, &mut problems);
         validate_verify(&self.verify, &mut problems);
         let tokens = validate_tokens(self.tokens, &mut problems);
@@ -719,6 +720,87 @@ fn validate_server(s: &ServerSettings, problems: &mut Vec<String>) -> Option<Ser
     })
 }
 
+/// The longest token lifetime `tokens.max_duration` may allow, in seconds: a year.
+const MAX_TOKEN_LIFETIME: u64 = 365 * 86_400;
+
+/// The longest each duration of the configuration may be (`brute_force.min_failure_time`,
+/// `directory.cache.ttl`, `tokens.max_duration` and `verify.leeway` are bounded where their
+/// other rules are). More is a mistake, a unit
+/// mixed up, and would overflow where it is added to a clock reading: refused at load, naming
+/// the key, rather than failing later.
+fn validate_durations(s: &Settings, problems: &mut Vec<String>) {
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    let d = &s.directory;
+    let bounds = [
+        (
+            "server.keep_alive",
+            s.server.keep_alive,
+            HOUR,
+            "an idle connection is not worth keeping that long",
+        ),
+        (
+            "server.client_request_timeout",
+            s.server.client_request_timeout,
+            5 * MINUTE,
+            "a slow client would hold a connection that long",
+        ),
+        (
+            "server.shutdown_timeout",
+            s.server.shutdown_timeout,
+            HOUR,
+            "a stop would wait that long",
+        ),
+        (
+            "brute_force.window",
+            s.brute_force.window,
+            DAY,
+            "failures are counted within a day at most",
+        ),
+        (
+            "brute_force.ban",
+            s.brute_force.ban,
+            7 * DAY,
+            "a ban lasts a week at most",
+        ),
+        (
+            "directory.retry_down_after",
+            d.retry_down_after,
+            HOUR,
+            "a recovered server would be passed over that long",
+        ),
+        (
+            "directory.connect_timeout",
+            d.connect_timeout,
+            5 * MINUTE,
+            "a request would wait that long for a dead server",
+        ),
+        (
+            "directory.operation_timeout",
+            d.operation_timeout,
+            5 * MINUTE,
+            "a request would wait that long for a stuck server",
+        ),
+        (
+            "directory.pool.wait_timeout",
+            d.pool.wait_timeout,
+            5 * MINUTE,
+            "a request would wait that long for a connection",
+        ),
+    ];
+    for (key, value, max, why) in bounds {
+        let max = Duration::from_secs(max);
+        if value > max {
+            problems.push(format!(
+                "{key} = {} is more than {}; {why}",
+                humantime::format_duration(value),
+                humantime::format_duration(max)
+            ));
+        }
+    }
+}
+
 fn validate_brute_force(b: &BruteForceSettings, problems: &mut Vec<String>) {
     let on = b.max_failures_per_login > 0 || b.max_failures_per_address > 0;
     if on && (b.window.is_zero() || b.ban.is_zero()) {
@@ -744,10 +826,11 @@ fn validate_verify(v: &VerifySettings, problems: &mut Vec<String>) {
             ));
         }
     }
-    if v.leeway > 300 {
+    if v.leeway > latchkey_verify::MAX_LEEWAY {
         problems.push(format!(
-            "verify.leeway = {} is more than 300 seconds; fix the clocks instead (NTP)",
-            v.leeway
+            "verify.leeway = {} is more than {} seconds; fix the clocks instead (NTP)",
+            v.leeway,
+            latchkey_verify::MAX_LEEWAY
         ));
     }
     if v.cache_max_bytes > 1 << 32 {
@@ -774,6 +857,12 @@ fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> Option<Token
     }
     if t.max_duration == 0 {
         problems.push("tokens.max_duration is 0; it must be at least 1 second".into());
+    }
+    if t.max_duration > MAX_TOKEN_LIFETIME {
+        problems.push(format!(
+            "tokens.max_duration = {} is more than {MAX_TOKEN_LIFETIME} seconds (a year); a token cannot be taken back before it expires",
+            t.max_duration
+        ));
     }
     if t.default_duration == 0 || t.default_duration > t.max_duration {
         problems.push(format!(
@@ -1522,6 +1611,53 @@ mod tests {
     }
 
     #[test]
+    fn claims_refuse_secret_attributes_in_any_case_and_numeric_oids() {
+        let extra =
+            |attribute: &str| problems(&format!("{GOOD}\n[claims.extra]\nx = \"{attribute}\""));
+        for secret in [
+            "authPassword",
+            "AUTHPASSWORD",
+            "msDS-ManagedPassword",
+            "unicodePwd",
+            "ntPwdHistory",
+            "lmPwdHistory",
+            "supplementalCredentials",
+            "sambaNTPassword",
+            "sambaLMPassword",
+            "krbPrincipalKey",
+            "msDS-KeyCredentialLink",
+            "ms-Mcs-AdmPwd",
+            "msLAPS-Password",
+            "msFVE-RecoveryPassword",
+        ] {
+            let p = extra(secret);
+            assert_eq!(p.len(), 1, "{secret}: {p:?}");
+            assert!(
+                p[0].starts_with("claims.extra.x: ")
+                    && p[0].ends_with(" holds binary data or a secret and cannot become a claim")
+                    && p[0].to_lowercase().contains(&secret.to_lowercase()),
+                "{secret}: {p:?}"
+            );
+        }
+        for oid in [
+            "2.5.4.35",
+            "1.3.6.1.4.1.4203.1.3.4",
+            "0.9.2342.19200300.100.1.3",
+        ] {
+            assert_eq!(
+                extra(oid),
+                vec![format!("claims.extra.x: {oid:?} is a numeric OID; give the attribute's name (OIDs are refused, as secret attributes such as userPassword, 2.5.4.35, could hide behind one)")],
+            );
+        }
+        // Names are fine, including ones beginning with a secret's name.
+        let c = parse(&format!(
+            "{GOOD}\n[claims.extra]\nx = \"userPasswordHint\"\ny = \"mail\""
+        ))
+        .unwrap();
+        assert_eq!(c.claims.extra.len(), 2);
+    }
+
+    #[test]
     fn login_attributes_default_to_the_first_search_attribute() {
         let c = parse(&GOOD.replace(
             "base_dn = ",
@@ -1577,6 +1713,47 @@ mod tests {
                 "directory.cache.ttl = 2days is more than a day; group changes would take that long to be seen",
             ]
         );
+    }
+
+    #[test]
+    fn every_duration_is_bounded_naming_its_key() {
+        let with = |directory: &str, pool: &str, tables: &str| {
+            format!(
+                "{}\n{tables}",
+                GOOD.replace(
+                    "[directory.users]",
+                    &format!("{directory}\n[directory.pool]\n{pool}\n[directory.users]"),
+                )
+            )
+        };
+        let p = problems(&with(
+            "retry_down_after = \"100000000 years\"\nconnect_timeout = \"301s\"\noperation_timeout = \"6m\"",
+            "wait_timeout = \"1h\"",
+            "[tokens]\nmax_duration = 31536001\n[server]\nkeep_alive = \"61m\"\nclient_request_timeout = \"1h\"\nshutdown_timeout = \"2h\"\n[brute_force]\nwindow = \"25h\"\nban = \"8days\"",
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "server.keep_alive = 1h 1m is more than 1h; an idle connection is not worth keeping that long",
+                "server.client_request_timeout = 1h is more than 5m; a slow client would hold a connection that long",
+                "server.shutdown_timeout = 2h is more than 1h; a stop would wait that long",
+                "brute_force.window = 1day 1h is more than 1day; failures are counted within a day at most",
+                "brute_force.ban = 8days is more than 7days; a ban lasts a week at most",
+                "directory.retry_down_after = 100000000years is more than 1h; a recovered server would be passed over that long",
+                "directory.connect_timeout = 5m 1s is more than 5m; a request would wait that long for a dead server",
+                "directory.operation_timeout = 6m is more than 5m; a request would wait that long for a stuck server",
+                "directory.pool.wait_timeout = 1h is more than 5m; a request would wait that long for a connection",
+                "tokens.max_duration = 31536001 is more than 31536000 seconds (a year); a token cannot be taken back before it expires",
+            ]
+        );
+        // Each maximum itself is accepted.
+        let c = parse(&with(
+            "retry_down_after = \"1h\"\nconnect_timeout = \"5m\"\noperation_timeout = \"5m\"",
+            "wait_timeout = \"5m\"",
+            "[tokens]\nmax_duration = 31536000\n[server]\nkeep_alive = \"1h\"\nclient_request_timeout = \"5m\"\nshutdown_timeout = \"1h\"\n[brute_force]\nwindow = \"1day\"\nban = \"7days\"",
+        ))
+        .unwrap();
+        assert_eq!(c.directory.retry_down_after, Duration::from_secs(3600));
     }
 
     #[test]

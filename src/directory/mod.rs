@@ -493,8 +493,18 @@ impl Directory {
             .map(SearchEntry::construct)
             .collect();
         match result.rc {
-            // success, sizeLimitExceeded (more than our limit of 2 matched)
-            0 | 4 => {}
+            // success
+            0 => {}
+            // sizeLimitExceeded: more entries matched than came back (our limit of 2, or a
+            // smaller one of the server's), so even a single entry returned is not a unique match
+            4 => {
+                tracing::warn!(
+                    filter = %filter,
+                    returned = entries.len(),
+                    "the login matches more entries than the directory returned; refusing it (make the attribute unique, narrow directory.users.filter, or raise the service account's size limit)"
+                );
+                return Err(DirectoryError::UnknownUser);
+            }
             // noSuchObject: the base does not exist (or is hidden from this account)
             32 => {
                 tracing::warn!(base = %base, "the search base does not exist or cannot be seen; check directory.users.base_dn");
@@ -514,7 +524,7 @@ impl Directory {
             n => {
                 tracing::warn!(
                     filter = %filter,
-                    matches = if result.rc == 4 { "more than 2".to_owned() } else { n.to_string() },
+                    matches = n,
                     "the login matches several entries; refusing it (make the attribute unique or narrow directory.users.filter)"
                 );
                 Err(DirectoryError::UnknownUser)

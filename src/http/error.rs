@@ -4,11 +4,18 @@
 //! `Content-Type: application/json` and `Cache-Control: no-store`. A 401 carries
 //! `WWW-Authenticate: Basic` so that curl and httpie prompt; a 503 and a 429 carry
 //! `Retry-After`.
+//!
+//! A token that would be too large for its verifiers is a 500 (`token_too_large`), not a 4xx:
+//! the configuration puts too many groups into tokens, the client cannot change that by asking
+//! differently, and retrying does not help either (so not 503). Its own code tells it apart from
+//! `internal_error` and its message sends the user to the operator.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+
+use crate::tokens::TokenError;
 
 /// The authentication realm named in `WWW-Authenticate`.
 pub const REALM: &str = "latchkey";
@@ -39,6 +46,8 @@ pub enum ApiError {
     DirectoryUnavailable,
     #[error("The server failed to answer; its operator will find the cause in the log.")]
     Internal,
+    #[error("Your token would be larger than the {0} bytes the services checking it accept, because of how many groups it would carry. Only this server's configuration can change that: contact its operator.")]
+    TokenTooLarge(usize),
     #[error("There is nothing at this path.")]
     NotFound,
     #[error("{message}")]
@@ -69,6 +78,7 @@ impl ApiError {
             ApiError::BodyTooLarge(_) => "body_too_large",
             ApiError::DirectoryUnavailable => "directory_unavailable",
             ApiError::Internal => "internal_error",
+            ApiError::TokenTooLarge(_) => "token_too_large",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
         }
@@ -87,7 +97,7 @@ impl ResponseError for ApiError {
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::DirectoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal | ApiError::TokenTooLarge(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -120,6 +130,16 @@ impl ResponseError for ApiError {
             message: self.to_string(),
             status: status.as_u16(),
         })
+    }
+}
+
+impl From<TokenError> for ApiError {
+    /// What the client is told when no token could be made (the log says more).
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::TooLarge { limit, .. } => ApiError::TokenTooLarge(limit),
+            TokenError::Signing(_) | TokenError::Lifetime(_) => ApiError::Internal,
+        }
     }
 }
 

@@ -309,7 +309,7 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
     }
     let issued = state.issuer.issue(&user, options.duration).map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
-        ApiError::Internal
+        ApiError::from(e)
     })?;
     shared.metrics.token_issued();
     audit("issued", "", Some(&user.username));

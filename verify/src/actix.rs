@@ -128,8 +128,9 @@ pub fn token_headers<'a>(
 }
 
 /// Require every group in `groups` of verified `claims`: 403 naming the first one missing.
+/// Names are compared by [`Claims::has_group`], without regard to case.
 pub fn require_groups(claims: &Claims, groups: &[String]) -> Result<(), Rejection> {
-    match groups.iter().find(|g| !claims.groups.contains(g)) {
+    match groups.iter().find(|g| !claims.has_group(g)) {
         Some(missing) => Err(Rejection::MissingGroup(missing.clone())),
         None => Ok(()),
     }
@@ -166,7 +167,8 @@ impl RequireToken {
         self
     }
 
-    /// Require membership of `group` too (every group named is required).
+    /// Require membership of `group` too (every group named is required), compared by
+    /// [`Claims::has_group`]: `.group("Admins")` accepts a token with the group `admins`.
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.requirement.groups.push(group.into());
         self
@@ -364,6 +366,39 @@ mod tests {
             format!("Bearer {}", token(&["admins"], 60)),
         ));
         assert_eq!(call(with).await.0, StatusCode::OK);
+    }
+
+    #[actix_web::test]
+    async fn required_groups_are_compared_without_regard_to_case() {
+        let verifier = Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
+        let app = test::init_service(
+            App::new().service(
+                web::resource("/eu")
+                    .wrap(
+                        RequireToken::new(verifier)
+                            .group("SALES, EMEA (*)")
+                            .group("GRÖẞE"),
+                    )
+                    .to(hello),
+            ),
+        )
+        .await;
+        let call = |groups: &[&str]| {
+            TestRequest::get()
+                .uri("/eu")
+                .insert_header(("Authorization", format!("Bearer {}", token(groups, 60))))
+                .to_request()
+        };
+        let both = test::call_service(&app, call(&["Sales, EMEA (*)", "Größe"])).await;
+        assert_eq!(both.status(), StatusCode::OK);
+        assert_eq!(test::read_body(both).await, "hello alice");
+        // "SS" is not a lowercase sharp s: another group.
+        let other = test::call_service(&app, call(&["sales, emea (*)", "GRÖSSE"])).await;
+        assert_eq!(other.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            test::read_body(other).await,
+            r#"{"error":"forbidden","message":"This needs membership of the group \"GRÖẞE\".","status":403}"#
+        );
     }
 
     #[test]

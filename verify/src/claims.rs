@@ -70,6 +70,35 @@ impl Claims {
     pub fn flag(&self, name: &str) -> bool {
         matches!(self.extra.get(name), Some(serde_json::Value::Bool(true)))
     }
+
+    /// Whether `groups` holds the group `name`, compared as Latchkey compares group names
+    /// everywhere ([`fold_group`]: without regard to case or runs of whitespace).
+    pub fn has_group(&self, name: &str) -> bool {
+        if self.groups.iter().any(|g| g == name) {
+            return true;
+        }
+        let key = fold_group(name);
+        self.groups.iter().any(|g| fold_group(g) == key)
+    }
+}
+
+/// The key under which a group name is compared, by Latchkey's `[access]` and `[claims]` rules,
+/// `/auth/verify`'s `?group=` and `?require=`, and [`Claims::has_group`]: two names denote the
+/// same group exactly when their keys are equal.
+///
+/// Runs of whitespace become one space, leading and trailing whitespace is dropped, and the
+/// rest is lowercased with [`str::to_lowercase`] (Unicode, not only ASCII: `GRÖẞE` and
+/// `größe` are one group). That is lowercasing, not full case folding: `GRÖSSE` stays
+/// `grösse`, another group than `größe`.
+pub fn fold_group(name: &str) -> String {
+    let mut collapsed = String::with_capacity(name.len());
+    for word in name.split_whitespace() {
+        if !collapsed.is_empty() {
+            collapsed.push(' ');
+        }
+        collapsed.push_str(word);
+    }
+    collapsed.to_lowercase()
 }
 
 /// The names `Claims` holds in its own fields; an extra claim never takes one of them.
@@ -199,6 +228,40 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn group_names_fold_by_whitespace_and_unicode_lowercase() {
+        assert_eq!(fold_group("Admins"), "admins");
+        assert_eq!(fold_group("  Domain \t  Admins\n"), "domain admins");
+        assert_eq!(fold_group(""), "");
+        assert_eq!(fold_group(" \t "), "");
+        assert_eq!(fold_group("Sales, EMEA (*)"), "sales, emea (*)");
+        // Unicode lowercasing: Ö and the capital sharp s too; "SS" stays "ss".
+        assert_eq!(fold_group("GRÖẞE"), "größe");
+        assert_eq!(fold_group("GRÖSSE"), "grösse");
+        // Whole-string str::to_lowercase: a word-final capital sigma becomes 'ς'.
+        assert_eq!(fold_group("ΟΔΟΣ   ΜΑΣ"), "οδος μας");
+        assert_eq!(fold_group("ΟΔΟΣ"), "ΟΔΟΣ".to_lowercase());
+    }
+
+    #[test]
+    fn has_group_compares_folded_names() {
+        let mut c = Claims::new("iss-1", "dreßler", 10, 20);
+        c.groups = vec!["Größe".into(), "Sales, EMEA (*)".into(), "ops".into()];
+        for name in [
+            "Größe",
+            "GRÖẞE",
+            "größe",
+            "SALES,  EMEA (*)",
+            " sales, emea (*) ",
+            "OPS",
+        ] {
+            assert!(c.has_group(name), "{name}");
+        }
+        for name in ["GRÖSSE", "grosse", "Sales, EMEA", "op", ""] {
+            assert!(!c.has_group(name), "{name}");
+        }
+    }
 
     #[test]
     fn extra_claims_round_trip_beside_the_standard_ones() {

@@ -18,6 +18,11 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds, unless configured otherwise.
 pub const DEFAULT_LEEWAY: u64 = 5;
 
+/// The most clock skew a verifier tolerates, in seconds: [`VerifierBuilder::leeway`] takes a
+/// larger value as this one. More would keep expired tokens valid for long; clocks that far
+/// apart need fixing (NTP), not tolerating. Latchkey's `verify.leeway` has the same bound.
+pub const MAX_LEEWAY: u64 = 300;
+
 /// Why a token was refused. Each way a token can fail has its own variant, so callers can log
 /// or count the reason without parsing strings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,7 +154,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// Tolerate `seconds` of clock skew on `exp` and `nbf` (default [`DEFAULT_LEEWAY`]).
+    /// Tolerate `seconds` of clock skew on `exp` and `nbf` (default [`DEFAULT_LEEWAY`]), at
+    /// most [`MAX_LEEWAY`]: a larger value is taken as [`MAX_LEEWAY`].
     pub fn leeway(mut self, seconds: u64) -> Self {
         self.leeway = Some(seconds);
         self
@@ -177,7 +183,8 @@ impl VerifierBuilder {
             allowed,
             issuer: self.issuer,
             audience: self.audience,
-            leeway: i64::try_from(self.leeway.unwrap_or(DEFAULT_LEEWAY)).unwrap_or(i64::MAX),
+            leeway: i64::try_from(self.leeway.unwrap_or(DEFAULT_LEEWAY).min(MAX_LEEWAY))
+                .unwrap_or(0),
         }
     }
 }
@@ -476,6 +483,35 @@ mod tests {
         assert_eq!(v.verify_at(&token, 2_006), Err(VerifyError::Expired));
         assert!(v.verify_at(&token, 995).is_ok(), "nbf - leeway is valid");
         assert_eq!(v.verify_at(&token, 994), Err(VerifyError::NotYetValid));
+    }
+
+    #[test]
+    fn a_leeway_beyond_the_maximum_is_taken_as_the_maximum() {
+        let k = key("k1", 1);
+        let mut c = claims();
+        c.iat = 1_000;
+        c.nbf = 1_000;
+        c.exp = 2_000;
+        let token = Signer::new(&k, HmacAlgorithm::HS256).sign(&c).unwrap();
+        for asked in [MAX_LEEWAY + 1, 86_400, u64::MAX] {
+            let v = Verifier::builder().key(&k).leeway(asked).build();
+            assert!(v.verify_at(&token, 2_000 + 300).is_ok(), "{asked}");
+            assert_eq!(
+                v.verify_at(&token, 2_301),
+                Err(VerifyError::Expired),
+                "{asked}"
+            );
+            assert!(v.verify_at(&token, 1_000 - 300).is_ok(), "{asked}");
+            assert_eq!(
+                v.verify_at(&token, 699),
+                Err(VerifyError::NotYetValid),
+                "{asked}"
+            );
+            assert!(format!("{v:?}").contains("leeway: 300"), "{v:?}");
+        }
+        // Up to the maximum, the leeway is what was asked.
+        let v = Verifier::builder().key(&k).leeway(MAX_LEEWAY - 1).build();
+        assert_eq!(v.verify_at(&token, 2_300), Err(VerifyError::Expired));
     }
 
     #[test]
