@@ -1,5 +1,7 @@
-//! A real nginx in front of an application, asking a real `latchkey serve` (against a real
-//! slapd) through `auth_request`, with the configuration shipped in `deploy/nginx/`.
+//! A real nginx and a real Caddy in front of an application, asking a real `latchkey serve`
+//! (against a real slapd) through `auth_request` and `forward_auth`, with the configurations
+//! shipped in `deploy/nginx/` and `deploy/caddy/`. The application is a tiny server that answers
+//! with the header lines it received, so the tests see exactly what reaches it.
 
 mod support;
 
@@ -9,6 +11,8 @@ use std::path::Path;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use latchkey_verify::Claims;
+use serde_json::json;
+use support::caddy::{self, Caddy};
 use support::nginx::Nginx;
 use support::served::{request, serve, Answer};
 use support::service::{basic, config_toml, Extra, TEST_ISSUER, TEST_KID, TEST_SECRET};
@@ -65,6 +69,19 @@ fn nginx_config(latchkey_port: u16, app_port: u16) -> String {
         "the example changed shape"
     );
     replaced
+}
+
+/// `deploy/caddy/Caddyfile` pointed at this test's Latchkey and upstream, served over plain HTTP
+/// on the harness's port.
+fn caddy_config(latchkey_port: u16, app_port: u16) -> String {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/caddy/Caddyfile");
+    let text = std::fs::read_to_string(example).expect("read the example");
+    assert_eq!(text.matches("127.0.0.1:8080").count(), 3, "{text}");
+    assert_eq!(text.matches("127.0.0.1:9000").count(), 2, "{text}");
+    assert_eq!(text.matches("app.example.org {").count(), 1, "{text}");
+    text.replace("127.0.0.1:8080", &format!("127.0.0.1:{latchkey_port}"))
+        .replace("127.0.0.1:9000", &format!("127.0.0.1:{app_port}"))
+        .replace("app.example.org {", "http://{listen} {")
 }
 
 /// Header lines the upstream received named `name`.
@@ -176,4 +193,177 @@ fn nginx_auth_request_lets_valid_tokens_through_with_identity_headers() {
     assert_eq!(received(&with_group, "Remote-User"), ["carol"]);
     assert_eq!(received(&with_group, "Remote-Groups"), ["staff,admins"]);
     assert_eq!(received(&with_group, "Remote-Email"), Vec::<String>::new());
+}
+
+/// The identity a client claims for itself; sent with every request of
+/// [`a_forged_identity_never_reaches_the_upstream`].
+const FORGED: [(&str, &str); 4] = [
+    ("Remote-User", "root"),
+    ("Remote-Groups", "admins"),
+    ("Remote-Email", "root@example.org"),
+    ("Remote-Name", "The Administrator"),
+];
+
+/// A request through the proxy on `port`, with the forged identity and `authorization` (if
+/// not empty).
+fn forged(port: u16, target: &str, authorization: &str) -> Answer {
+    let mut headers = FORGED.to_vec();
+    if !authorization.is_empty() {
+        headers.push(("Authorization", authorization));
+    }
+    request(port, "GET", target, &headers)
+}
+
+/// Through the proxy on `port`, whatever identity the client claims for itself, the upstream
+/// receives Latchkey's values only: for a user with every claim, for users lacking some, and
+/// not at all without a token. `empty` is what the upstream receives for a header Latchkey
+/// answered empty (nginx leaves such a header out, some Caddy versions pass it on empty).
+/// Returns the 401 answer for a request with no token, for the caller to check.
+fn a_forged_identity_never_reaches_the_upstream(port: u16, empty: &[&str]) -> Answer {
+    let token = |login: &str, password: &str| -> String {
+        let issued = request(
+            port,
+            "POST",
+            "/auth/request-token",
+            &[("Authorization", &basic(login, password))],
+        );
+        assert_eq!(issued.status, 200, "{login}: {issued:?}");
+        let json: serde_json::Value = serde_json::from_str(&issued.body).expect("JSON");
+        format!("Bearer {}", json["token"].as_str().expect("a token"))
+    };
+    let identity =
+        |answer: &Answer| -> [Vec<String>; 4] { FORGED.map(|(name, _)| received(answer, name)) };
+    let own = |values: &[&str]| -> Vec<String> { values.iter().map(|v| v.to_string()).collect() };
+
+    // alice has an email and a name, and no groups.
+    let alice = forged(port, "/reports/q3", &token("alice", "alice-password-1"));
+    assert_eq!(alice.status, 200, "{alice:?}");
+    assert!(
+        alice.body.starts_with("GET /reports/q3 HTTP/1."),
+        "{}",
+        alice.body
+    );
+    assert_eq!(
+        identity(&alice),
+        [
+            own(&["alice"]),
+            own(empty),
+            own(&["alice@example.org"]),
+            own(&["Alice Liddell"])
+        ]
+    );
+
+    // user1 has no email in the directory.
+    let user1 = forged(port, "/", &token("user1", "user1-password"));
+    assert_eq!(user1.status, 200, "{user1:?}");
+    assert!(user1.body.starts_with("GET / HTTP/1."), "{}", user1.body);
+    assert_eq!(
+        identity(&user1),
+        [own(&["user1"]), own(empty), own(empty), own(&["User One"])]
+    );
+
+    // carol's token has groups, and neither an email nor a name; the admin route asks for
+    // the group admins.
+    let carol = token_with_groups("carol", &["staff", "admins"]);
+    let admin = forged(port, "/admin/users", &format!("Bearer {carol}"));
+    assert_eq!(admin.status, 200, "{admin:?}");
+    assert!(
+        admin.body.starts_with("GET /admin/users HTTP/1."),
+        "{}",
+        admin.body
+    );
+    assert_eq!(
+        identity(&admin),
+        [
+            own(&["carol"]),
+            own(&["staff,admins"]),
+            own(empty),
+            own(empty)
+        ]
+    );
+
+    // Without a token the request stops at the proxy: the upstream sees nothing.
+    let refused = forged(port, "/reports/q3", "");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(
+        refused.header("WWW-Authenticate"),
+        Some(r#"Bearer realm="latchkey""#)
+    );
+    assert!(!refused.body.contains("Remote-"), "{}", refused.body);
+    refused
+}
+
+#[test]
+fn nginx_replaces_every_identity_header_the_client_sends() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let latchkey = serve(
+        dir.path(),
+        &config_toml(&slapd.url(), &Extra::default()),
+        "info",
+    );
+    let nginx = Nginx::start(&nginx_config(latchkey.port, echo_upstream()));
+    // nginx leaves out a header set to an empty value.
+    let refused = a_forged_identity_never_reaches_the_upstream(nginx.port(), &[]);
+    // nginx answers a refusal from auth_request with its own page.
+    assert_eq!(refused.header("Content-Type"), Some("text/html"));
+    assert!(
+        refused
+            .body
+            .contains("<title>401 Authorization Required</title>"),
+        "{}",
+        refused.body
+    );
+}
+
+#[test]
+fn caddy_replaces_every_identity_header_the_client_sends() {
+    let (major, minor, patch) = caddy::version();
+    println!("caddy {major}.{minor}.{patch}");
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let latchkey = serve(
+        dir.path(),
+        &config_toml(&slapd.url(), &Extra::default()),
+        "info",
+    );
+    let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
+    // Before 2.9, copy_headers sets every header it names, empty ones too; from 2.9 on it
+    // skips those that are empty in Latchkey's answer.
+    let empty: &[&str] = if (major, minor) < (2, 9) { &[""] } else { &[] };
+    let refused = a_forged_identity_never_reaches_the_upstream(caddy.port(), empty);
+    // forward_auth passes Latchkey's refusal on as it is.
+    assert_eq!(refused.header("Content-Type"), Some("application/json"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&refused.body).expect("JSON"),
+        json!({"error": "missing_token", "message": "Send a token: Authorization: Bearer <token>.", "status": 401}),
+        "{}",
+        caddy.log()
+    );
+    drop(caddy);
+
+    // Caddy versions differ in what copy_headers does with a header the client sent and
+    // Latchkey's answer leaves empty; the example removes the client's copies before it asks, so
+    // they never pass. Shown here with the example copying Remote-User only, as a version that
+    // keeps the client's copy of an empty header would treat the other three.
+    let copy_all = "copy_headers Remote-User Remote-Groups Remote-Email Remote-Name";
+    let user_only =
+        caddy_config(latchkey.port, echo_upstream()).replace(copy_all, "copy_headers Remote-User");
+    let caddy = Caddy::start(&user_only);
+    let carol = token_with_groups("carol", &["staff", "admins"]);
+    for target in ["/", "/admin/users"] {
+        let answer = forged(caddy.port(), target, &format!("Bearer {carol}"));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(
+            answer.body.starts_with(&format!("GET {target} HTTP/1.")),
+            "{}",
+            answer.body
+        );
+        let identity = FORGED.map(|(name, _)| received(&answer, name));
+        assert_eq!(
+            identity,
+            [vec!["carol".to_owned()], vec![], vec![], vec![]],
+            "{target}"
+        );
+    }
 }
