@@ -83,12 +83,10 @@ fn parse_entry(entry: &[u8]) -> Option<IpAddr> {
 /// `bytes` without the spaces and tabs around it.
 fn trim_blanks(bytes: &[u8]) -> &[u8] {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !blank(b))
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
+    let start = bytes.iter().take_while(|b| blank(b)).count();
+    let rest = bytes.get(start..).unwrap_or_default();
+    let end = rest.len() - rest.iter().rev().take_while(|b| blank(b)).count();
+    rest.get(..end).unwrap_or_default()
 }
 
 impl TrustedProxies {
