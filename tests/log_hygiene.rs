@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::served::{request, serve};
+use support::served::{request, serve, serve_with_server};
 use support::service::{basic, config_toml, Extra, TEST_SECRET};
 use support::slapd::Slapd;
 
@@ -187,4 +187,98 @@ fn the_json_log_is_clean_too_and_every_line_is_json() {
         }
     }
     assert_eq!(audits, 11);
+}
+
+/// The audit lines of `log`.
+fn audit_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("latchkey::audit"))
+        .collect()
+}
+
+#[test]
+fn a_login_that_looks_like_fields_is_logged_as_one_quoted_value() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = serve(dir.path(), &config(&slapd, "text"), "info");
+    let forged = "x outcome=issued sub=admin";
+    let answer = request(
+        served.port,
+        "POST",
+        "/auth/request-token",
+        &[("Authorization", &basic(forged, "a-password-1"))],
+    );
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = served.log();
+    let audit = audit_lines(&log);
+    assert_eq!(audit.len(), 1, "{log}");
+    let quoted = " login=\"x outcome=issued sub=admin\" client=127.0.0.1 outcome=\"refused\" \
+                  reason=\"unknown_user\" elapsed_ms=";
+    assert!(audit[0].contains(quoted), "{}", audit[0]);
+    // Nowhere else does the login's text pass for a field.
+    let rest = log.replacen("login=\"x outcome=issued sub=admin\"", "", 1);
+    for forged in ["login=x", "issued", "sub=admin"] {
+        assert!(!rest.contains(forged), "{forged}: {log}");
+    }
+}
+
+#[test]
+fn the_request_span_names_the_client_the_trusted_proxies_vouch_for() {
+    let slapd = Slapd::start();
+    let guess = |port: u16| {
+        let answer = request(
+            port,
+            "POST",
+            "/auth/request-token",
+            &[
+                ("Authorization", &basic("alice", "wrong-password-1")),
+                ("X-Forwarded-For", "6.6.6.6, 203.0.113.9"),
+                ("Forwarded", "for=7.7.7.7"),
+                ("X-Real-IP", "8.8.8.8"),
+            ],
+        );
+        assert_eq!(answer.status, 401, "{}", answer.body);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+
+    // No trusted proxy: the peer is the client, whatever the headers say.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let direct = serve(dir.path(), &config(&slapd, "text"), "info");
+    guess(direct.port);
+    let log = direct.log();
+    let audit = audit_lines(&log);
+    assert_eq!(audit.len(), 1, "{log}");
+    assert!(
+        audit[0].contains(" http.client_ip=127.0.0.1 "),
+        "{}",
+        audit[0]
+    );
+    assert!(audit[0].contains(" client=127.0.0.1 "), "{}", audit[0]);
+    for forged in ["6.6.6.6", "203.0.113.9", "7.7.7.7", "8.8.8.8"] {
+        assert!(!log.contains(forged), "{forged} is in the log:\n{log}");
+    }
+
+    // Behind a trusted proxy (this test, on 127.0.0.1): the right-most untrusted entry of
+    // X-Forwarded-For, as for the audit line and the brute-force protection.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let proxied = serve_with_server(
+        dir.path(),
+        &config(&slapd, "text"),
+        "info",
+        "trusted_proxies = [\"127.0.0.1\"]",
+    );
+    guess(proxied.port);
+    let log = proxied.log();
+    let audit = audit_lines(&log);
+    assert_eq!(audit.len(), 1, "{log}");
+    assert!(
+        audit[0].contains(" http.client_ip=203.0.113.9 "),
+        "{}",
+        audit[0]
+    );
+    assert!(audit[0].contains(" client=203.0.113.9 "), "{}", audit[0]);
+    for forged in ["6.6.6.6", "7.7.7.7", "8.8.8.8"] {
+        assert!(!log.contains(forged), "{forged} is in the log:\n{log}");
+    }
 }

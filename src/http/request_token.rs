@@ -310,7 +310,7 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
 }
 
 /// The client's address: the TCP peer, or what a trusted proxy says it is.
-fn client_address(req: &HttpRequest, state: &AppState) -> IpAddr {
+pub(crate) fn client_address(req: &HttpRequest, state: &AppState) -> IpAddr {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
