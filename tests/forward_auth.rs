@@ -14,7 +14,7 @@ use latchkey_verify::Claims;
 use serde_json::json;
 use support::caddy::{self, Caddy};
 use support::nginx::Nginx;
-use support::served::{request, serve, Answer};
+use support::served::{request, serve, Answer, Served};
 use support::service::{basic, config_toml, Extra, TEST_ISSUER, TEST_KID, TEST_SECRET};
 use support::slapd::Slapd;
 
@@ -110,8 +110,8 @@ fn token_with_groups(sub: &str, groups: &[&str]) -> String {
     .expect("sign")
 }
 
-#[test]
-fn nginx_auth_request_lets_valid_tokens_through_with_identity_headers() {
+/// A slapd, and a `latchkey serve` in a temporary directory asking it; keep all three.
+fn latchkey() -> (Slapd, tempfile::TempDir, Served) {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let latchkey = serve(
@@ -119,6 +119,12 @@ fn nginx_auth_request_lets_valid_tokens_through_with_identity_headers() {
         &config_toml(&slapd.url(), &Extra::default()),
         "info",
     );
+    (slapd, dir, latchkey)
+}
+
+#[test]
+fn nginx_auth_request_lets_valid_tokens_through_with_identity_headers() {
+    let (_slapd, _dir, latchkey) = latchkey();
     let app = echo_upstream();
     let nginx = Nginx::start(&nginx_config(latchkey.port, app));
     let port = nginx.port();
@@ -214,6 +220,35 @@ fn forged(port: u16, target: &str, authorization: &str) -> Answer {
     request(port, "GET", target, &headers)
 }
 
+/// A GET of `target` through the proxy on `port` with the forged identity and `authorization`
+/// reaches the upstream, which receives `identity` (in the order of [`FORGED`]) and nothing
+/// else in those headers; an empty value there stands for what the proxy passes on for an empty
+/// header (`empty`).
+fn reaches_the_upstream_as(
+    port: u16,
+    target: &str,
+    authorization: &str,
+    identity: [&str; 4],
+    empty: &[&str],
+) {
+    let answer = forged(port, target, authorization);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        answer.body.starts_with(&format!("GET {target} HTTP/1.")),
+        "{}",
+        answer.body
+    );
+    let want = identity.map(|value| match value {
+        "" => empty.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        value => vec![value.to_owned()],
+    });
+    assert_eq!(
+        FORGED.map(|(name, _)| received(&answer, name)),
+        want,
+        "{target}"
+    );
+}
+
 /// Through the proxy on `port`, whatever identity the client claims for itself, the upstream
 /// receives Latchkey's values only: for a user with every claim, for users lacking some, and
 /// not at all without a token. `empty` is what the upstream receives for a header Latchkey
@@ -231,56 +266,24 @@ fn a_forged_identity_never_reaches_the_upstream(port: u16, empty: &[&str]) -> An
         let json: serde_json::Value = serde_json::from_str(&issued.body).expect("JSON");
         format!("Bearer {}", json["token"].as_str().expect("a token"))
     };
-    let identity =
-        |answer: &Answer| -> [Vec<String>; 4] { FORGED.map(|(name, _)| received(answer, name)) };
-    let own = |values: &[&str]| -> Vec<String> { values.iter().map(|v| v.to_string()).collect() };
 
     // alice has an email and a name, and no groups.
-    let alice = forged(port, "/reports/q3", &token("alice", "alice-password-1"));
-    assert_eq!(alice.status, 200, "{alice:?}");
-    assert!(
-        alice.body.starts_with("GET /reports/q3 HTTP/1."),
-        "{}",
-        alice.body
-    );
-    assert_eq!(
-        identity(&alice),
-        [
-            own(&["alice"]),
-            own(empty),
-            own(&["alice@example.org"]),
-            own(&["Alice Liddell"])
-        ]
-    );
+    let alice = token("alice", "alice-password-1");
+    let full = ["alice", "", "alice@example.org", "Alice Liddell"];
+    reaches_the_upstream_as(port, "/reports/q3", &alice, full, empty);
 
     // user1 has no email in the directory.
-    let user1 = forged(port, "/", &token("user1", "user1-password"));
-    assert_eq!(user1.status, 200, "{user1:?}");
-    assert!(user1.body.starts_with("GET / HTTP/1."), "{}", user1.body);
-    assert_eq!(
-        identity(&user1),
-        [own(&["user1"]), own(empty), own(empty), own(&["User One"])]
-    );
+    let user1 = token("user1", "user1-password");
+    reaches_the_upstream_as(port, "/", &user1, ["user1", "", "", "User One"], empty);
 
     // carol's token has groups, and neither an email nor a name; the admin route asks for
     // the group admins.
-    let carol = token_with_groups("carol", &["staff", "admins"]);
-    let admin = forged(port, "/admin/users", &format!("Bearer {carol}"));
-    assert_eq!(admin.status, 200, "{admin:?}");
-    assert!(
-        admin.body.starts_with("GET /admin/users HTTP/1."),
-        "{}",
-        admin.body
+    let carol = format!(
+        "Bearer {}",
+        token_with_groups("carol", &["staff", "admins"])
     );
-    assert_eq!(
-        identity(&admin),
-        [
-            own(&["carol"]),
-            own(&["staff,admins"]),
-            own(empty),
-            own(empty)
-        ]
-    );
+    let groups_only = ["carol", "staff,admins", "", ""];
+    reaches_the_upstream_as(port, "/admin/users", &carol, groups_only, empty);
 
     // Without a token the request stops at the proxy: the upstream sees nothing.
     let refused = forged(port, "/reports/q3", "");
@@ -295,13 +298,7 @@ fn a_forged_identity_never_reaches_the_upstream(port: u16, empty: &[&str]) -> An
 
 #[test]
 fn nginx_replaces_every_identity_header_the_client_sends() {
-    let slapd = Slapd::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let latchkey = serve(
-        dir.path(),
-        &config_toml(&slapd.url(), &Extra::default()),
-        "info",
-    );
+    let (_slapd, _dir, latchkey) = latchkey();
     let nginx = Nginx::start(&nginx_config(latchkey.port, echo_upstream()));
     // nginx leaves out a header set to an empty value.
     let refused = a_forged_identity_never_reaches_the_upstream(nginx.port(), &[]);
@@ -320,13 +317,7 @@ fn nginx_replaces_every_identity_header_the_client_sends() {
 fn caddy_replaces_every_identity_header_the_client_sends() {
     let (major, minor, patch) = caddy::version();
     println!("caddy {major}.{minor}.{patch}");
-    let slapd = Slapd::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let latchkey = serve(
-        dir.path(),
-        &config_toml(&slapd.url(), &Extra::default()),
-        "info",
-    );
+    let (_slapd, _dir, latchkey) = latchkey();
     let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
     // Before 2.9, copy_headers sets every header it names, empty ones too; from 2.9 on it
     // skips those that are empty in Latchkey's answer.
@@ -350,20 +341,11 @@ fn caddy_replaces_every_identity_header_the_client_sends() {
     let user_only =
         caddy_config(latchkey.port, echo_upstream()).replace(copy_all, "copy_headers Remote-User");
     let caddy = Caddy::start(&user_only);
-    let carol = token_with_groups("carol", &["staff", "admins"]);
+    let carol = format!(
+        "Bearer {}",
+        token_with_groups("carol", &["staff", "admins"])
+    );
     for target in ["/", "/admin/users"] {
-        let answer = forged(caddy.port(), target, &format!("Bearer {carol}"));
-        assert_eq!(answer.status, 200, "{answer:?}");
-        assert!(
-            answer.body.starts_with(&format!("GET {target} HTTP/1.")),
-            "{}",
-            answer.body
-        );
-        let identity = FORGED.map(|(name, _)| received(&answer, name));
-        assert_eq!(
-            identity,
-            [vec!["carol".to_owned()], vec![], vec![], vec![]],
-            "{target}"
-        );
+        reaches_the_upstream_as(caddy.port(), target, &carol, ["carol", "", "", ""], &[]);
     }
 }
