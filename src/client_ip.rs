@@ -64,11 +64,12 @@ fn canonical_net(net: IpNet) -> IpNet {
     net
 }
 
-/// Parses one `X-Forwarded-For` entry (already trimmed): an IPv4 or IPv6
-/// address, optionally with a port (`1.2.3.4:5678`, `[::1]:80`) or in
-/// brackets without one (`[::1]`). The port, if any, is dropped. Anything
-/// else (`unknown`, obfuscated identifiers, zone indices, garbage) is `None`.
-fn parse_entry(entry: &str) -> Option<IpAddr> {
+/// Parses one `X-Forwarded-For` entry (already trimmed), as the bytes it came in: an IPv4 or
+/// IPv6 address, optionally with a port (`1.2.3.4:5678`, `[::1]:80`) or in brackets without one
+/// (`[::1]`). The port, if any, is dropped. Anything else (`unknown`, obfuscated identifiers,
+/// zone indices, bytes that are not ASCII, garbage) is `None`.
+fn parse_entry(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?;
     if let Ok(ip) = IpAddr::from_str(entry) {
         return Some(ip);
     }
@@ -77,6 +78,15 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
     }
     let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
     inner.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
+}
+
+/// `bytes` without the spaces and tabs around it.
+fn trim_blanks(bytes: &[u8]) -> &[u8] {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().take_while(|b| blank(b)).count();
+    let rest = bytes.get(start..).unwrap_or_default();
+    let end = rest.len() - rest.iter().rev().take_while(|b| blank(b)).count();
+    rest.get(..end).unwrap_or_default()
 }
 
 impl TrustedProxies {
@@ -122,31 +132,36 @@ impl TrustedProxies {
     /// trusted, walking right to left over all the header's values in the
     /// order received (each split on commas, entries trimmed of spaces).
     ///
+    /// The values are taken as bytes (a `&str`, a `&[u8]` or an actix
+    /// `HeaderValue`), and each entry is judged on its own: a byte that is
+    /// not ASCII spoils only the entry it is in, never the entries right of
+    /// it, which the trusted proxies appended.
+    ///
     /// * If every entry is trusted, the left-most one.
     /// * Empty entries (an empty header, `a,,b`) are skipped.
     /// * An entry with a port (`1.2.3.4:5678`, `[2001:db8::1]:443`) counts as
     ///   its address; a bracketed IPv6 address without a port is accepted.
-    /// * Any other entry that is not an IP address (`unknown`, garbage)
-    ///   stops the walk, and the last trusted hop seen (the peer, if no entry
-    ///   was read) is returned: never an address taken from left of, or out
-    ///   of, an unparsable entry.
+    /// * Any other entry that is not an IP address (`unknown`, garbage, a
+    ///   byte that is not ASCII) stops the walk, and the last trusted hop
+    ///   seen (the peer, if no entry was read) is returned: never an address
+    ///   taken from left of, or out of, an unparsable entry.
     ///
     /// The result is canonical: IPv4-mapped IPv6 addresses come back as IPv4.
-    pub fn client_ip<'a, I: IntoIterator<Item = &'a str>>(
-        &self,
-        peer: IpAddr,
-        x_forwarded_for: I,
-    ) -> IpAddr {
+    pub fn client_ip<I>(&self, peer: IpAddr, x_forwarded_for: I) -> IpAddr
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
         let mut last_trusted = peer.to_canonical();
         if !self.contains(last_trusted) {
             return last_trusted;
         }
-        let values: Vec<&str> = x_forwarded_for.into_iter().collect();
+        let values: Vec<I::Item> = x_forwarded_for.into_iter().collect();
         let entries = values
             .iter()
             .rev()
-            .flat_map(|value| value.rsplit(','))
-            .map(str::trim)
+            .flat_map(|value| value.as_ref().rsplit(|b| *b == b','))
+            .map(trim_blanks)
             .filter(|entry| !entry.is_empty());
         for entry in entries {
             let Some(ip) = parse_entry(entry) else {
@@ -372,6 +387,59 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_that_is_not_ascii_spoils_only_its_own_entry() {
+        let p = proxies(&["10.0.0.0/8"]);
+        let peer = ip("10.0.0.1");
+        // The client sent a header with a Latin-1 byte in it; our proxy appended the address
+        // it saw. The client's entry is skipped over, never the proxy's.
+        let forged: &[u8] = b"\xe9vil, 203.0.113.7";
+        assert_eq!(p.client_ip(peer, [forged]), ip("203.0.113.7"));
+        let in_an_address: &[u8] = b"6.6.6.\xff6,203.0.113.7";
+        assert_eq!(p.client_ip(peer, [in_an_address]), ip("203.0.113.7"));
+        // UTF-8, on a line of its own, or behind a second trusted hop: the same.
+        assert_eq!(
+            p.client_ip(peer, ["\u{e9}vil", "203.0.113.7, 10.0.0.2"]),
+            ip("203.0.113.7")
+        );
+        let lines: [&[u8]; 2] = [b"\x80\xff", b"203.0.113.7"];
+        assert_eq!(p.client_ip(peer, lines), ip("203.0.113.7"));
+        // Right of the last trusted hop, it stops the walk there, like any garbage.
+        let spoiled_right: &[u8] = b"203.0.113.7, \xe9vil, 10.0.0.2";
+        assert_eq!(p.client_ip(peer, [spoiled_right]), ip("10.0.0.2"));
+        let only: &[u8] = b"\xe9";
+        assert_eq!(p.client_ip(peer, [only]), peer);
+        // Nothing from inside a spoiled entry is taken.
+        let glued: &[u8] = b"203.0.113.7\xa0";
+        assert_eq!(p.client_ip(peer, [glued]), peer);
+        assert_eq!(parse_entry(b"203.0.113.7\xa0"), None);
+        assert_eq!(parse_entry("\u{ff11}.2.3.4".as_bytes()), None);
+    }
+
+    #[test]
+    fn entries_are_trimmed_of_spaces_and_tabs_only() {
+        let p = proxies(&["10.0.0.0/8"]);
+        let peer = ip("10.0.0.1");
+        assert_eq!(
+            p.client_ip(peer, ["\t203.0.113.7 \t, \t10.0.0.2\t"]),
+            ip("203.0.113.7")
+        );
+        assert_eq!(trim_blanks(b" \t a b\t "), b"a b");
+        assert_eq!(trim_blanks(b" \t "), b"");
+        assert_eq!(trim_blanks(b""), b"");
+    }
+
+    #[test]
+    fn header_values_are_accepted_as_they_come() {
+        use actix_web::http::header::HeaderValue;
+        let p = proxies(&["10.0.0.0/8"]);
+        let values = [
+            HeaderValue::from_bytes(b"\xe9vil").unwrap(),
+            HeaderValue::from_static("203.0.113.7"),
+        ];
+        assert_eq!(p.client_ip(ip("10.0.0.1"), &values), ip("203.0.113.7"));
+    }
+
+    #[test]
     fn ports_are_stripped() {
         let p = proxies(&["10.0.0.0/8", "2001:db8::/32"]);
         let peer = ip("10.0.0.1");
@@ -383,11 +451,11 @@ mod tests {
             p.client_ip(peer, ["198.51.100.3, 10.0.0.2:443"]),
             ip("198.51.100.3")
         );
-        assert_eq!(parse_entry("[::1]:80"), Some(ip("::1")));
-        assert_eq!(parse_entry("::1"), Some(ip("::1")));
-        assert_eq!(parse_entry("[::1"), None);
-        assert_eq!(parse_entry("::1]"), None);
-        assert_eq!(parse_entry("[]"), None);
+        assert_eq!(parse_entry(b"[::1]:80"), Some(ip("::1")));
+        assert_eq!(parse_entry(b"::1"), Some(ip("::1")));
+        assert_eq!(parse_entry(b"[::1"), None);
+        assert_eq!(parse_entry(b"::1]"), None);
+        assert_eq!(parse_entry(b"[]"), None);
     }
 
     #[test]

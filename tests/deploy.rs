@@ -1,6 +1,6 @@
 //! The deployment files in `deploy/` that the tests cannot run are at least checked:
-//! the reverse-proxy examples (Caddy's by Caddy itself, Traefik's for its structure; nginx's is
-//! run for real in `tests/forward_auth.rs`), the Dockerfile for its structure and the files it
+//! the reverse-proxy examples (Caddy's by Caddy itself, Traefik's for its structure; nginx's and
+//! Caddy's are run for real in `tests/forward_auth.rs`), the Dockerfile for its structure and the files it
 //! copies, the systemd unit by `systemd-analyze` and for its sandbox, and the Kubernetes
 //! manifests for their structure, with the configuration they carry loaded by Latchkey itself.
 
@@ -51,6 +51,20 @@ fn the_caddyfile_is_valid_and_copies_the_identity_headers() {
         text.matches(&format!("copy_headers {}", IDENTITY.join(" ")))
             .count(),
         2
+    );
+    // Both routes delete the client's copies before forward_auth copies Latchkey's.
+    for name in IDENTITY {
+        assert_eq!(
+            text.matches(&format!("request_header -{name}\n")).count(),
+            1,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        text.matches("route {\n\t\t\timport latchkey_strip_identity\n\t\t\tforward_auth ")
+            .count(),
+        2,
+        "{text}"
     );
 
     // The check can fail: the same file with a forward_auth that has lost its uri.

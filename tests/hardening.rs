@@ -7,6 +7,7 @@ mod support;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::json;
@@ -197,6 +198,57 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     );
     let other_client = send(&app, guess("10.1.2.3:80", "203.0.113.51")).await;
     assert_eq!(other_client.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn a_byte_that_is_not_ascii_in_forwarded_for_does_not_move_the_failures_to_the_proxy() {
+    let slapd = Slapd::start();
+    let sections = "[brute_force]\nmax_failures_per_login = 0\nmax_failures_per_address = 2\nmin_failure_time = \"0s\"\n";
+    let toml = config_toml(
+        &slapd.url(),
+        &Extra {
+            sections,
+            ..Extra::default()
+        },
+    )
+    .replacen(
+        "[tokens]",
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\n[tokens]",
+        1,
+    );
+    let app = app(&load_config(&toml)).await;
+    let guess = |forwarded: HeaderValue| {
+        token_request("alice", "guess", "")
+            .peer_addr(from("10.1.2.3:80"))
+            .insert_header(("X-Forwarded-For", forwarded))
+    };
+
+    // The attacker sends a Latin-1 byte in its own X-Forwarded-For; the trusted proxy appends
+    // the attacker's real address, as nginx's $proxy_add_x_forwarded_for does.
+    for _ in 0..2 {
+        let forged = HeaderValue::from_bytes(b"\xe9vil, 203.0.113.60").expect("obs-text value");
+        let answer = send(&app, guess(forged)).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+        assert_eq!(answer.body, invalid_credentials_body());
+    }
+    // The failures were the attacker's: its address is banned, however it writes the header.
+    too_many(
+        600,
+        &send(&app, guess(HeaderValue::from_static("203.0.113.60"))).await,
+    );
+    let again = HeaderValue::from_bytes(b"6.6.6.\xff6,203.0.113.60").expect("obs-text value");
+    too_many(600, &send(&app, guess(again)).await);
+    // Not the proxy's: another client behind it, and the proxy itself, may still try.
+    let other_client = send(&app, guess(HeaderValue::from_static("203.0.113.61"))).await;
+    assert_eq!(other_client.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(other_client.body, invalid_credentials_body());
+    let from_the_proxy = send(
+        &app,
+        token_request("alice", "guess", "").peer_addr(from("10.1.2.3:80")),
+    )
+    .await;
+    assert_eq!(from_the_proxy.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(from_the_proxy.body, invalid_credentials_body());
 }
 
 #[actix_web::test]

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::served::{request, serve};
+use support::served::{request, serve, serve_with_server};
 use support::service::{basic, config_toml, Extra, TEST_SECRET};
 use support::slapd::Slapd;
 
@@ -187,4 +187,82 @@ fn the_json_log_is_clean_too_and_every_line_is_json() {
         }
     }
     assert_eq!(audits, 11);
+}
+
+/// The audit lines of `log`.
+fn audit_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("latchkey::audit"))
+        .collect()
+}
+
+#[test]
+fn a_login_that_looks_like_fields_is_logged_as_one_quoted_value() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = serve(dir.path(), &config(&slapd, "text"), "info");
+    let forged = "x outcome=issued sub=admin";
+    let answer = request(
+        served.port,
+        "POST",
+        "/auth/request-token",
+        &[("Authorization", &basic(forged, "a-password-1"))],
+    );
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = served.log();
+    let audit = audit_lines(&log);
+    assert_eq!(audit.len(), 1, "{log}");
+    let quoted = " login=\"x outcome=issued sub=admin\" client=127.0.0.1 outcome=\"refused\" \
+                  reason=\"unknown_user\" elapsed_ms=";
+    assert!(audit[0].contains(quoted), "{}", audit[0]);
+    // Nowhere else does the login's text pass for a field.
+    let rest = log.replacen("login=\"x outcome=issued sub=admin\"", "", 1);
+    for forged in ["login=x", "issued", "sub=admin"] {
+        assert!(!rest.contains(forged), "{forged}: {log}");
+    }
+}
+
+#[test]
+fn the_request_span_names_the_client_the_trusted_proxies_vouch_for() {
+    let slapd = Slapd::start();
+    // A failed login with forged client addresses in every header that names one; the log must
+    // name `client` in the span and the audit line, and none of the addresses in `absent`.
+    let check = |server_lines: &str, client: &str, absent: &[&str]| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let served = serve_with_server(dir.path(), &config(&slapd, "text"), "info", server_lines);
+        let answer = request(
+            served.port,
+            "POST",
+            "/auth/request-token",
+            &[
+                ("Authorization", &basic("alice", "wrong-password-1")),
+                ("X-Forwarded-For", "6.6.6.6, 203.0.113.9"),
+                ("Forwarded", "for=7.7.7.7"),
+                ("X-Real-IP", "8.8.8.8"),
+            ],
+        );
+        assert_eq!(answer.status, 401, "{}", answer.body);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let log = served.log();
+        let audit = audit_lines(&log);
+        assert_eq!(audit.len(), 1, "{log}");
+        for field in [
+            format!(" http.client_ip={client} "),
+            format!(" client={client} "),
+        ] {
+            assert!(audit[0].contains(&field), "{field}: {}", audit[0]);
+        }
+        for forged in absent {
+            assert!(!log.contains(forged), "{forged} is in the log:\n{log}");
+        }
+    };
+
+    // No trusted proxy: the peer is the client, whatever the headers say.
+    let every_forged = ["6.6.6.6", "203.0.113.9", "7.7.7.7", "8.8.8.8"];
+    check("", "127.0.0.1", &every_forged);
+    // Behind a trusted proxy (this test, on 127.0.0.1): the right-most untrusted entry of
+    // X-Forwarded-For, as for the audit line and the brute-force protection.
+    let proxied = "trusted_proxies = [\"127.0.0.1\"]";
+    check(proxied, "203.0.113.9", &["6.6.6.6", "7.7.7.7", "8.8.8.8"]);
 }

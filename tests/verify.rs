@@ -335,11 +335,20 @@ async fn identity_headers_sent_by_the_client_never_come_back() {
     let users: Vec<_> = headers.get_all("remote-user").collect();
     assert_eq!(users, ["bob"]);
     assert_eq!(header(&headers, "remote-groups"), Some(""));
-    assert_eq!(header(&headers, "remote-email"), None);
+    // Claims bob's token lacks are answered empty, never left for a proxy to fill from the client.
+    for name in ["remote-email", "remote-name"] {
+        let values: Vec<_> = headers.get_all(name).collect();
+        assert_eq!(values, [""], "{name}");
+    }
 
     let (status, headers, _) = raw(&app, forged(TestRequest::get())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    for name in ["remote-user", "remote-groups", "remote-email"] {
+    for name in [
+        "remote-user",
+        "remote-groups",
+        "remote-email",
+        "remote-name",
+    ] {
         assert_eq!(header(&headers, name), None, "{name}");
     }
 }

@@ -348,14 +348,11 @@ async fn admitted<T>(
 }
 
 /// The client's address: the TCP peer, or what a trusted proxy says it is.
-fn client_address(req: &HttpRequest, state: &AppState) -> IpAddr {
+pub(crate) fn client_address(req: &HttpRequest, state: &AppState) -> IpAddr {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok());
+    let forwarded = req.headers().get_all("x-forwarded-for");
     state.shared.proxies.client_ip(peer, forwarded)
 }
 

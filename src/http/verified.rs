@@ -52,11 +52,13 @@ impl Verified {
 }
 
 /// The identity headers for `claims` (names and addresses may be UTF-8), or the name of the
-/// claim whose value a header cannot carry (control characters).
+/// claim whose value a header cannot carry (control characters). All four are always there, empty
+/// when the claim is absent: a proxy that copies only the headers present in the answer would
+/// otherwise let the client's own `Remote-Email` or `Remote-Name` through to the upstream.
 fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &'static str> {
     let value =
         |name: &'static str, text: &str| HeaderValue::from_bytes(text.as_bytes()).map_err(|_| name);
-    let mut headers = vec![
+    Ok(vec![
         (
             HeaderName::from_static("remote-user"),
             value("sub", &claims.sub)?,
@@ -65,17 +67,15 @@ fn identity_headers(claims: &Claims) -> Result<Vec<(HeaderName, HeaderValue)>, &
             HeaderName::from_static("remote-groups"),
             value("groups", &groups_header(&claims.groups))?,
         ),
-    ];
-    if let Some(email) = &claims.email {
-        headers.push((
+        (
             HeaderName::from_static("remote-email"),
-            value("email", email)?,
-        ));
-    }
-    if let Some(name) = &claims.name {
-        headers.push((HeaderName::from_static("remote-name"), value("name", name)?));
-    }
-    Ok(headers)
+            value("email", claims.email.as_deref().unwrap_or_default())?,
+        ),
+        (
+            HeaderName::from_static("remote-name"),
+            value("name", claims.name.as_deref().unwrap_or_default())?,
+        ),
+    ])
 }
 
 /// The `Remote-Groups` value: names separated by `,`, with a `,` inside a name written `%2C`
@@ -210,7 +210,9 @@ mod tests {
                 shown,
                 [
                     ("remote-user", "alice"),
-                    ("remote-groups", "staff,Sales%2C EMEA")
+                    ("remote-groups", "staff,Sales%2C EMEA"),
+                    ("remote-email", ""),
+                    ("remote-name", ""),
                 ]
             );
         }
@@ -317,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn identity_headers_carry_utf8_and_leave_out_absent_claims() {
+    fn identity_headers_carry_utf8_and_are_empty_for_absent_claims() {
         let mut claims = Claims::new("latchkey", "dreßler", 0, 1);
         claims.groups = vec!["staff".into(), "ops".into()];
         claims.name = Some("Wolfgang Dreßler".into());
@@ -331,12 +333,24 @@ mod tests {
             vec![
                 ("remote-user".to_owned(), "dreßler".as_bytes().to_vec()),
                 ("remote-groups".to_owned(), b"staff,ops".to_vec()),
+                ("remote-email".to_owned(), b"".to_vec()),
                 (
                     "remote-name".to_owned(),
                     "Wolfgang Dreßler".as_bytes().to_vec()
                 ),
             ]
         );
+        claims.email = Some("w.dressler@example.org".into());
+        claims.name = None;
+        let headers = identity_headers(&claims).unwrap();
+        assert_eq!(headers[2].1.as_bytes(), b"w.dressler@example.org");
+        assert_eq!(
+            (headers[3].0.as_str(), headers[3].1.as_bytes()),
+            ("remote-name", &b""[..])
+        );
+        claims.email = Some("a@example.org\nRemote-User: root".into());
+        assert_eq!(identity_headers(&claims).unwrap_err(), "email");
+        claims.email = None;
         claims.groups = vec!["Sales, EMEA (*)".into(), "100%".into(), "Größe".into()];
         let headers = identity_headers(&claims).unwrap();
         assert_eq!(

@@ -1,8 +1,9 @@
 //! Forward-auth for reverse proxies, and token introspection.
 //!
 //! `/auth/verify` (any method, since proxies forward the original one): 200 with the identity
-//! in `Remote-User`, `Remote-Groups`, `Remote-Email` and `Remote-Name`, or 401 / 403. The
-//! answer is built from the verified claims only; no header the client sent is echoed back.
+//! in `Remote-User`, `Remote-Groups`, `Remote-Email` and `Remote-Name` (all four always, empty
+//! when the token lacks the claim), or 401 / 403. The answer is built from the verified claims
+//! only; no header the client sent is echoed back.
 //! `Remote-Groups` separates names with `,` and writes a `,` inside a name as `%2C` (and `%`
 //! as `%25`). A token's verification and headers are kept for its next request, by each
 //! worker (`verified.rs`).

@@ -438,7 +438,7 @@ fn read_log(path: &Path) -> String {
     }
 }
 
-fn print_tail(what: &str, path: &Path, url: &str) {
+pub fn print_tail(what: &str, path: &Path, url: &str) {
     if let Ok(bytes) = fs::read(path) {
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();

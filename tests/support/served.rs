@@ -48,10 +48,23 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 /// Serve `config_toml` (its `[tokens]` table gets a `[server]` table before it) with
 /// `RUST_LOG=rust_log`, logging to a file in `dir`.
 pub fn serve(dir: &Path, config_toml: &str, rust_log: &str) -> Served {
+    serve_with_server(dir, config_toml, rust_log, "")
+}
+
+/// [`serve`], with `server_lines` (such as `trusted_proxies = [...]`) added to the `[server]`
+/// table.
+pub fn serve_with_server(
+    dir: &Path,
+    config_toml: &str,
+    rust_log: &str,
+    server_lines: &str,
+) -> Served {
     let port = free_port();
     let toml = config_toml.replacen(
         "[tokens]",
-        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n\n[tokens]"),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n{server_lines}\n\n[tokens]"
+        ),
         1,
     );
     let config = dir.join("latchkey-served.toml");
