@@ -155,7 +155,10 @@ fn forbidden(session: &Session) -> Vec<(String, String)> {
     }
     for (login, password) in &session.basic_pairs {
         for encoded in base64_forms(&format!("{login}:{password}")) {
-            out.push((encoded, format!("the base64 Basic credentials of {login:.20}")));
+            out.push((
+                encoded,
+                format!("the base64 Basic credentials of {login:.20}"),
+            ));
         }
     }
     for token in &session.tokens {
