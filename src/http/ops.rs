@@ -7,6 +7,7 @@ use actix_web::http::header::{self, ContentType, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
+use super::error::method_not_allowed;
 use super::gate::paths;
 use super::AppState;
 use crate::config::DirectoryConfig;
@@ -14,8 +15,19 @@ use crate::directory;
 use crate::metrics::{GaugeReadings, CONTENT_TYPE};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(paths::READYZ, web::get().to(readyz))
-        .route(paths::METRICS, web::get().to(metrics));
+    cfg.service(
+        web::resource(paths::READYZ)
+            .route(web::get().to(readyz))
+            .default_service(method_not_allowed(
+                "GET",
+                "Use GET to ask whether the directory can be reached.",
+            )),
+    )
+    .service(
+        web::resource(paths::METRICS)
+            .route(web::get().to(metrics))
+            .default_service(method_not_allowed("GET", "Use GET to read the metrics.")),
+    );
 }
 
 /// How long one readiness answer is reused, so that a flood of probes cannot become a flood
