@@ -345,6 +345,14 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
         ("get", "/healthz", 200, TestRequest::get().uri("/healthz")),
         ("get", "/readyz", 200, TestRequest::get().uri("/readyz")),
         ("get", "/metrics", 200, TestRequest::get().uri("/metrics")),
+        ("post", "/healthz", 405, TestRequest::post().uri("/healthz")),
+        (
+            "delete",
+            "/readyz",
+            405,
+            TestRequest::delete().uri("/readyz"),
+        ),
+        ("put", "/metrics", 405, TestRequest::put().uri("/metrics")),
         (
             "post",
             rt,

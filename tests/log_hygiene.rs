@@ -1,8 +1,11 @@
 //! A whole session against the real binary at the most verbose log level, in both log
-//! formats: no password, secret or token may appear in the log, and every request's lines
-//! carry its request id.
+//! formats: no password, secret or token may appear in the log, neither as sent nor in the
+//! base64 forms a Basic header carries them in, and every request's lines carry its request id.
 
 mod support;
+
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::Engine;
 
 use support::served::{request, serve, serve_with_server};
 use support::service::{basic, config_toml, Extra, TEST_SECRET};
@@ -21,9 +24,16 @@ const PASSWORDS: [&str; 9] = [
     "service-password-1",
 ];
 
-/// Log in, verify and inspect in every way the service offers, right and wrong; returns the
-/// tokens issued.
-fn session(port: u16) -> Vec<String> {
+/// What a session sent and got: the tokens issued, and every (login, password) pair sent in a
+/// Basic header (a token as the login included).
+struct Session {
+    tokens: Vec<String>,
+    basic_pairs: Vec<(String, String)>,
+}
+
+/// Log in, verify and inspect in every way the service offers, right and wrong.
+fn session(port: u16) -> Session {
+    let mut basic_pairs = Vec::new();
     let post = |login: &str, password: &str, query: &str| {
         request(
             port,
@@ -33,12 +43,14 @@ fn session(port: u16) -> Vec<String> {
         )
     };
     let mut tokens = Vec::new();
-    for (login, password) in [
+    let logins = [
         ("alice", "alice-password-1"),
         ("bob", "bob-password-1"),
         ("dreßler", "dreßler-passwort-1"),
         ("alice@example.org", "alice-password-1"),
-    ] {
+    ];
+    for (login, password) in logins {
+        basic_pairs.push((login.to_owned(), password.to_owned()));
         let answer = post(login, password, "?token_duration=120");
         assert_eq!(answer.status, 200, "{login}: {}", answer.body);
         let json: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
@@ -46,7 +58,7 @@ fn session(port: u16) -> Vec<String> {
     }
     // Refusals of every kind: wrong password, unknown user, locked, empty password, policy,
     // then a ban.
-    for (login, password, status) in [
+    let refusals = [
         ("alice", "alice-password-2", 401),
         ("nobody", "nobody-password-1", 401),
         ("locked", "locked-password-1", 401),
@@ -54,7 +66,9 @@ fn session(port: u16) -> Vec<String> {
         ("bob", "bob-password-1-but-wrong", 401),
         ("bob", "bob-password-1-but-wrong", 401),
         ("bob", "bob-password-1", 429),
-    ] {
+    ];
+    for (login, password, status) in refusals {
+        basic_pairs.push((login.to_owned(), password.to_owned()));
         let answer = post(login, password, "");
         assert_eq!(answer.status, status, "{login}: {}", answer.body);
     }
@@ -87,7 +101,12 @@ fn session(port: u16) -> Vec<String> {
         let answer = request(port, method, path, &headers);
         assert!(answer.status < 500, "{method} {path}: {}", answer.status);
     }
-    tokens
+    basic_pairs.push((token.clone(), String::new()));
+    basic_pairs.push((token, "alice-password-1".to_owned()));
+    Session {
+        tokens,
+        basic_pairs,
+    }
 }
 
 fn config(slapd: &Slapd, format: &str) -> String {
@@ -117,19 +136,57 @@ format = "{format}"
     )
 }
 
-fn assert_clean(log: &str, tokens: &[String]) {
-    assert!(log.lines().count() > 100, "suspiciously short log:\n{log}");
+/// `data` in base64 as a Basic header or a JWT would carry it, without padding (so that a
+/// padded copy in the log matches too).
+fn base64_forms(data: &str) -> [String; 2] {
+    [STANDARD_NO_PAD.encode(data), URL_SAFE_NO_PAD.encode(data)]
+}
+
+/// Every string the log must not hold, each with what it is (the string itself is never
+/// printed): passwords and the signing secret, as they are and in base64; each Basic
+/// header's `login:password` in base64; each token whole and its signature.
+fn forbidden(session: &Session) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for secret in PASSWORDS.iter().copied().chain([TEST_SECRET]) {
-        assert!(!log.contains(secret), "{secret:?} is in the log");
+        out.push((secret.to_owned(), format!("{secret:?}")));
+        for encoded in base64_forms(secret) {
+            out.push((encoded, format!("the base64 of {secret:?}")));
+        }
     }
-    for token in tokens {
-        // The whole token, and its signature alone.
+    for (login, password) in &session.basic_pairs {
+        for encoded in base64_forms(&format!("{login}:{password}")) {
+            out.push((
+                encoded,
+                format!("the base64 Basic credentials of {login:.20}"),
+            ));
+        }
+    }
+    for token in &session.tokens {
         let signature = token.rsplit('.').next().unwrap_or_default();
-        assert!(!log.contains(token.as_str()), "a token is in the log");
-        assert!(
-            !log.contains(signature),
-            "a token's signature is in the log"
-        );
+        out.push((token.clone(), "a token".to_owned()));
+        out.push((signature.to_owned(), "a token's signature".to_owned()));
+    }
+    out
+}
+
+/// Every string value in a JSON log line, decoded, one a line: a secret JSON-escaped in the
+/// raw line would be found here.
+fn json_strings(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(fields) => fields.values().for_each(|v| json_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn assert_clean(log: &str, session: &Session) {
+    assert!(log.lines().count() > 100, "suspiciously short log:\n{log}");
+    for (secret, what) in forbidden(session) {
+        assert!(!log.contains(&secret), "{what} is in the log");
     }
 }
 
@@ -138,10 +195,10 @@ fn a_whole_session_at_trace_level_logs_no_secret_and_tags_lines_with_the_request
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let served = serve(dir.path(), &config(&slapd, "text"), "trace");
-    let tokens = session(served.port);
+    let session = session(served.port);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let log = served.log();
-    assert_clean(&log, &tokens);
+    assert_clean(&log, &session);
 
     let audit: Vec<&str> = log
         .lines()
@@ -169,14 +226,16 @@ fn the_json_log_is_clean_too_and_every_line_is_json() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let served = serve(dir.path(), &config(&slapd, "json"), "trace");
-    let tokens = session(served.port);
+    let session = session(served.port);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let log = served.log();
-    assert_clean(&log, &tokens);
+    assert_clean(&log, &session);
     let mut audits = 0;
+    let mut decoded = String::new();
     for line in log.lines() {
         let value: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        json_strings(&value, &mut decoded);
         if value["target"] == "latchkey::audit" {
             audits += 1;
             let spans = value["spans"].as_array().cloned().unwrap_or_default();
@@ -187,6 +246,32 @@ fn the_json_log_is_clean_too_and_every_line_is_json() {
         }
     }
     assert_eq!(audits, 11);
+    assert_clean(&decoded, &session);
+}
+
+#[test]
+fn the_check_finds_each_form_of_a_credential_or_token() {
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQ";
+    let session = Session {
+        tokens: vec![token.to_owned()],
+        basic_pairs: vec![("alice".to_owned(), "alice-password-1".to_owned())],
+    };
+    let filler = "a harmless line\n".repeat(101);
+    let planted = [
+        "alice-password-1".to_owned(),
+        STANDARD_NO_PAD.encode("alice-password-1"),
+        // What an `Authorization: Basic …` header holds, padding and all.
+        "YWxpY2U6YWxpY2UtcGFzc3dvcmQtMQ==".to_owned(),
+        URL_SAFE_NO_PAD.encode("alice:alice-password-1"),
+        token.to_owned(),
+        "signature=c2lnbmF0dXJlLXBhcnQ".to_owned(),
+    ];
+    for plant in planted {
+        let log = format!("{filler}header=\"{plant}\"\n");
+        let caught = std::panic::catch_unwind(|| assert_clean(&log, &session));
+        assert!(caught.is_err(), "{plant} was not caught");
+    }
+    assert_clean(&filler, &session);
 }
 
 /// The audit lines of `log`.

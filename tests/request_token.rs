@@ -625,4 +625,70 @@ async fn other_methods_and_paths_get_json_errors() {
     let health = send(&app, TestRequest::get().uri("/healthz")).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body, json!({ "status": "ok" }));
+
+    // Every declared path answers a method it does not serve with 405 and `Allow`, never 404.
+    let cases = [
+        (
+            "/auth/request-token",
+            "GET, POST",
+            "Use POST (or GET) to request a token.",
+        ),
+        (
+            "/auth/token-info",
+            "GET",
+            "Use GET to read a token's claims.",
+        ),
+        (
+            "/healthz",
+            "GET",
+            "Use GET to ask whether the service is alive.",
+        ),
+        (
+            "/readyz",
+            "GET",
+            "Use GET to ask whether the directory can be reached.",
+        ),
+        ("/metrics", "GET", "Use GET to read the metrics."),
+    ];
+    for (path, allow, message) in cases {
+        for method in ["TRACE", "DELETE", "PATCH", "HEAD", "POST", "PUT"] {
+            if allow.contains(method) {
+                continue;
+            }
+            let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("a method");
+            let answer = send(
+                &app,
+                TestRequest::default().method(method.clone()).uri(path),
+            )
+            .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(answer.header("allow"), allow, "{method} {path}");
+            assert_eq!(
+                answer.header("cache-control"),
+                "no-store",
+                "{method} {path}"
+            );
+            assert_eq!(
+                answer.header("content-type"),
+                "application/json",
+                "{method} {path}"
+            );
+            if method != actix_web::http::Method::HEAD {
+                assert_eq!(
+                    answer.body,
+                    json!({ "error": "method_not_allowed", "message": message, "status": 405 }),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    // /auth/verify serves every method, since proxies forward the original one.
+    let trace = TestRequest::default()
+        .method(actix_web::http::Method::TRACE)
+        .uri("/auth/verify");
+    assert_eq!(send(&app, trace).await.status, StatusCode::UNAUTHORIZED);
 }

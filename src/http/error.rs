@@ -143,6 +143,17 @@ impl From<TokenError> for ApiError {
     }
 }
 
+/// The handler for the methods a resource does not serve: 405 with `Allow: <allow>`.
+pub fn method_not_allowed(allow: &'static str, message: &'static str) -> actix_web::Route {
+    actix_web::web::to(move || async move {
+        ApiError::MethodNotAllowed {
+            allow,
+            message: message.to_owned(),
+        }
+        .error_response()
+    })
+}
+
 /// The answer for paths that do not exist.
 pub async fn not_found() -> HttpResponse {
     ApiError::NotFound.error_response()

@@ -3,10 +3,18 @@
 use actix_web::http::header::{ContentType, HeaderValue, CACHE_CONTROL};
 use actix_web::{web, HttpResponse};
 
+use super::error::method_not_allowed;
 use super::gate::paths;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(paths::HEALTHZ, web::get().to(healthz));
+    cfg.service(
+        web::resource(paths::HEALTHZ)
+            .route(web::get().to(healthz))
+            .default_service(method_not_allowed(
+                "GET",
+                "Use GET to ask whether the service is alive.",
+            )),
+    );
 }
 
 async fn healthz() -> HttpResponse {

@@ -3,20 +3,31 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, ContentType, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
 
+use super::error::method_not_allowed;
 use super::gate::paths;
 use super::AppState;
 use crate::config::DirectoryConfig;
-use crate::directory::{self, ServerHealth};
+use crate::directory;
 use crate::metrics::{GaugeReadings, CONTENT_TYPE};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(paths::READYZ, web::get().to(readyz))
-        .route(paths::METRICS, web::get().to(metrics));
+    cfg.service(
+        web::resource(paths::READYZ)
+            .route(web::get().to(readyz))
+            .default_service(method_not_allowed(
+                "GET",
+                "Use GET to ask whether the directory can be reached.",
+            )),
+    )
+    .service(
+        web::resource(paths::METRICS)
+            .route(web::get().to(metrics))
+            .default_service(method_not_allowed("GET", "Use GET to read the metrics.")),
+    );
 }
 
 /// How long one readiness answer is reused, so that a flood of probes cannot become a flood
@@ -26,7 +37,10 @@ const READY_CACHE: Duration = Duration::from_secs(1);
 /// What `/readyz` needs, shared by all workers.
 pub struct Readiness {
     directory: DirectoryConfig,
-    last: Mutex<Option<(Instant, ReadyBody)>>,
+    last: Mutex<Option<(Instant, Ready)>>,
+    /// Held while a probe runs: one probe at a time across all workers, and whoever waited
+    /// for it takes its answer from `last`.
+    probing: tokio::sync::Mutex<()>,
 }
 
 impl Readiness {
@@ -34,51 +48,72 @@ impl Readiness {
         Readiness {
             directory: directory.clone(),
             last: Mutex::new(None),
+            probing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The last answer, if it is younger than [`READY_CACHE`].
+    fn cached(&self) -> Option<Ready> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .filter(|(at, _)| at.elapsed() < READY_CACHE)
+            .map(|(_, ready)| ready)
+    }
+
+    /// The cached answer, or a new probe's. Requests arriving while a probe runs wait for it
+    /// and share its answer, so concurrent requests never start a second probe.
+    async fn check(&self) -> Ready {
+        if let Some(ready) = self.cached() {
+            return ready;
+        }
+        let _probing = self.probing.lock().await;
+        // A probe that ran while this request waited has left its answer.
+        if let Some(ready) = self.cached() {
+            return ready;
+        }
+        let servers = directory::server_health(&self.directory).await;
+        for server in servers.iter().filter(|s| s.status != "up") {
+            tracing::warn!(
+                url = %server.url,
+                error = server.error.as_deref().unwrap_or(""),
+                "readiness probe: directory server is down"
+            );
+        }
+        let ready = if servers.iter().any(|s| s.status == "up") {
+            Ready::Ready
+        } else {
+            Ready::Unavailable
+        };
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), ready));
+        ready
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct ReadyBody {
-    /// `ready` when at least one server gave a connection.
-    status: &'static str,
-    servers: Vec<ServerHealth>,
+/// The readiness answer. Callers are not authenticated, so it says nothing about the servers
+/// (their URLs and errors go to the log, and `latchkey check` prints them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    /// At least one server gave a connection (and the service bind, when configured).
+    Ready,
+    Unavailable,
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let readiness = &state.shared.readiness;
-    let cached = readiness
-        .last
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .as_ref()
-        .filter(|(at, _)| at.elapsed() < READY_CACHE)
-        .map(|(_, body)| body.clone());
-    let body = match cached {
-        Some(body) => body,
-        None => {
-            let servers = directory::server_health(&readiness.directory).await;
-            let ready = servers.iter().any(|s| s.status == "up");
-            let body = ReadyBody {
-                status: if ready { "ready" } else { "unavailable" },
-                servers,
-            };
-            *readiness
-                .last
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                Some((Instant::now(), body.clone()));
-            body
-        }
-    };
-    let status = if body.status == "ready" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (status, body) = match state.shared.readiness.check().await {
+        Ready::Ready => (StatusCode::OK, r#"{"status":"ready"}"#),
+        Ready::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"unavailable"}"#,
+        ),
     };
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
+        .content_type(ContentType::json())
+        .body(body)
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

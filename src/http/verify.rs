@@ -70,6 +70,11 @@ pub fn requirements(query: &str) -> Result<Requirements, ApiError> {
     let mut wanted = Requirements::default();
     for (key, value) in pairs {
         match key.as_str() {
+            "group" | "require" if value.chars().any(char::is_control) => {
+                return Err(ApiError::InvalidParameter(format!(
+                    "{key} holds a control character; group names have none."
+                )))
+            }
             "group" if value.is_empty() => {
                 return Err(ApiError::InvalidParameter(
                     "group must name a group, e.g. ?group=admins.".into(),
@@ -177,6 +182,14 @@ mod tests {
         assert_eq!(
             requirements("group=").unwrap_err().to_string(),
             "group must name a group, e.g. ?group=admins."
+        );
+        assert_eq!(
+            requirements("group=ad%09mins").unwrap_err().to_string(),
+            "group holds a control character; group names have none."
+        );
+        assert_eq!(
+            requirements("require=%22a%0Ab%22").unwrap_err().to_string(),
+            "require holds a control character; group names have none."
         );
     }
 

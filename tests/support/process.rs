@@ -18,7 +18,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `/usr/sbin/NAME`, else NAME on `$PATH`; `why` says what the tests need it for.
+/// Where `scripts/install-test-deps` puts the Python tools the tests run (a virtualenv).
+pub const PYTHON_TOOLS: &str = ".latchkey-dev/venv/bin";
+
+/// `/usr/sbin/NAME`, else NAME on `$PATH`, else in [`PYTHON_TOOLS`]; `why` says what the tests
+/// need it for.
 pub fn find_tool(name: &str, why: &str) -> PathBuf {
     let sbin = Path::new("/usr/sbin").join(name);
     if sbin.is_file() {
@@ -31,6 +35,12 @@ pub fn find_tool(name: &str, why: &str) -> PathBuf {
                 return candidate;
             }
         }
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(PYTHON_TOOLS)
+        .join(name);
+    if venv.is_file() {
+        return venv;
     }
     panic!("`{name}` not found in /usr/sbin or on PATH ({why}): {INSTALL_HINT}");
 }
