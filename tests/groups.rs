@@ -616,9 +616,19 @@ fn a_token_too_large_for_verifiers_is_refused_with_500_and_the_fix_in_the_log() 
         .unwrap_or_else(|| panic!("no error line in the log:\n{log}"));
     assert!(line.contains("ERROR"), "{line}");
     assert!(
-        line.contains("the token for \"paged\" would be ")
+        // The text log quotes the error, escaping its own quotes.
+        line.contains(r#"error="the token for \"paged\" would be "#)
             && line.contains(" bytes, more than the 8192 bytes verifiers accept, with 400 groups in it: let fewer groups into tokens with claims.groups_allow or claims.groups_pattern"),
         "{line}"
+    );
+    let audit = log
+        .lines()
+        .find(|l| l.contains("latchkey::audit"))
+        .unwrap_or_else(|| panic!("no audit line in the log:\n{log}"));
+    assert!(
+        audit.contains(" login=paged ")
+            && audit.contains(r#" sub="paged" outcome="refused" reason="token_too_large" "#),
+        "{audit}"
     );
     assert!(!log.contains("paged-password-1"));
 }

@@ -15,6 +15,7 @@ use crate::config::{Refusal, SearchMode};
 use crate::directory::{DirectoryError, SearchAs};
 use crate::metrics::FailureReason;
 use crate::throttle::{BanKind, Refused, Throttle};
+use crate::tokens::TokenError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -309,6 +310,11 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
     }
     let issued = state.issuer.issue(&user, options.duration).map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
+        let reason = match e {
+            TokenError::TooLarge { .. } => "token_too_large",
+            TokenError::Signing(_) | TokenError::Lifetime(_) => "token_not_signed",
+        };
+        audit("refused", reason, Some(&user.username));
         ApiError::from(e)
     })?;
     shared.metrics.token_issued();
