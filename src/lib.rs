@@ -33,6 +33,8 @@ pub mod config;
 pub mod credentials;
 pub mod directory;
 pub mod http;
+pub mod identity;
+pub mod login;
 pub mod metrics;
 pub mod policy;
 pub mod telemetry;

@@ -13,9 +13,10 @@ use clap::{Parser, Subcommand};
 use latchkey::config::{
     Config, Encryption, Refusal, SearchMode, TlsConfig, TlsVersion, Trust, UserLocator,
 };
-use latchkey::directory::{Directory, DirectoryError, SearchAs};
-use latchkey::http::request_token::parse_options;
-use latchkey::http::{AppState, RequestPolicy};
+use latchkey::directory::{Directory, SearchAs};
+use latchkey::http::AppState;
+use latchkey::login::{Logins, Refusal as LoginRefusal};
+use latchkey::throttle::Throttle;
 use latchkey::tokens::TokenIssuer;
 use latchkey::{directory, http, telemetry};
 
@@ -293,35 +294,39 @@ async fn check_user(
     search_criteria: Option<&str>,
 ) -> anyhow::Result<()> {
     let d = &config.directory;
+    let metrics = Arc::new(latchkey::metrics::Metrics::new());
+    let shared = directory::Shared::new(d, Arc::clone(&metrics));
+    // A preview tries no password, so nothing is counted.
+    let throttle = Arc::new(Throttle::off());
+    let logins = Logins::new(config, Directory::new(d, 1, &shared)?, throttle, metrics);
     // The same rules as a token request's parameters.
-    let query = serde_urlencoded::to_string(
-        search_criteria
-            .map(|a| vec![("search_criteria", a)])
-            .unwrap_or_default(),
-    )
-    .context("encoding --search-criteria")?;
-    let options = parse_options(&query, &RequestPolicy::new(config))
+    let options = logins
+        .rules()
+        .options(search_criteria, None)
         .map_err(|e| anyhow::anyhow!("--search-criteria: {e}"))?;
-    let (attribute, search_as) = (options.attribute.as_deref(), options.search_as);
-    let shared = directory::Shared::new(d, Arc::new(latchkey::metrics::Metrics::new()));
-    let directory = Directory::new(d, 1, &shared)?;
     println!(
         "user {login:?} (searched {}):",
-        if search_as == SearchAs::Service {
+        if options.search_as == SearchAs::Service {
             "as the service account"
         } else {
             "anonymously"
         }
     );
-    let user = match directory.lookup(login, attribute, search_as).await {
+    let user = match logins.preview(login, &options).await {
         Ok(user) => user,
-        Err(DirectoryError::UnknownUser | DirectoryError::InvalidCredentials) => anyhow::bail!(
+        Err(LoginRefusal::UnknownUser | LoginRefusal::InvalidCredentials) => anyhow::bail!(
             "no single entry matches {login:?}: none, or several (the log says which); a token request would get 401"
         ),
-        Err(DirectoryError::AccountDisabled(why)) => anyhow::bail!(
+        Err(LoginRefusal::AccountDisabled(why)) => anyhow::bail!(
             "the entry is found but the account is {why}; a token request would get 401"
         ),
-        Err(e) => return Err(e.into()),
+        Err(LoginRefusal::DirectoryUnavailable(why)) => {
+            anyhow::bail!("directory unavailable: {why}")
+        }
+        Err(LoginRefusal::DirectoryMisconfigured(why)) => {
+            anyhow::bail!("directory and configuration disagree: {why}")
+        }
+        Err(other) => anyhow::bail!("the login is refused: {}", other.reason()),
     };
     println!("  dn: {}", user.dn);
     println!("  sub: {}", user.username);

@@ -1,10 +1,10 @@
-//! Issuing tokens: a [`UserEntry`] and a lifetime in, a signed JWT out.
+//! Issuing tokens: a [`Identity`] and a lifetime in, a signed JWT out.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use latchkey_verify::{Claims, Signer, SigningError, Verifier, MAX_TOKEN_LEN};
 
 use crate::config::{ClaimConfig, TokenConfig};
-use crate::directory::UserEntry;
+use crate::identity::Identity;
 use crate::policy::GroupSet;
 
 /// Signs tokens with the configured signing key.
@@ -64,7 +64,7 @@ impl TokenIssuer {
     }
 
     /// The claims a token for `user` carries besides the times and its id.
-    pub fn claims_for(&self, user: &UserEntry) -> Claims {
+    pub fn claims_for(&self, user: &Identity) -> Claims {
         let mut claims = Claims::new(self.issuer.clone(), user.username.clone(), 0, 0);
         claims.aud = self.audience.clone();
         claims.name = user.name.clone();
@@ -100,7 +100,7 @@ impl TokenIssuer {
     }
 
     /// A token for `user`, valid for `lifetime` seconds from now.
-    pub fn issue(&self, user: &UserEntry, lifetime: u64) -> Result<IssuedToken, TokenError> {
+    pub fn issue(&self, user: &Identity, lifetime: u64) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
         let iat = now.timestamp();
         let exp = i64::try_from(lifetime)
@@ -173,8 +173,8 @@ mod tests {
         }
     }
 
-    fn alice() -> UserEntry {
-        UserEntry {
+    fn alice() -> Identity {
+        Identity {
             dn: "uid=alice,ou=people,dc=example,dc=org".into(),
             username: "alice".into(),
             name: Some("Alice Liddell".into()),

@@ -1,23 +1,27 @@
 //! The directory: the only code in Latchkey that speaks LDAP.
 //!
-//! [`Directory::authenticate`] turns a login and password into a [`UserEntry`]: it finds the
-//! entry (search with an escaped filter, or a DN template with the login DN-escaped), binds as
-//! it with the password on a bind connection, and reads the attributes the token needs.
+//! A login is two calls, so that brute-force protection can look at the entry in between (see
+//! `crate::login`): [`Directory::find`] finds the entry a login names (a search with an
+//! escaped filter, or a DN template with the login DN-escaped, both with `users.filter`), and
+//! [`Directory::verify`] binds as it with the password on a bind connection, then reads the
+//! account's status, its attributes and its groups into an [`Identity`].
 //!
 //! Rules kept here:
 //! - every value from a client is escaped before it enters a filter (RFC 4515) or a DN
 //!   (RFC 4514);
 //! - bind connections are never used for searches, search connections never carry user binds;
 //! - a search that finds several entries is a failed login, never "take the first";
-//! - only a refused user bind (or no entry) is [`DirectoryError::InvalidCredentials`]; anything
-//!   the directory does wrong is [`DirectoryError::Unavailable`].
+//! - no single entry is [`DirectoryError::UnknownUser`], a refused user bind
+//!   [`DirectoryError::InvalidCredentials`]; anything the directory does wrong is
+//!   [`DirectoryError::Unavailable`];
+//! - whatever rights found the entry, its status, attributes and groups are read with the
+//!   service account when one is configured.
 
 pub mod dn;
 pub mod groups;
 mod pool;
 pub mod status;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -27,6 +31,7 @@ use crate::config::{
     CacheSettings, DirectoryConfig, Encryption, GroupConfig, SearchScope, UserConfig, UserLocator,
 };
 use crate::credentials::{Login, Password};
+use crate::identity::Identity;
 use crate::metrics::{GaugeReadings, Metrics, Operation, PoolKind};
 use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
 pub use pool::{server_address, BindPool, Connector, SearchPool, ServerSet};
@@ -71,23 +76,6 @@ impl SearchAs {
     }
 }
 
-/// The user as the directory knows them, after a successful bind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserEntry {
-    /// The entry's DN.
-    pub dn: String,
-    /// The username attribute's value as stored: the token's subject.
-    pub username: String,
-    /// Display name, when configured and present.
-    pub name: Option<String>,
-    /// Email address, when configured and present.
-    pub email: Option<String>,
-    /// Names of the user's groups (all of them, before `[claims]` filters), sorted, each once.
-    pub groups: Vec<String>,
-    /// Values of the further attributes read for claims, by attribute name as configured.
-    pub attributes: BTreeMap<String, Vec<String>>,
-}
-
 /// The entry a login names, found before its password is tried.
 #[derive(Debug)]
 pub struct Candidate {
@@ -98,7 +86,7 @@ pub struct Candidate {
 #[derive(Debug)]
 enum Found {
     /// A complete answer from the cache.
-    Cached(Arc<UserEntry>),
+    Cached(Arc<Identity>),
     /// Found just now with `search_as` rights; `key`: where to cache the complete answer.
     Entry {
         entry: SearchEntry,
@@ -131,7 +119,7 @@ pub struct CacheKey {
 
 /// What the directory said about users, by [`CacheKey`]; never a password or its outcome.
 /// Shared by all workers.
-pub type UserCache = moka::sync::Cache<CacheKey, Arc<UserEntry>>;
+pub type UserCache = moka::sync::Cache<CacheKey, Arc<Identity>>;
 
 /// A cache as configured, or None when `ttl` is 0.
 pub fn new_cache(cfg: &CacheSettings) -> Option<UserCache> {
@@ -286,10 +274,10 @@ impl Directory {
         &self,
         candidate: Candidate,
         password: &Password,
-    ) -> Result<UserEntry, DirectoryError> {
+    ) -> Result<Identity, DirectoryError> {
         self.bind(&candidate.dn, password).await?;
         match candidate.found {
-            Found::Cached(user) => Ok(UserEntry::clone(&user)),
+            Found::Cached(user) => Ok(Identity::clone(&user)),
             Found::Entry {
                 entry,
                 search_as,
@@ -311,7 +299,7 @@ impl Directory {
         login: &str,
         attribute: Option<&str>,
         search_as: SearchAs,
-    ) -> Result<UserEntry, DirectoryError> {
+    ) -> Result<Identity, DirectoryError> {
         let entry = self.locate(login, attribute, search_as).await?;
         self.complete(entry, search_as).await
     }
@@ -365,7 +353,7 @@ impl Directory {
         &self,
         found: SearchEntry,
         found_as: SearchAs,
-    ) -> Result<UserEntry, DirectoryError> {
+    ) -> Result<Identity, DirectoryError> {
         let reader = self.reader();
         let entry = if found_as == reader {
             found
@@ -447,7 +435,7 @@ impl Directory {
         }
     }
 
-    /// The one entry matching `filter`; none or several is [`DirectoryError::InvalidCredentials`].
+    /// The one entry matching `filter`; none or several is [`DirectoryError::UnknownUser`].
     async fn find_user(
         &self,
         search_as: SearchAs,
@@ -566,7 +554,7 @@ impl Directory {
         }
     }
 
-    fn user_entry(&self, entry: &SearchEntry) -> Result<UserEntry, DirectoryError> {
+    fn user_entry(&self, entry: &SearchEntry) -> Result<Identity, DirectoryError> {
         let username = first_value(entry, &self.users.username_attribute).ok_or_else(|| {
             DirectoryError::Misconfigured(format!(
                 "the entry {:?} has no {} attribute; check directory.users.username_attribute",
@@ -589,7 +577,7 @@ impl Directory {
             .iter()
             .filter_map(|attr| Some((attr.clone(), values(entry, attr)?.clone())))
             .collect();
-        Ok(UserEntry {
+        Ok(Identity {
             dn: entry.dn.clone(),
             username,
             name,

@@ -15,6 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::login::Refusal;
 use crate::tokens::TokenError;
 
 /// The authentication realm named in `WWW-Authenticate`.
@@ -130,6 +131,26 @@ impl ResponseError for ApiError {
             message: self.to_string(),
             status: status.as_u16(),
         })
+    }
+}
+
+impl From<Refusal> for ApiError {
+    /// The answer to a refused login: every way of getting the credentials wrong is one 401.
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Banned { retry_after, .. } => ApiError::TooManyAttempts { retry_after },
+            // The attempts in flight did not settle in time; they may yet end in a ban.
+            Refusal::Busy => ApiError::TooManyAttempts { retry_after: 1 },
+            Refusal::EmptyPassword
+            | Refusal::UnknownUser
+            | Refusal::InvalidCredentials
+            | Refusal::AccountDisabled(_) => ApiError::InvalidCredentials,
+            Refusal::NotRequired { .. } | Refusal::Denied { .. } => ApiError::Forbidden(
+                "Your groups do not allow you a token from this service.".into(),
+            ),
+            Refusal::DirectoryUnavailable(_) => ApiError::DirectoryUnavailable,
+            Refusal::DirectoryMisconfigured(_) => ApiError::Internal,
+        }
     }
 }
 

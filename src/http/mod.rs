@@ -23,7 +23,6 @@ pub mod verified;
 pub mod verify;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -32,15 +31,16 @@ use actix_web::{web, App};
 use tracing_actix_web::TracingLogger;
 
 use crate::client_ip::TrustedProxies;
-use crate::config::{AccessConfig, Config};
+use crate::config::Config;
 use crate::directory::{self as dir, Directory, DirectoryError};
+use crate::login::Logins;
 use crate::metrics::Metrics;
 use crate::telemetry;
 use crate::throttle::{Throttle, ThrottleConfig};
 use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
 use latchkey_verify::Verifier;
-pub use request_token::RequestPolicy;
+pub use request_token::Durations;
 
 /// What the workers share: caches, counters and health, created once per process.
 #[derive(Clone)]
@@ -50,12 +50,6 @@ pub struct SharedState {
     pub throttle: Arc<Throttle>,
     pub proxies: Arc<TrustedProxies>,
     pub readiness: Arc<ops::Readiness>,
-    /// A failed login is answered no sooner than this.
-    pub min_failure_time: Duration,
-    /// How long a login waits for a place in the brute-force counts while the attempts in
-    /// flight hold them all: about the longest one attempt can take (a pooled connection,
-    /// a search, a bind).
-    pub busy_patience: Duration,
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
 }
@@ -76,12 +70,6 @@ impl SharedState {
             })),
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
-            min_failure_time: b.min_failure_time,
-            busy_patience: config
-                .directory
-                .pool
-                .wait_timeout
-                .saturating_add(config.directory.operation_timeout.saturating_mul(2)),
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
         }
@@ -90,11 +78,11 @@ impl SharedState {
 
 /// What every handler of one worker shares.
 pub struct AppState {
-    pub directory: Directory,
+    /// Logins on this worker's directory connections.
+    pub logins: Logins,
     pub issuer: TokenIssuer,
-    pub policy: RequestPolicy,
-    /// Who may have a token at all (`[access]`).
-    pub access: AccessConfig,
+    /// The token durations a request may ask for.
+    pub durations: Durations,
     pub verifier: Verifier,
     /// The cookie a token may also come in, for forward-auth.
     pub cookie_name: Option<String>,
@@ -123,11 +111,16 @@ impl AppState {
         workers: usize,
         shared: SharedState,
     ) -> Result<AppState, DirectoryError> {
+        let directory = Directory::new(&config.directory, workers, &shared.directory)?;
         Ok(AppState {
-            directory: Directory::new(&config.directory, workers, &shared.directory)?,
+            logins: Logins::new(
+                config,
+                directory,
+                Arc::clone(&shared.throttle),
+                Arc::clone(&shared.metrics),
+            ),
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
-            access: config.access.clone(),
-            policy: RequestPolicy::new(config),
+            durations: Durations::new(config),
             verifier: tokens::verifier(&config.tokens, config.verify.leeway),
             cookie_name: config.verify.cookie_name.clone(),
             verified_cache_bytes: config.verify.cache_max_bytes
