@@ -295,7 +295,7 @@ async fn check_user(
 ) -> anyhow::Result<()> {
     let d = &config.directory;
     let metrics = Arc::new(latchkey::metrics::Metrics::new());
-    let shared = directory::Shared::new(d, Arc::clone(&metrics));
+    let shared = directory::SharedDirectory::new(d, Arc::clone(&metrics));
     // A preview tries no password, so nothing is counted.
     let throttle = Arc::new(Throttle::off());
     let logins = Logins::new(config, Directory::new(d, 1, &shared)?, throttle, metrics);

@@ -1,4 +1,4 @@
-//! Issuing tokens: a [`Identity`] and a lifetime in, a signed JWT out.
+//! Issuing tokens: an [`Identity`] and a duration in, a signed JWT out.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use latchkey_verify::{Claims, Signer, SigningError, Verifier, MAX_TOKEN_LEN};
@@ -36,8 +36,8 @@ impl IssuedToken {
 pub enum TokenError {
     #[error(transparent)]
     Signing(#[from] SigningError),
-    #[error("the token lifetime of {0} seconds is out of range")]
-    Lifetime(u64),
+    #[error("the token duration of {0} seconds is out of range")]
+    Duration(u64),
     /// The signed token is longer than any verifier accepts ([`MAX_TOKEN_LEN`]): a user with
     /// many groups, or large `[claims.extra]` values. Only the configuration can fix that.
     #[error(
@@ -99,15 +99,15 @@ impl TokenIssuer {
         claims
     }
 
-    /// A token for `user`, valid for `lifetime` seconds from now.
-    pub fn issue(&self, user: &Identity, lifetime: u64) -> Result<IssuedToken, TokenError> {
+    /// A token for `user`, valid for `duration` seconds from now.
+    pub fn issue(&self, user: &Identity, duration: u64) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
         let iat = now.timestamp();
-        let exp = i64::try_from(lifetime)
+        let exp = i64::try_from(duration)
             .ok()
             .and_then(|l| iat.checked_add(l))
-            .ok_or(TokenError::Lifetime(lifetime))?;
-        let expires_at = DateTime::from_timestamp(exp, 0).ok_or(TokenError::Lifetime(lifetime))?;
+            .ok_or(TokenError::Duration(duration))?;
+        let expires_at = DateTime::from_timestamp(exp, 0).ok_or(TokenError::Duration(duration))?;
         let claims = Claims {
             iat,
             nbf: iat,
@@ -127,7 +127,7 @@ impl TokenIssuer {
         }
         Ok(IssuedToken {
             token,
-            expires_in: lifetime,
+            expires_in: duration,
             expires_at,
         })
     }

@@ -137,16 +137,16 @@ pub fn new_cache(cfg: &CacheSettings) -> Option<UserCache> {
 /// What the directories of all workers share: the user cache, the servers' health, the
 /// metrics, and (for the pool gauges) every pool.
 #[derive(Clone)]
-pub struct Shared {
+pub struct SharedDirectory {
     pub cache: Option<UserCache>,
     pub servers: Arc<ServerSet>,
     pub metrics: Arc<Metrics>,
     pools: Arc<Mutex<Vec<(PoolKind, SearchPool)>>>,
 }
 
-impl Shared {
-    pub fn new(cfg: &DirectoryConfig, metrics: Arc<Metrics>) -> Shared {
-        Shared {
+impl SharedDirectory {
+    pub fn new(cfg: &DirectoryConfig, metrics: Arc<Metrics>) -> SharedDirectory {
+        SharedDirectory {
             cache: new_cache(&cfg.cache),
             servers: ServerSet::new(cfg),
             metrics,
@@ -198,7 +198,7 @@ impl Directory {
     pub fn new(
         cfg: &DirectoryConfig,
         workers: usize,
-        shared: &Shared,
+        shared: &SharedDirectory,
     ) -> Result<Directory, DirectoryError> {
         let share = |total: usize| total.div_ceil(workers.max(1)).max(1);
         let metrics = Some(&shared.metrics);

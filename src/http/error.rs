@@ -159,7 +159,7 @@ impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         match e {
             TokenError::TooLarge { limit, .. } => ApiError::TokenTooLarge(limit),
-            TokenError::Signing(_) | TokenError::Lifetime(_) => ApiError::Internal,
+            TokenError::Signing(_) | TokenError::Duration(_) => ApiError::Internal,
         }
     }
 }

@@ -44,8 +44,8 @@ pub use request_token::Durations;
 
 /// What the workers share: caches, counters and health, created once per process.
 #[derive(Clone)]
-pub struct SharedState {
-    pub directory: dir::Shared,
+pub struct ProcessState {
+    pub directory: dir::SharedDirectory,
     pub metrics: Arc<Metrics>,
     pub throttle: Arc<Throttle>,
     pub proxies: Arc<TrustedProxies>,
@@ -54,12 +54,12 @@ pub struct SharedState {
     pub max_body_bytes: u64,
 }
 
-impl SharedState {
-    pub fn new(config: &Config) -> SharedState {
+impl ProcessState {
+    pub fn new(config: &Config) -> ProcessState {
         let metrics = Arc::new(Metrics::new());
         let b = &config.brute_force;
-        SharedState {
-            directory: dir::Shared::new(&config.directory, Arc::clone(&metrics)),
+        ProcessState {
+            directory: dir::SharedDirectory::new(&config.directory, Arc::clone(&metrics)),
             metrics,
             throttle: Arc::new(Throttle::new(ThrottleConfig {
                 max_failures_per_login: b.max_failures_per_login,
@@ -88,36 +88,36 @@ pub struct AppState {
     pub cookie_name: Option<String>,
     /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
     pub verified_cache_bytes: u64,
-    pub shared: SharedState,
+    pub process: ProcessState,
 }
 
 impl AppState {
     /// The states of `workers` HTTP workers: each has its own connection pools, so a request
-    /// and its LDAP traffic stay on one thread; everything in [`SharedState`] is shared.
+    /// and its LDAP traffic stay on one thread; everything in [`ProcessState`] is shared.
     pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, DirectoryError> {
-        let shared = SharedState::new(config);
+        let process = ProcessState::new(config);
         (0..workers)
-            .map(|_| AppState::with_shared(config, workers, shared.clone()))
+            .map(|_| AppState::with_process(config, workers, process.clone()))
             .collect()
     }
 
-    /// The state of a single worker, with its own shared state.
+    /// The state of a single worker, with a process state of its own.
     pub fn new(config: &Config, workers: usize) -> Result<AppState, DirectoryError> {
-        AppState::with_shared(config, workers, SharedState::new(config))
+        AppState::with_process(config, workers, ProcessState::new(config))
     }
 
-    fn with_shared(
+    fn with_process(
         config: &Config,
         workers: usize,
-        shared: SharedState,
+        process: ProcessState,
     ) -> Result<AppState, DirectoryError> {
-        let directory = Directory::new(&config.directory, workers, &shared.directory)?;
+        let directory = Directory::new(&config.directory, workers, &process.directory)?;
         Ok(AppState {
             logins: Logins::new(
                 config,
                 directory,
-                Arc::clone(&shared.throttle),
-                Arc::clone(&shared.metrics),
+                Arc::clone(&process.throttle),
+                Arc::clone(&process.metrics),
             ),
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
             durations: Durations::new(config),
@@ -125,7 +125,7 @@ impl AppState {
             cookie_name: config.verify.cookie_name.clone(),
             verified_cache_bytes: config.verify.cache_max_bytes
                 / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),
-            shared,
+            process,
         })
     }
 }
@@ -145,11 +145,11 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let shared = &state.shared;
+    let process = &state.process;
     let gate = gate::Gate::new(
-        shared.max_header_bytes,
-        shared.max_body_bytes,
-        Arc::clone(&shared.metrics),
+        process.max_header_bytes,
+        process.max_body_bytes,
+        Arc::clone(&process.metrics),
     );
     let spans = Condition::new(
         tracing::level_enabled!(tracing::Level::INFO),

@@ -103,7 +103,7 @@ enum Ready {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (status, body) = match state.shared.readiness.check().await {
+    let (status, body) = match state.process.readiness.check().await {
         Ready::Ready => (StatusCode::OK, r#"{"status":"ready"}"#),
         Ready::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -117,7 +117,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let shared = &state.shared;
+    let shared = &state.process;
     let text = shared.metrics.render(|g: &mut GaugeReadings| {
         shared.directory.read_pools(g);
         g.bans_active = shared.throttle.active_bans(Instant::now());

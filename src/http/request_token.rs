@@ -148,12 +148,12 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
         tracing::error!(error = %e, "cannot issue a token");
         let reason = match e {
             TokenError::TooLarge { .. } => "token_too_large",
-            TokenError::Signing(_) | TokenError::Lifetime(_) => "token_not_signed",
+            TokenError::Signing(_) | TokenError::Duration(_) => "token_not_signed",
         };
         attempt.refused(reason, Some(&identity.username));
         ApiError::from(e)
     })?;
-    state.shared.metrics.token_issued();
+    state.process.metrics.token_issued();
     attempt.issued(&identity.username);
     let expires_at = issued.expires_at_rfc3339();
     Ok(HttpResponse::Ok()
@@ -172,7 +172,7 @@ pub(crate) fn client_address(req: &HttpRequest, state: &AppState) -> IpAddr {
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let forwarded = req.headers().get_all("x-forwarded-for");
-    state.shared.proxies.client_ip(peer, forwarded)
+    state.process.proxies.client_ip(peer, forwarded)
 }
 
 #[cfg(test)]
