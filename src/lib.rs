@@ -5,6 +5,7 @@
 //! expiring JWT that services and reverse proxies verify without asking the directory again.
 //!
 //! Layers, each depending only on those before it:
+//! - [`ldap_syntax`]: DNs, filters and server addresses as text; imports nothing of the crate;
 //! - [`credentials`], [`config`]: values parsed and checked at the edge;
 //! - [`policy`]: boolean expressions over group names (access rules, flag claims);
 //! - [`directory`]: the only code that speaks LDAP;
@@ -33,6 +34,7 @@ pub mod config;
 pub mod credentials;
 pub mod directory;
 pub mod http;
+pub mod ldap_syntax;
 pub mod metrics;
 pub mod policy;
 pub mod telemetry;

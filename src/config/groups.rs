@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::presets::{choose, Defaults, StrategyKind, STRATEGIES};
 use super::{check_attribute, check_filter, SearchScope};
-use crate::directory::dn;
+use crate::ldap_syntax::dn;
 
 /// `[directory.groups]`, as written. Unset keys come from the preset.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -16,7 +16,7 @@ use latchkey_verify::{HmacAlgorithm, HmacKey, Secret};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::directory::dn;
+use crate::ldap_syntax::dn;
 
 mod claims;
 mod groups;

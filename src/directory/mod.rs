@@ -12,7 +12,6 @@
 //! - only a refused user bind (or no entry) is [`DirectoryError::InvalidCredentials`]; anything
 //!   the directory does wrong is [`DirectoryError::Unavailable`].
 
-pub mod dn;
 pub mod groups;
 mod pool;
 pub mod status;
@@ -27,6 +26,8 @@ use crate::config::{
     CacheSettings, DirectoryConfig, Encryption, GroupConfig, SearchScope, UserConfig, UserLocator,
 };
 use crate::credentials::{Login, Password};
+use crate::ldap_syntax::dn;
+use crate::ldap_syntax::filter::login_filter;
 use crate::metrics::{GaugeReadings, Metrics, Operation, PoolKind};
 use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
 pub use pool::{server_address, BindPool, Connector, SearchPool, ServerSet};
@@ -600,19 +601,6 @@ impl Directory {
     }
 }
 
-/// `(&<base filter>(<attribute>=<login>))`, or with several attributes
-/// `(&<base filter>(|(<a1>=<login>)(<a2>=<login>)))`; the login escaped per RFC 4515.
-pub fn login_filter(base_filter: &str, attributes: &[&str], login: &str) -> String {
-    let value = ldap3::ldap_escape(login);
-    match attributes {
-        [one] => format!("(&{base_filter}({one}={value}))"),
-        many => {
-            let any: String = many.iter().map(|a| format!("({a}={value})")).collect();
-            format!("(&{base_filter}(|{any}))")
-        }
-    }
-}
-
 /// The values of `attribute`, its name matched without regard to case as LDAP does.
 pub(crate) fn values<'e>(entry: &'e SearchEntry, attribute: &str) -> Option<&'e Vec<String>> {
     entry
@@ -749,39 +737,4 @@ pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, Dir
             .any(|oid| oid == "1.3.6.1.4.1.1466.20037"),
         users_base_found: base.1.rc == 0 && !base.0.is_empty(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_login_is_escaped_inside_the_user_filter() {
-        let cases = [
-            ("alice", "(&(objectClass=person)(uid=alice))"),
-            ("*", "(&(objectClass=person)(uid=\\2a))"),
-            (
-                "user1)(uid=*",
-                "(&(objectClass=person)(uid=user1\\29\\28uid=\\2a))",
-            ),
-            ("\\2a", "(&(objectClass=person)(uid=\\5c2a))"),
-            ("a\0b", "(&(objectClass=person)(uid=a\\00b))"),
-            ("dreßler", "(&(objectClass=person)(uid=dreßler))"),
-        ];
-        for (login, want) in cases {
-            let got = login_filter("(objectClass=person)", &["uid"], login);
-            assert_eq!(got, want, "{login:?}");
-            assert!(ldap3::parse_filter(&got).is_ok(), "{got}");
-        }
-    }
-
-    #[test]
-    fn several_login_attributes_are_or_ed() {
-        let got = login_filter("(objectClass=person)", &["uid", "mail"], "a*)(uid=b");
-        assert_eq!(
-            got,
-            "(&(objectClass=person)(|(uid=a\\2a\\29\\28uid=b)(mail=a\\2a\\29\\28uid=b)))"
-        );
-        assert!(ldap3::parse_filter(&got).is_ok(), "{got}");
-    }
 }

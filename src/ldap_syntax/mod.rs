@@ -1,0 +1,10 @@
+//! LDAP syntax, and nothing else: the string forms of distinguished names (RFC 4514), search
+//! filters built around escaped values (RFC 4515), and server addresses.
+//!
+//! Everything here is a pure function of its arguments: no I/O, no configuration, no state.
+//! This module imports nothing of the crate, so that both [`crate::config`] (checking what an
+//! operator wrote) and [`crate::directory`] (building what goes on the wire) can use it without
+//! depending on each other.
+
+pub mod dn;
+pub mod filter;
