@@ -16,7 +16,7 @@ use latchkey_verify::{HmacAlgorithm, HmacKey, Secret};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::ldap_syntax::dn;
+use crate::ldap_syntax::{dn, ServerUrl};
 
 mod claims;
 mod groups;
@@ -480,7 +480,8 @@ pub enum Failover {
 /// Validated `[directory]`.
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
-    pub urls: Vec<String>,
+    /// The servers, parsed once here; their text is kept for logs and messages.
+    pub urls: Vec<ServerUrl>,
     pub failover: Failover,
     pub retry_down_after: Duration,
     pub connect_timeout: Duration,
@@ -967,13 +968,14 @@ fn validate_directory(
                 .into(),
         );
     }
-    let mut urls_ok = true;
-    for url in &d.urls {
-        if let Err(e) = crate::directory::server_address(url) {
-            problems.push(format!("directory.urls: {e}"));
-            urls_ok = false;
+    let mut urls = Vec::new();
+    for text in &d.urls {
+        match ServerUrl::parse(text) {
+            Ok(url) => urls.push(url),
+            Err(e) => problems.push(format!("directory.urls: {e}")),
         }
     }
+    let urls_ok = urls.len() == d.urls.len();
     let failover = d.failover.as_deref().map_or(Failover::InOrder, |text| {
         presets::choose(
             "directory.failover",
@@ -1075,7 +1077,7 @@ fn validate_directory(
     groups::validate_cache(&d.cache, problems);
     // TLS is checked against the URLs, so only once they are known to be good.
     let tls = if urls_ok {
-        tls::validate_tls(d.tls, &d.urls, problems, warnings)
+        tls::validate_tls(d.tls, &urls, problems, warnings)
     } else {
         TlsConfig::default()
     };
@@ -1090,7 +1092,7 @@ fn validate_directory(
         Strategy::None | Strategy::Member { .. } => {}
     }
     Some(DirectoryConfig {
-        urls: d.urls,
+        urls,
         failover,
         retry_down_after: d.retry_down_after,
         connect_timeout: d.connect_timeout,

@@ -30,7 +30,7 @@ use crate::ldap_syntax::dn;
 use crate::ldap_syntax::filter::login_filter;
 use crate::metrics::{GaugeReadings, Metrics, Operation, PoolKind};
 use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
-pub use pool::{server_address, BindPool, Connector, SearchPool, ServerSet};
+pub use pool::{BindPool, Connector, SearchPool, ServerSet};
 
 /// What went wrong talking to the directory.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -650,14 +650,14 @@ pub async fn server_health(cfg: &DirectoryConfig) -> Vec<ServerHealth> {
                 Ok(mut ldap) => {
                     let _ = ldap.unbind().await;
                     ServerHealth {
-                        url: url.clone(),
+                        url: url.to_string(),
                         status: "up",
                         elapsed_ms,
                         error: None,
                     }
                 }
                 Err(e) => ServerHealth {
-                    url: url.clone(),
+                    url: url.to_string(),
                     status: "down",
                     elapsed_ms,
                     error: Some(e.to_string()),
@@ -684,8 +684,12 @@ pub struct ServerReport {
 }
 
 /// Connect to `url` (binding as the service account when configured), read the RootDSE and
-/// look for the users' base entry. Used by `latchkey check`, never by requests.
+/// look for the users' base entry. Used by `latchkey check`, never by requests. `url` is one of
+/// `directory.urls`, as written there.
 pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, DirectoryError> {
+    let url = cfg.urls.iter().find(|u| *u == url).ok_or_else(|| {
+        DirectoryError::Misconfigured(format!("{url:?} is not one of directory.urls"))
+    })?;
     let connector = Connector::for_probe(cfg);
     let started = Instant::now();
     let mut ldap = connector.open(url).await?;
@@ -725,7 +729,7 @@ pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, Dir
         })?;
     let _ = ldap.unbind().await;
     Ok(ServerReport {
-        url: url.to_owned(),
+        url: url.to_string(),
         encryption: cfg.tls.encryption(url),
         connect_ms,
         service_bind: cfg.service_account.as_ref().map(|a| a.dn.clone()),

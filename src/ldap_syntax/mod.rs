@@ -8,3 +8,6 @@
 
 pub mod dn;
 pub mod filter;
+pub mod server_url;
+
+pub use server_url::{Scheme, ServerUrl};
