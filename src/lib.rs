@@ -6,8 +6,8 @@
 //!
 //! Layers, each depending only on those before it:
 //! - [`ldap_syntax`]: DNs, filters and server addresses as text; imports nothing of the crate;
-//! - [`credentials`], [`config`]: values parsed and checked at the edge;
 //! - [`policy`]: boolean expressions over group names (access rules, flag claims);
+//! - [`credentials`], [`client_ip`], [`config`]: values parsed and checked at the edge;
 //! - [`directory`]: the only code that speaks LDAP;
 //! - [`tokens`]: claims in, signed token out (with `latchkey-verify`);
 //! - [`http`]: requests to calls, results to answers.

@@ -2,8 +2,8 @@
 //! filters built around escaped values (RFC 4515), and server addresses.
 //!
 //! Everything here is a pure function of its arguments: no I/O, no configuration, no state.
-//! This module imports nothing of the crate, so that both [`crate::config`] (checking what an
-//! operator wrote) and [`crate::directory`] (building what goes on the wire) can use it without
+//! This module imports nothing else of the crate, so that both `config` (checking what an
+//! operator wrote) and `directory` (building what goes on the wire) can use it without
 //! depending on each other.
 
 pub mod dn;
