@@ -5,8 +5,9 @@
 //! expiring JWT that services and reverse proxies verify without asking the directory again.
 //!
 //! Layers, each depending only on those before it:
-//! - [`credentials`], [`config`]: values parsed and checked at the edge;
+//! - [`ldap_syntax`]: DNs, filters and server addresses as text; imports nothing of the crate;
 //! - [`policy`]: boolean expressions over group names (access rules, flag claims);
+//! - [`credentials`], [`client_ip`], [`config`]: values parsed and checked at the edge;
 //! - [`directory`]: the only code that speaks LDAP;
 //! - [`tokens`]: claims in, signed token out (with `latchkey-verify`);
 //! - [`http`]: requests to calls, results to answers.
@@ -34,6 +35,7 @@ pub mod credentials;
 pub mod directory;
 pub mod http;
 pub mod identity;
+pub mod ldap_syntax;
 pub mod login;
 pub mod metrics;
 pub mod policy;

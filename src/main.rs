@@ -15,6 +15,7 @@ use latchkey::config::{
 };
 use latchkey::directory::{Directory, SearchAs};
 use latchkey::http::AppState;
+use latchkey::ldap_syntax::ServerUrl;
 use latchkey::login::{Logins, Refusal as LoginRefusal};
 use latchkey::throttle::Throttle;
 use latchkey::tokens::TokenIssuer;
@@ -211,7 +212,7 @@ fn check(
     println!("  users: {locate}; searches run {search}");
     actix_web::rt::System::new().block_on(async {
         for url in &d.urls {
-            let report = directory::probe(d, url)
+            let report = directory::probe(d, url.as_str())
                 .await
                 .with_context(|| format!("{url}: check failed"))?;
             println!("{url}: connected in {} ms", report.connect_ms);
@@ -250,7 +251,7 @@ fn check(
 }
 
 /// How connections to `url` are protected, for `check`.
-fn encryption(tls: &TlsConfig, encryption: Encryption, url: &str) -> String {
+fn encryption(tls: &TlsConfig, encryption: Encryption, url: &ServerUrl) -> String {
     let how = match encryption {
         Encryption::Plaintext => {
             return "none (ldap:// without StartTLS): passwords cross the network unencrypted"
@@ -263,11 +264,7 @@ fn encryption(tls: &TlsConfig, encryption: Encryption, url: &str) -> String {
         TlsVersion::Tls12 => "TLS 1.2 or 1.3",
         TlsVersion::Tls13 => "TLS 1.3",
     };
-    let host = url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    let name = tls.server_name.as_deref().unwrap_or(&host);
+    let name = tls.server_name.as_deref().unwrap_or(url.host());
     let verified = match &tls.trust {
         Trust::CaFile(path) => format!(
             "server certificate verified for {name:?} against {}",

@@ -314,3 +314,97 @@ pub fn validate_access(a: AccessSettings, problems: &mut Vec<String>) -> AccessC
         deny: parse("access.deny", a.deny),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::{parse, problems, GOOD};
+
+    #[test]
+    fn claims_refuse_binary_attributes_reserved_names_and_bad_expressions() {
+        let with = |sections: &str| format!("{GOOD}\n{sections}");
+        let p = problems(&with(
+            "[claims.extra]\nphoto = \"jpegPhoto\"\nsub = \"uid\"\n\"bad name\" = \"cn\"\nok = { attribute = \"ou\", multi = true }\n[claims.flags]\nadmin = \"admins | (ops\"\nok = \"x\"",
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "claims.extra: \"bad name\" is not a claim name (letters, digits, '_', '-', '.', ':'; at most 64)",
+                "claims.extra.photo: jpegPhoto holds binary data or a secret and cannot become a claim",
+                "claims.extra: \"sub\" is a claim Latchkey sets itself; choose another name",
+                "claims.flags.admin: column 14: ')' expected at end of expression to close the '(' at column 10\n      admins | (ops\n                   ^",
+                "claims.flags.ok: \"ok\" is also in [claims.extra]; a claim has one source",
+            ]
+        );
+        let p = problems(&with("[claims]\ngroups_pattern = \"(unclosed\""));
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("claims.groups_pattern = \"(unclosed\" is not a regular expression: regex parse error:"), "{p:?}");
+        let p = problems(&with("[access]\nrequire = \"staff &\"\ndeny = \"a b\""));
+        assert_eq!(
+            p,
+            vec![
+                "access.require: column 8: a group name, '!' or '(' expected at end of expression\n      staff &\n             ^",
+                "access.deny: column 3: an operator '&' or '|' expected before \"b\"\n      a b\n        ^",
+            ]
+        );
+        // The example in the README.
+        assert_eq!(
+            problems(&with("[access]\nrequire = \"staff & (admins | ops\"")),
+            vec!["access.require: column 22: ')' expected at end of expression to close the '(' at column 9\n      staff & (admins | ops\n                           ^"]
+        );
+        let c = parse(&with("[access]\nrequire = \"staff & !contractors\"")).unwrap();
+        assert_eq!(c.access.decide(&["Staff"]), Ok(()));
+        assert_eq!(
+            c.access.decide(&["staff", "contractors"]),
+            Err(Refusal::NotRequired)
+        );
+        assert!(c.directory.users.extra_attributes.is_empty());
+    }
+
+    #[test]
+    fn claims_refuse_secret_attributes_in_any_case_and_numeric_oids() {
+        let extra =
+            |attribute: &str| problems(&format!("{GOOD}\n[claims.extra]\nx = \"{attribute}\""));
+        for secret in [
+            "authPassword",
+            "AUTHPASSWORD",
+            "msDS-ManagedPassword",
+            "unicodePwd",
+            "ntPwdHistory",
+            "lmPwdHistory",
+            "supplementalCredentials",
+            "sambaNTPassword",
+            "sambaLMPassword",
+            "krbPrincipalKey",
+            "msDS-KeyCredentialLink",
+            "ms-Mcs-AdmPwd",
+            "msLAPS-Password",
+            "msFVE-RecoveryPassword",
+        ] {
+            let p = extra(secret);
+            assert_eq!(p.len(), 1, "{secret}: {p:?}");
+            assert!(
+                p[0].starts_with("claims.extra.x: ")
+                    && p[0].ends_with(" holds binary data or a secret and cannot become a claim")
+                    && p[0].to_lowercase().contains(&secret.to_lowercase()),
+                "{secret}: {p:?}"
+            );
+        }
+        for oid in [
+            "2.5.4.35",
+            "1.3.6.1.4.1.4203.1.3.4",
+            "0.9.2342.19200300.100.1.3",
+        ] {
+            assert_eq!(
+                extra(oid),
+                vec![format!("claims.extra.x: {oid:?} is a numeric OID; give the attribute's name (OIDs are refused, as secret attributes such as userPassword, 2.5.4.35, could hide behind one)")],
+            );
+        }
+        // Names are fine, including ones beginning with a secret's name.
+        let c = parse(&format!(
+            "{GOOD}\n[claims.extra]\nx = \"userPasswordHint\"\ny = \"mail\""
+        ))
+        .unwrap();
+        assert_eq!(c.claims.extra.len(), 2);
+    }
+}

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::presets::{choose, Defaults, StrategyKind, STRATEGIES};
 use super::{check_attribute, check_filter, SearchScope};
-use crate::directory::dn;
+use crate::ldap_syntax::dn;
 
 /// `[directory.groups]`, as written. Unset keys come from the preset.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -289,5 +289,73 @@ pub fn validate_cache(c: &CacheSettings, problems: &mut Vec<String>) {
             "directory.cache.ttl = {} is more than a day; group changes would take that long to be seen",
             humantime::format_duration(c.ttl)
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::{parse, problems, GOOD};
+
+    #[test]
+    fn group_settings_that_cannot_work_are_refused() {
+        let with = |groups: &str| {
+            GOOD.replace(
+                "[directory.users]",
+                &format!("[directory.groups]\n{groups}\n[directory.users]"),
+            )
+        };
+        assert_eq!(
+            problems(&with("strategy = \"member\"")),
+            vec!["directory.groups.base_dns is empty; strategy = \"member\" searches for groups there, e.g. [\"ou=groups,dc=example,dc=org\"]"]
+        );
+        assert_eq!(
+            problems(&with("strategy = \"posix\"\nbase_dns = [\"ou=g,dc=org\"]\nnested = true")),
+            vec!["directory.groups.nested: posix groups list users by memberUid and cannot contain groups; use strategy = \"member\" for RFC 2307bis groups"]
+        );
+        assert_eq!(
+            problems(&with("strategy = \"member-of\"\nin_chain = true")),
+            vec!["directory.groups.in_chain works with strategy = \"member\" on Active Directory only (the strategy is \"member-of\")"]
+        );
+        assert_eq!(
+            problems(&with("strategy = \"member\"\nbase_dns = [\"groups\"]\nmax_depth = 0\nnested = true\npage_size = 0\nfilter = \"objectClass=x\"")),
+            vec![
+                "directory.groups.base_dns: \"groups\" is not a valid DN: '=' expected after the attribute type at position 7",
+                "directory.groups.filter = \"objectClass=x\" is not a valid LDAP filter (RFC 4515); it needs parentheses, e.g. \"(objectClass=inetOrgPerson)\"",
+                "directory.groups.max_depth = 0 must be from 1 (direct groups only) to 64",
+                "directory.groups.page_size = 0 must be from 1 to 10000",
+            ]
+        );
+        assert_eq!(
+            problems(&with(
+                "strategy = \"member\"\nbase_dns = [\"ou=g,dc=org\"]\nmax_depth = 3"
+            )),
+            vec!["directory.groups.max_depth only applies when nested = true without in_chain"]
+        );
+        let nested = parse(&with(
+            "strategy = \"member\"\nbase_dns = [\"ou=g,dc=org\"]\nnested = true\nmax_depth = 3",
+        ))
+        .unwrap();
+        assert_eq!(
+            nested.directory.groups.nesting,
+            Nesting::Recursive { max_depth: 3 }
+        );
+    }
+
+    #[test]
+    fn the_cache_is_off_by_default_and_bounded() {
+        let c = parse(GOOD).unwrap();
+        assert!(c.directory.cache.ttl.is_zero());
+        let p = problems(&GOOD.replace(
+            "[directory.users]",
+            "[directory.cache]\nttl = \"2d\"\nmax_entries = 0\n[directory.users]",
+        ));
+        assert_eq!(
+            p,
+            vec![
+                "directory.cache.max_entries is 0 while ttl is set; give a size, or set ttl = \"0s\" to turn the cache off",
+                "directory.cache.ttl = 2days is more than a day; group changes would take that long to be seen",
+            ]
+        );
     }
 }

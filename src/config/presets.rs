@@ -190,3 +190,88 @@ pub fn defaults(preset: Option<Preset>) -> Defaults {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::{parse, problems, GOOD};
+    use crate::config::{Nesting, Strategy};
+
+    #[test]
+    fn presets_fill_what_the_file_leaves_out() {
+        let ad = parse(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"active-directory\"\n[directory.groups]\nbase_dns = [\"dc=corp,dc=example\"]\n[directory.users]",
+        ))
+        .unwrap();
+        let d = &ad.directory;
+        assert_eq!(d.users.login_attributes, vec!["sAMAccountName"]);
+        assert_eq!(d.users.username_attribute, "sAMAccountName");
+        assert!(d
+            .users
+            .filter
+            .contains("userAccountControl:1.2.840.113556.1.4.803:=2"));
+        assert_eq!(d.users.account_status, AccountStatus::ActiveDirectory);
+        assert_eq!(d.groups.nesting, Nesting::InChain);
+        assert_eq!(d.groups.filter, "(objectClass=group)");
+        assert_eq!(
+            d.users.read_attributes(),
+            vec![
+                "sAMAccountName",
+                "displayName",
+                "mail",
+                "userAccountControl",
+                "accountExpires"
+            ]
+        );
+
+        // An explicit key wins over the preset.
+        let ipa = parse(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"freeipa\"\n[directory.users]\nusername_attribute = \"krbPrincipalName\"",
+        ))
+        .unwrap();
+        assert_eq!(ipa.directory.users.username_attribute, "krbPrincipalName");
+        assert_eq!(
+            ipa.directory.groups.strategy,
+            Strategy::MemberOf {
+                attribute: "memberOf".into()
+            }
+        );
+        assert!(ipa.directory.users.read_attributes().contains(&"memberOf"));
+
+        let posix = parse(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"rfc2307\"\n[directory.groups]\nbase_dns = [\"ou=groups,dc=example,dc=org\"]\n[directory.users]",
+        ))
+        .unwrap();
+        assert_eq!(posix.directory.groups.strategy, Strategy::Posix);
+        assert!(posix
+            .directory
+            .users
+            .read_attributes()
+            .contains(&"gidNumber"));
+
+        let p = problems(&GOOD.replace(
+            "[directory.users]",
+            "preset = \"novell\"\n[directory.users]",
+        ));
+        assert_eq!(
+            p,
+            vec!["directory.preset = \"novell\" is not one of: openldap, active-directory, freeipa, lldap, rfc2307"]
+        );
+        assert_eq!(
+            problems(&GOOD.replace(
+                "[directory.users]",
+                "failover = \"random\"\n[directory.users]"
+            )),
+            vec!["directory.failover = \"random\" is not one of: in-order, round-robin"]
+        );
+        let p =
+            problems(&GOOD.replace("base_dn = ", "account_status = \"eDirectory\"\nbase_dn = "));
+        assert_eq!(
+            p,
+            vec!["directory.users.account_status = \"eDirectory\" is not one of: none, ppolicy, active-directory, freeipa"]
+        );
+    }
+}

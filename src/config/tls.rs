@@ -16,6 +16,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Deserialize;
 
+use crate::ldap_syntax::{Scheme, ServerUrl};
+
 /// `[directory.tls]`, as written. Every key is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -103,8 +105,8 @@ impl Default for TlsConfig {
 }
 
 impl TlsConfig {
-    /// How connections to `url` (a validated `ldap://` or `ldaps://` URL) are protected.
-    pub fn encryption(&self, url: &str) -> Encryption {
+    /// How connections to `url` are protected.
+    pub fn encryption(&self, url: &ServerUrl) -> Encryption {
         if is_ldaps(url) {
             Encryption::Ldaps
         } else if self.starttls {
@@ -115,9 +117,8 @@ impl TlsConfig {
     }
 }
 
-fn is_ldaps(url: &str) -> bool {
-    url.get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("ldaps://"))
+fn is_ldaps(url: &ServerUrl) -> bool {
+    url.scheme() == Scheme::Ldaps
 }
 
 /// What the warning about `insecure_skip_verify` says, at start and in `latchkey check`.
@@ -129,7 +130,7 @@ pub const INSECURE_WARNING: &str = "directory.tls.insecure_skip_verify = true: t
 /// Problems stop the start; warnings are logged by `serve` and printed by `check`.
 pub(super) fn validate_tls(
     s: TlsSettings,
-    urls: &[String],
+    urls: &[ServerUrl],
     problems: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> TlsConfig {
@@ -147,7 +148,7 @@ pub(super) fn validate_tls(
     if let Some(name) = &s.server_name {
         check_server_name(name, problems);
     }
-    let ldaps: Vec<&String> = urls.iter().filter(|u| is_ldaps(u)).collect();
+    let ldaps: Vec<&ServerUrl> = urls.iter().filter(|u| is_ldaps(u)).collect();
     if s.starttls {
         for url in &ldaps {
             problems.push(format!(
@@ -194,10 +195,7 @@ pub(super) fn validate_tls(
     if uses_tls && s.server_name.is_none() {
         for url in urls {
             let plaintext = !s.starttls && !is_ldaps(url);
-            if !plaintext
-                && url::Url::parse(url)
-                    .is_ok_and(|u| u.host_str().is_some_and(|h| h.starts_with('[')))
-            {
+            if !plaintext && url.is_ipv6() {
                 problems.push(format!(
                     "directory.urls: {url:?} names an IPv6 address, for which the LDAP library cannot check a certificate; set directory.tls.server_name to a DNS name in the server's certificate"
                 ));
@@ -472,6 +470,10 @@ mod tests {
         base_dn = "ou=people,dc=example,dc=org"
     "#;
 
+    fn url(text: &str) -> ServerUrl {
+        ServerUrl::parse(text).unwrap()
+    }
+
     /// A configuration with `urls` and `[directory.tls]` holding `tls`.
     fn toml(urls: &[&str], tls: &str) -> String {
         let urls: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
@@ -542,7 +544,7 @@ mod tests {
         let tls = &c.directory.tls;
         assert!(tls.client.is_none());
         assert_eq!(
-            tls.encryption("ldap://127.0.0.1:389"),
+            tls.encryption(&url("ldap://127.0.0.1:389")),
             Encryption::Plaintext
         );
         assert_eq!(tls.min_version, TlsVersion::Tls12);
@@ -562,9 +564,12 @@ mod tests {
         let tls = &c.directory.tls;
         assert!(tls.client.is_some());
         assert_eq!(tls.trust, Trust::CaFile(p.ca.clone()));
-        assert_eq!(tls.encryption("ldaps://a.example.org"), Encryption::Ldaps);
         assert_eq!(
-            tls.encryption("LDAPS://b.example.org:6360"),
+            tls.encryption(&url("ldaps://a.example.org")),
+            Encryption::Ldaps
+        );
+        assert_eq!(
+            tls.encryption(&url("LDAPS://b.example.org:6360")),
             Encryption::Ldaps
         );
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
@@ -575,7 +580,10 @@ mod tests {
         ))
         .unwrap();
         let tls = &c.directory.tls;
-        assert_eq!(tls.encryption("ldap://a.example.org"), Encryption::StartTls);
+        assert_eq!(
+            tls.encryption(&url("ldap://a.example.org")),
+            Encryption::StartTls
+        );
         assert_eq!(tls.min_version, TlsVersion::Tls13);
         // The environment gives numbers as numbers: LATCHKEY__DIRECTORY__TLS__MIN_VERSION=1.3
         let c = parse(&toml(&["ldaps://a"], &format!("{ca}\nmin_version = 1.3"))).unwrap();
@@ -778,7 +786,7 @@ mod tests {
             vec!["directory.urls: \"ldap://b\" is plaintext (ldap:// without directory.tls.starttls) while other servers use TLS; passwords sent to it cross the network unencrypted"]
         );
         assert_eq!(
-            c.directory.tls.encryption("ldap://b"),
+            c.directory.tls.encryption(&url("ldap://b")),
             Encryption::Plaintext
         );
     }

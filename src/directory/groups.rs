@@ -15,13 +15,13 @@ use std::time::Duration;
 use ldap3::adapters::PagedResults;
 use ldap3::{Ldap, SearchEntry};
 
-use super::{dn, first_value, ldap_scope, DirectoryError};
+use super::{first_value, ldap_scope, DirectoryError};
 use crate::config::{GroupConfig, Nesting, SearchScope, Strategy};
+use crate::ldap_syntax::dn;
+use crate::ldap_syntax::filter::{in_chain_filter, member_filter, posix_filter};
 use crate::metrics::{Metrics, Operation};
 use crate::policy::fold;
 
-/// The in-chain matching rule of Active Directory (LDAP_MATCHING_RULE_IN_CHAIN).
-pub const IN_CHAIN_RULE: &str = "1.2.840.113556.1.4.1941";
 /// Members asked for in one filter when following nesting, to keep filters a sane size.
 const TARGETS_PER_SEARCH: usize = 64;
 
@@ -87,37 +87,6 @@ pub fn sorted_unique(names: &mut [String]) -> Vec<String> {
     keyed.sort();
     keyed.dedup_by(|a, b| a.0 == b.0);
     keyed.into_iter().map(|(_, n)| n.clone()).collect()
-}
-
-/// `(&<filter>(|(a1=dn1)(a2=dn1)(a1=dn2)...))`, every DN escaped per RFC 4515.
-pub fn member_filter(filter: &str, attributes: &[String], dns: &[&str]) -> String {
-    let mut any = String::new();
-    for dn in dns {
-        let value = ldap3::ldap_escape(*dn);
-        for attr in attributes {
-            any.push_str(&format!("({attr}={value})"));
-        }
-    }
-    format!("(&{filter}(|{any}))")
-}
-
-/// `(&<filter>(|(member:1.2.840.113556.1.4.1941:=<dn>)...))`.
-pub fn in_chain_filter(filter: &str, attributes: &[String], dn: &str) -> String {
-    let value = ldap3::ldap_escape(dn);
-    let any: String = attributes
-        .iter()
-        .map(|a| format!("({a}:{IN_CHAIN_RULE}:={value})"))
-        .collect();
-    format!("(&{filter}(|{any}))")
-}
-
-/// `(&<filter>(|(memberUid=<username>)(gidNumber=<gid>)))`.
-pub fn posix_filter(filter: &str, username: &str, gid: Option<&str>) -> String {
-    let mut any = format!("(memberUid={})", ldap3::ldap_escape(username));
-    if let Some(gid) = gid {
-        any.push_str(&format!("(gidNumber={})", ldap3::ldap_escape(gid)));
-    }
-    format!("(&{filter}(|{any}))")
 }
 
 /// The comparison key of a DN; a DN the server sent that does not parse is compared as is.
@@ -346,46 +315,6 @@ async fn paged_search(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn member_filters_escape_every_dn() {
-        let attrs = vec!["member".to_owned(), "uniqueMember".to_owned()];
-        let got = member_filter(
-            "(objectClass=groupOfNames)",
-            &attrs,
-            &[
-                "uid=smith\\, john (*),ou=people,dc=example,dc=org",
-                "cn=a,dc=org",
-            ],
-        );
-        assert_eq!(
-            got,
-            "(&(objectClass=groupOfNames)(|(member=uid=smith\\5c, john \\28\\2a\\29,ou=people,dc=example,dc=org)(uniqueMember=uid=smith\\5c, john \\28\\2a\\29,ou=people,dc=example,dc=org)(member=cn=a,dc=org)(uniqueMember=cn=a,dc=org)))"
-        );
-        assert!(ldap3::parse_filter(&got).is_ok());
-    }
-
-    #[test]
-    fn in_chain_and_posix_filters() {
-        let got = in_chain_filter(
-            "(objectClass=group)",
-            &["member".to_owned()],
-            "CN=Bob (ext),OU=Users,DC=corp,DC=example",
-        );
-        assert_eq!(
-            got,
-            "(&(objectClass=group)(|(member:1.2.840.113556.1.4.1941:=CN=Bob \\28ext\\29,OU=Users,DC=corp,DC=example)))"
-        );
-        assert!(ldap3::parse_filter(&got).is_ok());
-        assert_eq!(
-            posix_filter("(objectClass=posixGroup)", "dreßler*", Some("5000")),
-            "(&(objectClass=posixGroup)(|(memberUid=dreßler\\2a)(gidNumber=5000)))"
-        );
-        assert_eq!(
-            posix_filter("(objectClass=posixGroup)", "bob", None),
-            "(&(objectClass=posixGroup)(|(memberUid=bob)))"
-        );
-    }
 
     #[test]
     fn names_are_sorted_and_kept_once_without_regard_to_case() {

@@ -17,7 +17,6 @@
 //! - whatever rights found the entry, its status, attributes and groups are read with the
 //!   service account when one is configured.
 
-pub mod dn;
 pub mod groups;
 mod pool;
 pub mod status;
@@ -32,9 +31,11 @@ use crate::config::{
 };
 use crate::credentials::{Login, Password};
 use crate::identity::Identity;
+use crate::ldap_syntax::dn;
+use crate::ldap_syntax::filter::login_filter;
 use crate::metrics::{GaugeReadings, Metrics, Operation, PoolKind};
 use pool::{checkout_error, discard, RC_INVALID_CREDENTIALS};
-pub use pool::{server_address, BindPool, Connector, SearchPool, ServerSet};
+pub use pool::{BindPool, Connector, SearchPool, ServerSet};
 
 /// What went wrong talking to the directory.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -588,19 +589,6 @@ impl Directory {
     }
 }
 
-/// `(&<base filter>(<attribute>=<login>))`, or with several attributes
-/// `(&<base filter>(|(<a1>=<login>)(<a2>=<login>)))`; the login escaped per RFC 4515.
-pub fn login_filter(base_filter: &str, attributes: &[&str], login: &str) -> String {
-    let value = ldap3::ldap_escape(login);
-    match attributes {
-        [one] => format!("(&{base_filter}({one}={value}))"),
-        many => {
-            let any: String = many.iter().map(|a| format!("({a}={value})")).collect();
-            format!("(&{base_filter}(|{any}))")
-        }
-    }
-}
-
 /// The values of `attribute`, its name matched without regard to case as LDAP does.
 pub(crate) fn values<'e>(entry: &'e SearchEntry, attribute: &str) -> Option<&'e Vec<String>> {
     entry
@@ -650,14 +638,14 @@ pub async fn server_health(cfg: &DirectoryConfig) -> Vec<ServerHealth> {
                 Ok(mut ldap) => {
                     let _ = ldap.unbind().await;
                     ServerHealth {
-                        url: url.clone(),
+                        url: url.to_string(),
                         status: "up",
                         elapsed_ms,
                         error: None,
                     }
                 }
                 Err(e) => ServerHealth {
-                    url: url.clone(),
+                    url: url.to_string(),
                     status: "down",
                     elapsed_ms,
                     error: Some(e.to_string()),
@@ -684,8 +672,12 @@ pub struct ServerReport {
 }
 
 /// Connect to `url` (binding as the service account when configured), read the RootDSE and
-/// look for the users' base entry. Used by `latchkey check`, never by requests.
+/// look for the users' base entry. Used by `latchkey check`, never by requests. `url` is one of
+/// `directory.urls`, as written there.
 pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, DirectoryError> {
+    let url = cfg.urls.iter().find(|u| *u == url).ok_or_else(|| {
+        DirectoryError::Misconfigured(format!("{url:?} is not one of directory.urls"))
+    })?;
     let connector = Connector::for_probe(cfg);
     let started = Instant::now();
     let mut ldap = connector.open(url).await?;
@@ -725,7 +717,7 @@ pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, Dir
         })?;
     let _ = ldap.unbind().await;
     Ok(ServerReport {
-        url: url.to_owned(),
+        url: url.to_string(),
         encryption: cfg.tls.encryption(url),
         connect_ms,
         service_bind: cfg.service_account.as_ref().map(|a| a.dn.clone()),
@@ -737,39 +729,4 @@ pub async fn probe(cfg: &DirectoryConfig, url: &str) -> Result<ServerReport, Dir
             .any(|oid| oid == "1.3.6.1.4.1.1466.20037"),
         users_base_found: base.1.rc == 0 && !base.0.is_empty(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_login_is_escaped_inside_the_user_filter() {
-        let cases = [
-            ("alice", "(&(objectClass=person)(uid=alice))"),
-            ("*", "(&(objectClass=person)(uid=\\2a))"),
-            (
-                "user1)(uid=*",
-                "(&(objectClass=person)(uid=user1\\29\\28uid=\\2a))",
-            ),
-            ("\\2a", "(&(objectClass=person)(uid=\\5c2a))"),
-            ("a\0b", "(&(objectClass=person)(uid=a\\00b))"),
-            ("dreßler", "(&(objectClass=person)(uid=dreßler))"),
-        ];
-        for (login, want) in cases {
-            let got = login_filter("(objectClass=person)", &["uid"], login);
-            assert_eq!(got, want, "{login:?}");
-            assert!(ldap3::parse_filter(&got).is_ok(), "{got}");
-        }
-    }
-
-    #[test]
-    fn several_login_attributes_are_or_ed() {
-        let got = login_filter("(objectClass=person)", &["uid", "mail"], "a*)(uid=b");
-        assert_eq!(
-            got,
-            "(&(objectClass=person)(|(uid=a\\2a\\29\\28uid=b)(mail=a\\2a\\29\\28uid=b)))"
-        );
-        assert!(ldap3::parse_filter(&got).is_ok(), "{got}");
-    }
 }

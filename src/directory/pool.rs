@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 
 use super::DirectoryError;
 use crate::config::{DirectoryConfig, Encryption, Failover, ServiceAccount, TlsConfig};
+use crate::ldap_syntax::ServerUrl;
 use crate::metrics::{Metrics, Operation};
 
 /// LDAP result code: the credentials are wrong.
@@ -34,7 +35,7 @@ pub(crate) const RC_INVALID_CREDENTIALS: u32 = 49;
 /// tried.
 #[derive(Debug)]
 pub struct ServerSet {
-    urls: Vec<String>,
+    urls: Vec<ServerUrl>,
     failover: Failover,
     retry_down_after: Duration,
     next: AtomicUsize,
@@ -53,7 +54,7 @@ impl ServerSet {
     }
 
     /// The servers, as configured.
-    pub fn urls(&self) -> &[String] {
+    pub fn urls(&self) -> &[ServerUrl] {
         &self.urls
     }
 
@@ -123,14 +124,13 @@ impl Connector {
     }
 
     /// A connection to `url`, bound as the account when there is one.
-    pub async fn open(&self, url: &str) -> Result<Ldap, DirectoryError> {
+    pub async fn open(&self, url: &ServerUrl) -> Result<Ldap, DirectoryError> {
         let unavailable = |e: &dyn std::fmt::Display| {
             DirectoryError::Unavailable(format!("cannot connect to {url}: {e}"))
         };
         // The socket is opened here rather than by ldap3 so that Nagle's algorithm is off:
         // with it on, small LDAP requests can wait for the peer's delayed ACK.
-        let authority = server_address(url).map_err(|e| unavailable(&e))?;
-        let socket = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&authority))
+        let socket = tokio::time::timeout(self.connect_timeout, TcpStream::connect(url.address()))
             .await
             .map_err(|_| unavailable(&"timed out (directory.connect_timeout)"))?
             .map_err(|e| unavailable(&e))?;
@@ -144,7 +144,7 @@ impl Connector {
         // socket is already connected, so the host there only names the server for SNI and
         // certificate verification.
         let target = match encryption {
-            Encryption::Plaintext => url.to_owned(),
+            Encryption::Plaintext => url.to_string(),
             Encryption::Ldaps | Encryption::StartTls => {
                 let client = self.tls.client.clone().ok_or_else(|| {
                     DirectoryError::Misconfigured(format!("{url} needs TLS, which is not set up"))
@@ -256,18 +256,15 @@ impl managed::Manager for Connector {
 
 /// The URL handed to ldap3 for a TLS connection: `url` with its host replaced by
 /// `directory.tls.server_name` when that is set.
-fn tls_target(url: &str, server_name: Option<&str>) -> Result<String, DirectoryError> {
+fn tls_target(url: &ServerUrl, server_name: Option<&str>) -> Result<String, DirectoryError> {
     let Some(name) = server_name else {
-        return Ok(url.to_owned());
+        return Ok(url.to_string());
     };
-    let mut target = url::Url::parse(url)
-        .map_err(|e| DirectoryError::Misconfigured(format!("{url:?} is not a URL: {e}")))?;
-    target.set_host(Some(name)).map_err(|e| {
+    url.with_host(name).map_err(|e| {
         DirectoryError::Misconfigured(format!(
             "directory.tls.server_name = {name:?} cannot stand in for the host of {url}: {e}"
         ))
-    })?;
-    Ok(target.to_string())
+    })
 }
 
 /// What a server that closes a connection right after the TLS handshake most likely means.
@@ -335,32 +332,6 @@ fn tls_problem(e: &rustls::Error, tls: &TlsConfig) -> String {
     }
 }
 
-/// `host:port` of an `ldap://` or `ldaps://` URL, with the scheme's default port.
-pub fn server_address(url: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    let default_port = match parsed.scheme() {
-        "ldap" => 389,
-        "ldaps" => 636,
-        other => {
-            return Err(format!(
-                "{url:?} has the scheme {other}:, not ldap: or ldaps:"
-            ))
-        }
-    };
-    let host = match parsed.host() {
-        Some(url::Host::Domain(d)) if !d.is_empty() => d.to_owned(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
-        _ => return Err(format!("{url:?} names no server")),
-    };
-    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
-        return Err(format!(
-            "{url:?} has a DN or options after the server; give only scheme, host and port"
-        ));
-    }
-    Ok(format!("{host}:{}", parsed.port().unwrap_or(default_port)))
-}
-
 /// Connections that only search.
 pub type SearchPool = managed::Pool<Connector>;
 /// Connections that only carry user binds.
@@ -417,7 +388,9 @@ mod tests {
 
     fn servers(failover: Failover) -> ServerSet {
         ServerSet {
-            urls: vec!["ldap://a".into(), "ldap://b".into(), "ldap://c".into()],
+            urls: ["ldap://a", "ldap://b", "ldap://c"]
+                .map(|u| ServerUrl::parse(u).unwrap())
+                .to_vec(),
             failover,
             retry_down_after: Duration::from_secs(10),
             next: AtomicUsize::new(0),
@@ -456,50 +429,18 @@ mod tests {
 
     #[test]
     fn the_server_name_stands_in_for_the_host_handed_to_ldap3() {
+        let url = |text: &str| ServerUrl::parse(text).unwrap();
         assert_eq!(
-            tls_target("ldaps://127.0.0.1:6360", None).unwrap(),
+            tls_target(&url("ldaps://127.0.0.1:6360"), None).unwrap(),
             "ldaps://127.0.0.1:6360"
         );
         assert_eq!(
-            tls_target("ldaps://127.0.0.1:6360", Some("ldap.test")).unwrap(),
+            tls_target(&url("ldaps://127.0.0.1:6360"), Some("ldap.test")).unwrap(),
             "ldaps://ldap.test:6360"
         );
         assert_eq!(
-            tls_target("ldap://ldap1.example.org", Some("10.0.0.7")).unwrap(),
+            tls_target(&url("ldap://ldap1.example.org"), Some("10.0.0.7")).unwrap(),
             "ldap://10.0.0.7"
         );
-    }
-
-    #[test]
-    fn server_addresses_get_the_default_port_of_their_scheme() {
-        assert_eq!(
-            server_address("ldap://ldap.example.org"),
-            Ok("ldap.example.org:389".into())
-        );
-        assert_eq!(
-            server_address("ldaps://ldap.example.org/"),
-            Ok("ldap.example.org:636".into())
-        );
-        assert_eq!(
-            server_address("ldap://127.0.0.1:3890"),
-            Ok("127.0.0.1:3890".into())
-        );
-        assert_eq!(
-            server_address("ldaps://[::1]:1636"),
-            Ok("[::1]:1636".into())
-        );
-        assert_eq!(
-            server_address("http://x"),
-            Err("\"http://x\" has the scheme http:, not ldap: or ldaps:".into())
-        );
-        assert_eq!(
-            server_address("ldap://"),
-            Err("\"ldap://\" names no server".into())
-        );
-        assert_eq!(
-            server_address("ldap://x/dc=org?uid"),
-            Err("\"ldap://x/dc=org?uid\" has a DN or options after the server; give only scheme, host and port".into())
-        );
-        assert!(server_address("not a url").is_err());
     }
 }
