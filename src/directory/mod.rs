@@ -317,7 +317,7 @@ impl Directory {
         match &self.users.locator {
             UserLocator::Search => self.find_by_login(lookup, attribute, search_as).await,
             UserLocator::Template(template) => {
-                let dn = template.replace("{login}", &ldap3::dn_escape(lookup));
+                let dn = dn::from_template(template, lookup);
                 // The filter applies here as it does to a search: an entry it excludes is no
                 // user, whatever its password.
                 self.find_user(search_as, &dn, SearchScope::Base, &self.users.filter)

@@ -149,6 +149,12 @@ pub fn parse(s: &str) -> Result<Dn, DnError> {
     parse_with(s, false)
 }
 
+/// The DN a `directory.users.dn_template` gives for `login`: every `{login}` replaced by the
+/// login escaped as one RDN value (RFC 4514), so a login cannot add or change RDNs.
+pub fn from_template(template: &str, login: &str) -> String {
+    template.replace("{login}", &ldap3::dn_escape(login))
+}
+
 /// The normalised form of the DN `s`: `parse(s)?.normalized()`.
 pub fn normalize(s: &str) -> Result<String, DnError> {
     Ok(parse(s)?.normalized())
@@ -470,6 +476,26 @@ fn escape_value(value: &str, out: &mut String) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_login_stays_one_rdn_value() {
+        let template = "uid={login},ou=people,dc=example,dc=org";
+        assert_eq!(
+            from_template(template, "alice"),
+            "uid=alice,ou=people,dc=example,dc=org"
+        );
+        let login = "x,ou=admins+cn=root\\ ";
+        let hostile = from_template(template, login);
+        assert_eq!(
+            hostile,
+            "uid=x\\2cou\\3dadmins\\2bcn\\3droot\\5c\\20,ou=people,dc=example,dc=org"
+        );
+        let parsed = parse(&hostile).unwrap();
+        assert_eq!(parsed.rdns.len(), 4);
+        assert_eq!(parsed.rdns[0].len(), 1);
+        assert_eq!(parsed.rdns[0][0].attr, "uid");
+        assert_eq!(parsed.rdns[0][0].value, login);
+    }
 
     #[test]
     fn ordinary_dns_are_valid() {

@@ -11,3 +11,32 @@ pub mod filter;
 pub mod server_url;
 
 pub use server_url::{Scheme, ServerUrl};
+
+/// An attribute description: a name (letter, then letters, digits, '-') or a numeric OID.
+pub fn is_attribute_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() => {
+            s.len() <= 64 && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }
+        Some(c) if c.is_ascii_digit() => s
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_names() {
+        for good in ["uid", "mail", "sAMAccountName", "x-custom-1", "2.5.4.3"] {
+            assert!(is_attribute_name(good), "{good}");
+        }
+        for bad in ["", "1uid", "uid=", "u id", "uid)(", "*", "2.5..4", "ä"] {
+            assert!(!is_attribute_name(bad), "{bad}");
+        }
+    }
+}
