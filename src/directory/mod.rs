@@ -17,9 +17,9 @@
 //! - whatever rights found the entry, its status, attributes and groups are read with the
 //!   service account when one is configured.
 
+pub mod account_status;
 pub mod groups;
 mod pool;
-pub mod status;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -372,7 +372,8 @@ impl Directory {
                     }
                 })?
         };
-        if let Some(reason) = status::refusal(self.users.account_status, &entry, chrono::Utc::now())
+        if let Some(reason) =
+            account_status::refusal(self.users.account_status, &entry, chrono::Utc::now())
         {
             return Err(DirectoryError::AccountDisabled(reason));
         }
