@@ -1,6 +1,8 @@
-//! The one place where errors become HTTP answers.
+//! Where the service's own errors become HTTP answers (a refused token is rendered by
+//! `latchkey_verify::actix::Rejection`, with the same body).
 //!
-//! Every error has the body `{"error": "<code>", "message": "<sentence>", "status": <int>}`,
+//! Every error has the body `{"error": "<code>", "message": "<sentence>", "status": <int>}`
+//! ([`ErrorBody`], the one renderer, shared with the verifier crate),
 //! `Content-Type: application/json` and `Cache-Control: no-store`. A 401 carries
 //! `WWW-Authenticate: Basic` so that curl and httpie prompt; a 503 and a 429 carry
 //! `Retry-After`.
@@ -13,7 +15,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use latchkey_verify::ErrorBody;
 
 use crate::tokens::TokenError;
 
@@ -55,13 +57,6 @@ pub enum ApiError {
         allow: &'static str,
         message: String,
     },
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: String,
-    status: u16,
 }
 
 impl ApiError {
@@ -125,11 +120,11 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-            status: status.as_u16(),
-        })
+        response.json(ErrorBody::new(
+            self.code(),
+            self.to_string(),
+            status.as_u16(),
+        ))
     }
 }
 

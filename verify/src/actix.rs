@@ -43,7 +43,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
-use crate::{find_token, Claims, Verifier, VerifyError};
+use crate::{find_token, Claims, ErrorBody, Verifier, VerifyError};
 
 /// Why a request was turned away, rendered as Latchkey renders it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,11 +81,7 @@ impl ResponseError for Rejection {
             }
             Rejection::MissingGroup(_) => "forbidden",
         };
-        response.json(serde_json::json!({
-            "error": code,
-            "message": self.to_string(),
-            "status": status.as_u16(),
-        }))
+        response.json(ErrorBody::new(code, self.to_string(), status.as_u16()))
     }
 }
 

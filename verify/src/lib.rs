@@ -42,11 +42,13 @@
 #[cfg(feature = "actix")]
 pub mod actix;
 mod claims;
+mod error_body;
 mod extract;
 mod keys;
 mod verifier;
 
 pub use claims::{fold_group, Claims, RESERVED_CLAIMS};
+pub use error_body::ErrorBody;
 pub use extract::{find_token, locate_token, token_text};
 pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
 pub use verifier::{
