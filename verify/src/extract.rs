@@ -16,10 +16,17 @@ use base64::engine::{DecodePaddingMode, Engine, GeneralPurpose, GeneralPurposeCo
 
 use crate::{VerifyError, MAX_TOKEN_LEN};
 
+/// The engine behind [`decode_basic`], the only base64 decoder of Basic values in Latchkey.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
+
+/// The bytes of the base64 in an HTTP Basic value (RFC 7617: standard alphabet; padding
+/// optional, as some clients leave it out), or `None` if it is not base64.
+pub fn decode_basic(encoded: &[u8]) -> Option<Vec<u8>> {
+    BASE64.decode(encoded).ok()
+}
 
 /// The token carried by a request, given its `Authorization` and `Cookie` header values.
 /// A Bearer or cookie token is borrowed from the header; one from Basic is decoded, so owned.
@@ -57,7 +64,7 @@ pub fn locate_token<'a>(
             if rest.len() > MAX_TOKEN_LEN * 2 {
                 return Err(VerifyError::Malformed);
             }
-            let mut decoded = BASE64.decode(rest).map_err(|_| VerifyError::Malformed)?;
+            let mut decoded = decode_basic(rest).ok_or(VerifyError::Malformed)?;
             if let Some(colon) = decoded.iter().position(|b| *b == b':') {
                 decoded.truncate(colon);
             }
@@ -131,6 +138,16 @@ mod tests {
             Some("latchkey"),
         )
         .map(Cow::into_owned)
+    }
+
+    #[test]
+    fn basic_values_are_standard_base64_with_optional_padding() {
+        assert_eq!(decode_basic(b"YWxpY2U6eA=="), Some(b"alice:x".to_vec()));
+        assert_eq!(decode_basic(b"YWxpY2U6eA"), Some(b"alice:x".to_vec()));
+        assert_eq!(decode_basic(b"+/8="), Some(vec![0xfb, 0xff]));
+        assert_eq!(decode_basic(b"-_8="), None);
+        assert_eq!(decode_basic(b"!!!"), None);
+        assert_eq!(decode_basic(b""), Some(Vec::new()));
     }
 
     #[test]
