@@ -1,4 +1,10 @@
 //! The `latchkey` binary as an operator runs it: `--help`, `check`, `serve`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -2,6 +2,12 @@
 //! the same token with the same checks (the floor: HMAC, base64 and JSON).
 //!
 //! `cargo bench -p latchkey-verify --bench verify`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
