@@ -11,7 +11,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use latchkey_verify::{find_token, Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
+use latchkey_verify::{token_in_headers, Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
 
 fn realistic_token(key: &HmacKey) -> String {
     let now = chrono::Utc::now().timestamp();
@@ -52,9 +52,9 @@ fn bench(c: &mut Criterion) {
                 .expect("valid")
         })
     });
-    group.bench_function("find_token + verify (Bearer header)", |b| {
+    group.bench_function("token_in_headers + verify (Bearer header)", |b| {
         b.iter(|| {
-            let token = find_token(Some(std::hint::black_box(header.as_bytes())), None, None)
+            let token = token_in_headers(Some(std::hint::black_box(header.as_bytes())), None, None)
                 .expect("a token");
             verifier.verify(&token).expect("valid")
         })
