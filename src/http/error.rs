@@ -19,9 +19,6 @@ use latchkey_verify::ErrorBody;
 
 use crate::tokens::TokenError;
 
-/// The authentication realm named in `WWW-Authenticate`.
-pub const REALM: &str = "latchkey";
-
 /// Seconds a client is asked to wait before retrying when the directory is down.
 pub const RETRY_AFTER_SECS: u32 = 5;
 
