@@ -10,6 +10,12 @@
 //! ```
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

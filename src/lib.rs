@@ -11,23 +11,6 @@
 //! - [`directory`]: the only code that speaks LDAP;
 //! - [`tokens`]: claims in, signed token out (with `latchkey-verify`);
 //! - [`http`]: requests to calls, results to answers.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::todo,
-    clippy::await_holding_lock,
-    clippy::indexing_slicing
-)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 pub mod client_ip;
 pub mod config;

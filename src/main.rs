@@ -51,12 +51,15 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Serve,
+    /// Ask the running service whether it is alive, for container health checks.
+    ///
+    /// Sends GET /healthz to server.listen with a 2 s timeout; exits 0 when it answers 200.
+    Healthcheck,
+    /// Check the configuration against every directory server, without serving.
+    ///
     /// Validate the configuration, then connect to every directory server: bind as the
     /// service account (if any), read the RootDSE and look for the users' base entry.
     /// Exits non-zero with the reason on the first failure.
-    /// Ask the running service whether it is alive (GET /healthz on server.listen, 2 s
-    /// timeout); exits 0 when it answers 200. For container health checks.
-    Healthcheck,
     Check {
         /// Also look this login up as a token request would, without a password: show the
         /// entry's DN, attributes, groups, the token's claims and the access decision.

@@ -5,25 +5,18 @@
 //! Logged values often come from clients (a login, a user agent, a path), so no value may pass
 //! for anything else in a line: the text format writes a field's value bare only when it is
 //! plain visible ASCII with no `"` or `=`, and any other as a quoted, escaped string
-//! ([`QuotedFields`]); the JSON format escapes by nature. The request span names the client by
-//! the address `server.trusted_proxies` vouches for, never by a header anyone can send.
+//! ([`QuotedFields`]); the JSON format escapes by nature. The request span is the HTTP
+//! layer's (`http::span`): nothing here knows of requests.
 
 use std::fmt;
 use std::io::IsTerminal;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
-use actix_web::{web, HttpMessage};
 use tracing::field::{Field, Visit};
-use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
-use crate::http::{request_token::client_address, AppState};
 
 /// Install the global subscriber. Logs go to standard error.
 pub fn init(log: &LogSettings) -> Result<(), String> {
@@ -42,68 +35,6 @@ pub fn init(log: &LogSettings) -> Result<(), String> {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     installed.map_err(|e| format!("cannot install the logger: {e}"))
-}
-
-/// tracing-actix-web's request span, built only when something can record it. The default
-/// builder reads the connection info, user agent and route for the span's fields before the
-/// subscriber is asked; with the log at `warn` (the benchmarks', and many deployments') that
-/// is work for nothing on every request.
-pub struct RequestSpan;
-
-impl RootSpanBuilder for RequestSpan {
-    /// The fields of tracing-actix-web's span, but `http.client_ip` is the client as
-    /// `server.trusted_proxies` has it (the address the audit line and the brute-force
-    /// protection use): tracing-actix-web's own believes `Forwarded` and `X-Forwarded-For` from
-    /// anyone.
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        if !tracing::level_enabled!(tracing::Level::INFO) {
-            return Span::none();
-        }
-        let client = match request.app_data::<web::Data<AppState>>() {
-            Some(state) => client_address(request.request(), state).to_string(),
-            None => request
-                .peer_addr()
-                .map(|peer| peer.ip().to_string())
-                .unwrap_or_default(),
-        };
-        let route = request.match_pattern();
-        let route = route.as_deref().unwrap_or("default");
-        let method = request.method().as_str();
-        let user_agent = request
-            .headers()
-            .get(header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()));
-        let request_id = request.extensions().get::<RequestId>().copied();
-        let connection = request.connection_info();
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %method,
-            http.route = %route,
-            http.flavor = %flavor(request.version()),
-            http.scheme = %connection.scheme(),
-            http.host = %connection.host(),
-            http.client_ip = %client,
-            http.user_agent = %user_agent.as_deref().unwrap_or(""),
-            http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
-            http.status_code = tracing::field::Empty,
-            otel.name = %format!("{method} {route}"),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            trace_id = tracing::field::Empty,
-            request_id = request_id.map(tracing::field::display),
-            exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
-        )
-    }
-
-    fn on_request_end<B: MessageBody>(
-        span: Span,
-        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
-    ) {
-        if !span.is_disabled() {
-            DefaultRootSpanBuilder::on_request_end(span, outcome);
-        }
-    }
 }
 
 /// The text format's field formatter: `name=value`, separated by spaces, like
@@ -150,19 +81,6 @@ fn field_name(field: &Field) -> Option<&'static str> {
         return None;
     }
     Some(name.strip_prefix("r#").unwrap_or(name))
-}
-
-/// HTTP versions as tracing-actix-web's span writes them.
-fn flavor(version: actix_web::http::Version) -> &'static str {
-    use actix_web::http::Version;
-    match version {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_11 => "1.1",
-        Version::HTTP_2 => "2.0",
-        Version::HTTP_3 => "3.0",
-        _ => "other",
-    }
 }
 
 impl QuotedVisitor<'_> {
@@ -269,6 +187,15 @@ mod tests {
 
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    #[test]
+    fn logging_imports_nothing_of_the_http_layer() {
+        // Built from parts, so that this test's own text does not match.
+        let source = include_str!("telemetry.rs");
+        for upward in [["crate", "::http"].concat(), ["super", "::http"].concat()] {
+            assert_eq!(source.find(&upward), None, "{upward}");
         }
     }
 

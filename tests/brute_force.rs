@@ -1,5 +1,11 @@
 //! Brute-force protection against a real slapd, as an attacker tries it: one account under
 //! several spellings, and many guesses at once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

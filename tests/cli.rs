@@ -1,4 +1,10 @@
 //! The `latchkey` binary as an operator runs it: `--help`, `check`, `serve`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -22,6 +28,40 @@ fn help_names_the_commands_and_the_config_variable() {
     assert!(out.contains("serve"), "{out}");
     assert!(out.contains("check"), "{out}");
     assert!(out.contains("LATCHKEY_CONFIG"), "{out}");
+}
+
+/// What `latchkey <args>` prints before its usage line, at 100 columns.
+fn help_text(args: &[&str]) -> String {
+    let (code, out, err) = run(latchkey().args(args).env("COLUMNS", "100"));
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    let (about, _) = out.split_once("Usage: ").expect("a usage line");
+    about.to_owned()
+}
+
+#[test]
+fn each_command_s_help_describes_that_command() {
+    assert_eq!(
+        help_text(&["check", "--help"]),
+        "Check the configuration against every directory server, without serving.\n\n\
+         Validate the configuration, then connect to every directory server: bind as the service account (if\n\
+         any), read the RootDSE and look for the users' base entry. Exits non-zero with the reason on the\n\
+         first failure.\n\n"
+    );
+    assert_eq!(
+        help_text(&["healthcheck", "--help"]),
+        "Ask the running service whether it is alive, for container health checks.\n\n\
+         Sends GET /healthz to server.listen with a 2 s timeout; exits 0 when it answers 200.\n\n"
+    );
+    let (_, out, _) = run(latchkey().arg("--help").env("COLUMNS", "100"));
+    let (_, commands) = out.split_once("Commands:\n").expect("a command list");
+    let (commands, _) = commands.split_once("\n\n").expect("the end of the list");
+    assert_eq!(
+        commands,
+        "  serve        Serve the HTTP API\n\
+         \x20 healthcheck  Ask the running service whether it is alive, for container health checks\n\
+         \x20 check        Check the configuration against every directory server, without serving\n\
+         \x20 help         Print this message or the help of the given subcommand(s)"
+    );
 }
 
 #[test]

@@ -3,6 +3,12 @@
 //! Caddy's are run for real in `tests/forward_auth.rs`), the Dockerfile for its structure and the files it
 //! copies, the systemd unit by `systemd-analyze` and for its sandbox, and the Kubernetes
 //! manifests for their structure, with the configuration they carry loaded by Latchkey itself.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

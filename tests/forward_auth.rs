@@ -2,6 +2,12 @@
 //! (against a real slapd) through `auth_request` and `forward_auth`, with the configurations
 //! shipped in `deploy/nginx/` and `deploy/caddy/`. The application is a tiny server that answers
 //! with the header lines it received, so the tests see exactly what reaches it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

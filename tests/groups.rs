@@ -2,6 +2,12 @@
 //! policy, login by email, account status and the user cache.
 //!
 //! The groups are those of tests/fixtures/groups.ldif (see the table at its top).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

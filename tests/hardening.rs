@@ -1,6 +1,12 @@
 //! Production hardening against a real slapd: brute-force protection, client addresses behind
 //! proxies, the minimum failure time, failover, readiness, metrics, request limits, key
 //! rotation, graceful shutdown and the container health check.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -1,5 +1,11 @@
 //! Tests of the test harness itself: the fixture directory, its ACLs and the
 //! `Slapd` lifecycle.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -1,5 +1,11 @@
 //! Tests of the nginx test harness itself: start-up, configuration errors,
 //! clean shutdown, and the `auth_request` set-up the proxy tests build on.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -6,6 +6,12 @@
 //!
 //! schemathesis comes from PyPI, installed by `scripts/install-test-deps` into a virtualenv
 //! under `.latchkey-dev/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

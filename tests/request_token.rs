@@ -1,4 +1,10 @@
 //! `POST /auth/request-token` against a real slapd: each test starts its own directory.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -1,6 +1,12 @@
 //! TLS to the directory against a real slapd serving TLS with certificates each test makes:
 //! ldaps and StartTLS, the CA file, the server name, client certificates, the minimum version,
 //! `insecure_skip_verify`, and what `latchkey check` says about each server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -1,5 +1,11 @@
 //! `/auth/verify` (forward-auth) and `/auth/token-info`, with tokens from the real
 //! request-token endpoint and hostile tokens made by hand.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

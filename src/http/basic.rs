@@ -2,18 +2,11 @@
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::HttpRequest;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, Engine, GeneralPurpose, GeneralPurposeConfig};
+use latchkey_verify::decode_basic;
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use crate::credentials::{Login, Password, PasswordError};
-
-/// Standard base64, padding optional (some clients leave it out).
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// The credentials of a request.
 ///
@@ -43,9 +36,8 @@ pub fn parse(value: &[u8]) -> Result<(Login, Option<Password>), ApiError> {
         return Err(malformed("The Basic credentials are empty."));
     }
     let decoded = Zeroizing::new(
-        BASE64
-            .decode(encoded)
-            .map_err(|_| malformed("The Basic credentials are not valid base64."))?,
+        decode_basic(encoded)
+            .ok_or_else(|| malformed("The Basic credentials are not valid base64."))?,
     );
     let colon = decoded.iter().position(|b| *b == b':').ok_or_else(|| {
         malformed("The Basic credentials have no ':' between login and password.")
@@ -69,6 +61,7 @@ pub fn parse(value: &[u8]) -> Result<(Login, Option<Password>), ApiError> {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
 
     fn basic(raw: &[u8]) -> Vec<u8> {
         format!("Basic {}", STANDARD.encode(raw)).into_bytes()

@@ -1,6 +1,8 @@
-//! The one place where errors become HTTP answers.
+//! Where the service's own errors become HTTP answers (a refused token is rendered by
+//! `latchkey_verify::actix::Rejection`, with the same body).
 //!
-//! Every error has the body `{"error": "<code>", "message": "<sentence>", "status": <int>}`,
+//! Every error has the body `{"error": "<code>", "message": "<sentence>", "status": <int>}`
+//! ([`ErrorBody`], the one renderer, shared with the verifier crate),
 //! `Content-Type: application/json` and `Cache-Control: no-store`. A 401 carries
 //! `WWW-Authenticate: Basic` so that curl and httpie prompt; a 503 and a 429 carry
 //! `Retry-After`.
@@ -13,13 +15,10 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use latchkey_verify::ErrorBody;
 
 use crate::login::Refusal;
 use crate::tokens::TokenError;
-
-/// The authentication realm named in `WWW-Authenticate`.
-pub const REALM: &str = "latchkey";
 
 /// Seconds a client is asked to wait before retrying when the directory is down.
 pub const RETRY_AFTER_SECS: u32 = 5;
@@ -56,13 +55,6 @@ pub enum ApiError {
         allow: &'static str,
         message: String,
     },
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: String,
-    status: u16,
 }
 
 impl ApiError {
@@ -126,11 +118,11 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-            status: status.as_u16(),
-        })
+        response.json(ErrorBody::new(
+            self.code(),
+            self.to_string(),
+            status.as_u16(),
+        ))
     }
 }
 

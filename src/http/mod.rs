@@ -11,7 +11,7 @@
 //!
 //! Every answer passes the gate first (`gate.rs`): it refuses requests whose headers or
 //! declared body exceed the configured limits, and counts answers by route and status for
-//! `/metrics`.
+//! `/metrics`. Every request is logged in a span built by `span.rs`.
 
 pub mod basic;
 pub mod error;
@@ -19,6 +19,7 @@ pub mod gate;
 mod health;
 pub mod ops;
 pub mod request_token;
+pub mod span;
 pub mod verified;
 pub mod verify;
 
@@ -35,7 +36,6 @@ use crate::config::Config;
 use crate::directory::{self as dir, Directory, DirectoryError};
 use crate::login::Logins;
 use crate::metrics::Metrics;
-use crate::telemetry;
 use crate::throttle::{Throttle, ThrottleConfig};
 use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
@@ -153,7 +153,7 @@ pub fn app(
     );
     let spans = Condition::new(
         tracing::level_enabled!(tracing::Level::INFO),
-        TracingLogger::<telemetry::RequestSpan>::new(),
+        TracingLogger::<span::RequestSpan>::new(),
     );
     App::new()
         .app_data(web::Data::from(Arc::clone(&state)))

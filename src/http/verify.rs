@@ -18,7 +18,7 @@ use actix_web::dev::{fn_service, ServiceRequest};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use latchkey_verify::actix::{request_token, require_groups, token_headers, Rejection};
+use latchkey_verify::actix::{require_groups, token_headers, token_of_request, Rejection};
 use latchkey_verify::locate_token;
 
 use super::error::ApiError;
@@ -156,7 +156,7 @@ fn verified_token(
 /// every request, as `/auth/verify` is.
 #[tracing::instrument(name = "token_info", skip_all)]
 async fn token_info(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let claims = request_token(&req, state.cookie_name.as_deref())
+    let claims = token_of_request(&req, state.cookie_name.as_deref())
         .and_then(|token| state.verifier.verify(&token).map_err(Rejection::Token));
     match claims {
         Ok(claims) => HttpResponse::Ok()

@@ -2,10 +2,16 @@
 //! the same token with the same checks (the floor: HMAC, base64 and JSON).
 //!
 //! `cargo bench -p latchkey-verify --bench verify`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use latchkey_verify::{find_token, Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
+use latchkey_verify::{token_in_headers, Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
 
 fn realistic_token(key: &HmacKey) -> String {
     let now = chrono::Utc::now().timestamp();
@@ -46,9 +52,9 @@ fn bench(c: &mut Criterion) {
                 .expect("valid")
         })
     });
-    group.bench_function("find_token + verify (Bearer header)", |b| {
+    group.bench_function("token_in_headers + verify (Bearer header)", |b| {
         b.iter(|| {
-            let token = find_token(Some(std::hint::black_box(header.as_bytes())), None, None)
+            let token = token_in_headers(Some(std::hint::black_box(header.as_bytes())), None, None)
                 .expect("a token");
             verifier.verify(&token).expect("valid")
         })

@@ -43,7 +43,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
-use crate::{find_token, Claims, Verifier, VerifyError};
+use crate::{token_in_headers, Claims, ErrorBody, Verifier, VerifyError};
 
 /// Why a request was turned away, rendered as Latchkey renders it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,11 +81,7 @@ impl ResponseError for Rejection {
             }
             Rejection::MissingGroup(_) => "forbidden",
         };
-        response.json(serde_json::json!({
-            "error": code,
-            "message": self.to_string(),
-            "status": status.as_u16(),
-        }))
+        response.json(ErrorBody::new(code, self.to_string(), status.as_u16()))
     }
 }
 
@@ -96,23 +92,24 @@ pub fn check_request(
     cookie_name: Option<&str>,
     groups: &[String],
 ) -> Result<Claims, Rejection> {
-    let token = request_token(req, cookie_name)?;
+    let token = token_of_request(req, cookie_name)?;
     let claims = verifier.verify(&token).map_err(Rejection::Token)?;
     require_groups(&claims, groups)?;
     Ok(claims)
 }
 
-/// The token a request carries ([`find_token`] on its headers), not yet verified.
-pub fn request_token<'a>(
+/// The text of the token a request carries ([`token_in_headers`] on its headers), not yet
+/// verified.
+pub fn token_of_request<'a>(
     req: &'a HttpRequest,
     cookie_name: Option<&str>,
 ) -> Result<Cow<'a, str>, Rejection> {
     let (authorization, cookie) = token_headers(req, cookie_name);
-    find_token(authorization, cookie, cookie_name).map_err(Rejection::Token)
+    token_in_headers(authorization, cookie, cookie_name).map_err(Rejection::Token)
 }
 
 /// The values of the headers a token may come in: `Authorization`, and `Cookie` when a cookie
-/// name is configured. For [`crate::locate_token`] and [`find_token`].
+/// name is configured. For [`crate::locate_token`] and [`token_in_headers`].
 pub fn token_headers<'a>(
     req: &'a HttpRequest,
     cookie_name: Option<&str>,

@@ -8,6 +8,13 @@
 //!
 //! An `Authorization` header with a Bearer or Basic scheme decides the matter: a broken one is
 //! refused, never passed over for a cookie.
+//!
+//! Two steps, each its own function, and one that does both:
+//! - [`locate_token`]: *where* the token is: its bytes, found by the rules above, not judged;
+//! - [`token_text`]: *whether* those bytes can be a token, and if so their text;
+//! - [`token_in_headers`]: the two in a row, for a caller that keeps nothing between requests.
+//!
+//! None of them verifies anything: that is [`crate::Verifier::verify`]'s work.
 
 use std::borrow::Cow;
 
@@ -16,14 +23,22 @@ use base64::engine::{DecodePaddingMode, Engine, GeneralPurpose, GeneralPurposeCo
 
 use crate::{VerifyError, MAX_TOKEN_LEN};
 
+/// The engine behind [`decode_basic`], the only base64 decoder of Basic values in Latchkey.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The token carried by a request, given its `Authorization` and `Cookie` header values.
-/// A Bearer or cookie token is borrowed from the header; one from Basic is decoded, so owned.
-pub fn find_token<'a>(
+/// The bytes of the base64 in an HTTP Basic value (RFC 7617: standard alphabet; padding
+/// optional, as some clients leave it out), or `None` if it is not base64.
+pub fn decode_basic(encoded: &[u8]) -> Option<Vec<u8>> {
+    BASE64.decode(encoded).ok()
+}
+
+/// The text of the token in a request's `Authorization` and `Cookie` header values:
+/// [`locate_token`], then [`token_text`]. Not yet verified. A Bearer or cookie token is
+/// borrowed from the header; one from Basic is decoded, so owned.
+pub fn token_in_headers<'a>(
     authorization: Option<&'a [u8]>,
     cookie_header: Option<&'a [u8]>,
     cookie_name: Option<&str>,
@@ -34,11 +49,11 @@ pub fn find_token<'a>(
     }
 }
 
-/// Where [`find_token`] finds the token, before it checks that the bytes can be a token at
-/// all: for a caller that looks the bytes up first among tokens it has verified before (a
-/// byte-for-byte match needs no further check), and passes them through [`token_text`]
-/// otherwise. Refuses what [`find_token`] refuses for the header's form (no token, a Basic
-/// value that is not base64); the bytes themselves may be anything.
+/// Where the token is in a request's header values: its bytes, before anything checks that
+/// they can be a token at all. For a caller that looks the bytes up first among tokens it has
+/// verified before (a byte-for-byte match needs no further check), and passes them through
+/// [`token_text`] otherwise. Refuses what the header's form decides (no token, a Basic value
+/// that is not base64); the bytes themselves may be anything.
 pub fn locate_token<'a>(
     authorization: Option<&'a [u8]>,
     cookie_header: Option<&'a [u8]>,
@@ -57,7 +72,7 @@ pub fn locate_token<'a>(
             if rest.len() > MAX_TOKEN_LEN * 2 {
                 return Err(VerifyError::Malformed);
             }
-            let mut decoded = BASE64.decode(rest).map_err(|_| VerifyError::Malformed)?;
+            let mut decoded = decode_basic(rest).ok_or(VerifyError::Malformed)?;
             if let Some(colon) = decoded.iter().position(|b| *b == b':') {
                 decoded.truncate(colon);
             }
@@ -125,7 +140,7 @@ mod tests {
     const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
 
     fn find(auth: Option<&str>, cookie: Option<&str>) -> Result<String, VerifyError> {
-        find_token(
+        token_in_headers(
             auth.map(str::as_bytes),
             cookie.map(str::as_bytes),
             Some("latchkey"),
@@ -134,20 +149,30 @@ mod tests {
     }
 
     #[test]
+    fn basic_values_are_standard_base64_with_optional_padding() {
+        assert_eq!(decode_basic(b"YWxpY2U6eA=="), Some(b"alice:x".to_vec()));
+        assert_eq!(decode_basic(b"YWxpY2U6eA"), Some(b"alice:x".to_vec()));
+        assert_eq!(decode_basic(b"+/8="), Some(vec![0xfb, 0xff]));
+        assert_eq!(decode_basic(b"-_8="), None);
+        assert_eq!(decode_basic(b"!!!"), None);
+        assert_eq!(decode_basic(b""), Some(Vec::new()));
+    }
+
+    #[test]
     fn bearer_and_cookie_tokens_are_borrowed_from_the_header() {
         let bearer = format!("Bearer {TOKEN}");
         assert_eq!(
-            find_token(Some(bearer.as_bytes()), None, None),
+            token_in_headers(Some(bearer.as_bytes()), None, None),
             Ok(Cow::Borrowed(TOKEN))
         );
         let cookie = format!("a=1; latchkey={TOKEN}");
         assert_eq!(
-            find_token(None, Some(cookie.as_bytes()), Some("latchkey")),
+            token_in_headers(None, Some(cookie.as_bytes()), Some("latchkey")),
             Ok(Cow::Borrowed(TOKEN))
         );
         let basic = basic(&format!("{TOKEN}:"));
         assert_eq!(
-            find_token(Some(basic.as_bytes()), None, None),
+            token_in_headers(Some(basic.as_bytes()), None, None),
             Ok(Cow::Owned(TOKEN.to_owned()))
         );
     }
@@ -252,7 +277,7 @@ mod tests {
             Err(VerifyError::Malformed)
         );
         assert_eq!(
-            find_token(None, Some(format!("latchkey={TOKEN}").as_bytes()), None),
+            token_in_headers(None, Some(format!("latchkey={TOKEN}").as_bytes()), None),
             Err(VerifyError::Missing)
         );
     }

@@ -21,33 +21,19 @@
 //! assert_eq!(verifier.verify(&token)?.sub, "alice");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::todo,
-    clippy::indexing_slicing
-)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "actix")]
 pub mod actix;
 mod claims;
+mod error_body;
 mod extract;
 mod keys;
 mod verifier;
 
 pub use claims::{fold_group, Claims, RESERVED_CLAIMS};
-pub use extract::{find_token, locate_token, token_text};
+pub use error_body::ErrorBody;
+pub use extract::{decode_basic, locate_token, token_in_headers, token_text};
 pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
 pub use verifier::{
     Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_LEEWAY, MAX_TOKEN_LEN,
