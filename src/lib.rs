@@ -6,7 +6,7 @@
 //!
 //! Layers, each depending only on those before it:
 //! - [`ldap_syntax`]: DNs, filters and server addresses as text; imports nothing of the crate;
-//! - [`policy`]: boolean expressions over group names (access rules, flag claims);
+//! - [`group_expr`]: boolean expressions over group names (access rules, flag claims);
 //! - [`credentials`], [`client_ip`], [`config`]: values parsed and checked at the edge;
 //! - [`directory`]: the only code that speaks LDAP;
 //! - [`tokens`]: claims in, signed token out (with `latchkey-verify`);
@@ -16,12 +16,12 @@ pub mod client_ip;
 pub mod config;
 pub mod credentials;
 pub mod directory;
+pub mod group_expr;
 pub mod http;
 pub mod identity;
 pub mod ldap_syntax;
 pub mod login;
 pub mod metrics;
-pub mod policy;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;

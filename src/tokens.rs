@@ -4,8 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use latchkey_verify::{Claims, Signer, SigningError, Verifier, MAX_TOKEN_LEN};
 
 use crate::config::{ClaimConfig, TokenConfig};
+use crate::group_expr::GroupSet;
 use crate::identity::Identity;
-use crate::policy::GroupSet;
 
 /// Signs tokens with the configured signing key.
 #[derive(Debug)]

@@ -6,7 +6,7 @@ use latchkey_verify::RESERVED_CLAIMS;
 use serde::Deserialize;
 
 use super::check_attribute;
-use crate::policy::{Expr, GroupSet};
+use crate::group_expr::{Expr, GroupSet};
 
 /// `[claims]`, as written.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -17,10 +17,10 @@ use ldap3::{Ldap, SearchEntry};
 
 use super::{first_value, ldap_scope, DirectoryError};
 use crate::config::{GroupConfig, Nesting, SearchScope, Strategy};
+use crate::group_expr::fold;
 use crate::ldap_syntax::dn;
 use crate::ldap_syntax::filter::{in_chain_filter, member_filter, posix_filter};
 use crate::metrics::{Metrics, Operation};
-use crate::policy::fold;
 
 /// Members asked for in one filter when following nesting, to keep filters a sane size.
 const TARGETS_PER_SEARCH: usize = 64;

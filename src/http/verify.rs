@@ -25,7 +25,7 @@ use super::error::ApiError;
 use super::gate::paths;
 use super::verified::{Verified, VerifiedTokens};
 use super::AppState;
-use crate::policy::{Expr, GroupSet};
+use crate::group_expr::{Expr, GroupSet};
 
 /// Register the routes of one worker, with its own cache of verified tokens. `/auth/verify` is
 /// a plain service over `state` rather than a handler with extractors: a proxy asks it on every

@@ -1,9 +1,10 @@
-//! Group policy expressions.
+//! Group expressions: boolean expressions over group names.
 //!
-//! Operators write boolean expressions over LDAP group names in the config,
-//! for example `staff & (admins | ops) & !contractors`. An expression is
-//! parsed once at start-up into an [`Expr`] and then evaluated for each login
-//! against the [`GroupSet`] of the user.
+//! Operators write them in the config (`[access]` and `[claims.flags]`, checked
+//! when a token is issued) and proxies in `/auth/verify?require=` (checked
+//! against a token's groups), for example `staff & (admins | ops) & !contractors`.
+//! An expression is parsed once into an [`Expr`] and then evaluated against a
+//! [`GroupSet`]. This module does no I/O and imports nothing of the crate.
 //!
 //! Grammar, lowest precedence first:
 //!
@@ -245,7 +246,7 @@ fn write_name(text: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.write_char('"')
 }
 
-/// A parsed policy expression over group names.
+/// A parsed expression over group names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expr {
     root: Node,
