@@ -4,12 +4,17 @@
 //! Latchkey finds the user in the directory, binds as them, and answers with an HMAC-signed,
 //! expiring JWT that services and reverse proxies verify without asking the directory again.
 //!
-//! Layers, each depending only on those before it:
-//! - [`ldap_syntax`]: DNs, filters and server addresses as text; imports nothing of the crate;
-//! - [`group_expr`]: boolean expressions over group names (access rules, flag claims);
-//! - [`credentials`], [`client_ip`], [`config`]: values parsed and checked at the edge;
+//! Layers, each depending only on those before it (ARCHITECTURE.md draws them):
+//! - [`ldap_syntax`], [`group_expr`]: DNs, filters, server addresses and group expressions as
+//!   text; pure, and importing nothing of the crate;
+//! - [`credentials`], [`identity`]: a login and a password parsed at the edge; who a login
+//!   proved to be;
+//! - [`config`]: typed settings, loaded and checked once;
+//! - [`client_ip`], [`throttle`], [`metrics`], [`telemetry`]: the trusted client address,
+//!   brute-force counts, metrics, log set-up;
 //! - [`directory`]: the only code that speaks LDAP;
-//! - [`tokens`]: claims in, signed token out (with `latchkey-verify`);
+//! - [`tokens`]: an identity in, a signed token out (with `latchkey-verify`);
+//! - [`login`]: a whole login, from credentials to an identity or a refusal;
 //! - [`http`]: requests to calls, results to answers.
 
 pub mod client_ip;

@@ -1,7 +1,7 @@
 //! The directory: the only code in Latchkey that speaks LDAP.
 //!
 //! A login is two calls, so that brute-force protection can look at the entry in between (see
-//! `crate::login`): [`Directory::find`] finds the entry a login names (a search with an
+//! the login module): [`Directory::find`] finds the entry a login names (a search with an
 //! escaped filter, or a DN template with the login DN-escaped, both with `users.filter`), and
 //! [`Directory::verify`] binds as it with the password on a bind connection, then reads the
 //! account's status, its attributes and its groups into an [`Identity`].

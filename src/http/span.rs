@@ -1,6 +1,6 @@
 //! The span of every request (tracing-actix-web's root span), built here in the HTTP layer
 //! because it names the client by the address `server.trusted_proxies` vouches for
-//! ([`client_address`]), never by a header anyone can send. Logging itself (`telemetry`) knows
+//! (`request_token::client_address`), never by a header anyone can send. Logging itself (`telemetry`) knows
 //! nothing of requests.
 
 use actix_web::body::MessageBody;
