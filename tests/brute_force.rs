@@ -24,12 +24,7 @@ fn config(slapd: &Slapd, per_login: u32, per_address: u32) -> TestConfig {
 }
 
 fn assert_banned(answer: &Answer) {
-    assert_eq!(
-        answer.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(answer.body["error"], "too_many_attempts", "{}", answer.body);
 }
 
@@ -57,7 +52,7 @@ async fn every_spelling_of_an_account_shares_its_failures() {
     assert_eq!(slapd.binds_of(ALICE.dn), 3, "{}", slapd.log());
     // Another account is untouched.
     let bob = send(&app, login_as(&BOB, "")).await;
-    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
+    bob.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -69,14 +64,14 @@ async fn a_right_password_clears_the_account_for_every_spelling() {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{login}");
     }
     let right = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    right.assert_status(StatusCode::OK);
     // The account starts again from nothing: two more failures do not ban it.
     for login in ["ALICE", "alice@EXAMPLE.com"] {
         let answer = send(&app, token_request(login, "guess", "")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{login}");
     }
     let again = send(&app, token_request("Alice@example.org", ALICE.password, "")).await;
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    again.assert_status(StatusCode::OK);
 }
 
 /// `count` requests for `login` with a wrong password, all sent at once from `client`.
@@ -162,6 +157,6 @@ async fn right_passwords_sent_at_once_all_get_a_token() {
     let requests = (0..12).map(|_| send(&app, login_as(&ALICE, "")));
     let answers = futures_util::future::join_all(requests).await;
     for answer in &answers {
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.assert_status(StatusCode::OK);
     }
 }

@@ -204,7 +204,7 @@ async fn access_rules_refuse_with_403_only_after_a_correct_password() {
 
     // staff, not a contractor.
     let alice = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    alice.assert_status(StatusCode::OK);
     // In staff, but denied as a contractor.
     let bob = send(&app, login_as(&BOB, "")).await;
     assert_eq!(bob.status, StatusCode::FORBIDDEN);
@@ -220,7 +220,7 @@ async fn access_rules_refuse_with_403_only_after_a_correct_password() {
     assert_eq!(user1.status, StatusCode::FORBIDDEN);
     assert_eq!(user1.body, forbidden);
     let smith = send(&app, login_as(&SMITH, "")).await;
-    assert_eq!(smith.status, StatusCode::OK, "{}", smith.body);
+    smith.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -240,7 +240,7 @@ async fn flags_extra_claims_and_the_group_allow_list_shape_the_token() {
         .await;
 
     let alice = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    alice.assert_status(StatusCode::OK);
     let c = claims(alice.token());
     // admins and backend are left out of the claim, but the flag still sees admins.
     assert_eq!(c.groups, ["cycle-a", "staff"]);
@@ -332,7 +332,7 @@ async fn an_account_the_directory_marks_locked_is_refused_like_a_wrong_password(
     // Without account checks (no preset), the same account gets a token.
     let plain = TestConfig::new(&slapd).app().await;
     let answer = send(&plain, login_as(&LOCKED, "")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -565,7 +565,7 @@ async fn a_search_cut_off_by_a_size_limit_is_no_unique_match_even_with_one_entry
         .app()
         .await;
     let twins = send(&app, token_request("twins@example.org", TWINS_PASSWORD, "")).await;
-    assert_eq!(twins.status, StatusCode::UNAUTHORIZED, "{}", twins.body);
+    twins.assert_status(StatusCode::UNAUTHORIZED);
     assert_eq!(twins.body, invalid_credentials_body());
     assert_eq!(
         twins.header("www-authenticate"),

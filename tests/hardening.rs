@@ -38,12 +38,7 @@ fn from(addr: &str) -> SocketAddr {
 }
 
 fn too_many(retry_after_max: u64, answer: &support::service::Answer) {
-    assert_eq!(
-        answer.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = answer
         .header("retry-after")
         .parse()
@@ -96,7 +91,7 @@ async fn a_login_is_banned_after_its_failures_and_the_ban_costs_the_directory_no
 
     // Other users are not touched.
     let bob = send(&app, login_as(&BOB, "").peer_addr(client)).await;
-    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
+    bob.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -129,7 +124,7 @@ async fn an_address_is_banned_across_logins_and_a_success_does_not_clear_it() {
 
     // Someone else, from another address, logs in as alice.
     let alice = send(&app, login_as(&ALICE, "").peer_addr(from("192.0.2.1:1"))).await;
-    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    alice.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -181,7 +176,7 @@ async fn a_byte_that_is_not_ascii_in_forwarded_for_does_not_move_the_failures_to
     for _ in 0..2 {
         let forged = HeaderValue::from_bytes(b"\xe9vil, 203.0.113.60").expect("obs-text value");
         let answer = send(&app, guess(forged)).await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+        answer.assert_status(StatusCode::UNAUTHORIZED);
         assert_eq!(answer.body, invalid_credentials_body());
     }
     // The failures were the attacker's: its address is banned, however it writes the header.
@@ -234,7 +229,7 @@ async fn a_dead_server_first_in_the_list_is_skipped() {
     for login in ["alice", "bob", "alice", "bob"] {
         let password = format!("{login}-password-1");
         let answer = send(&app, token_request(login, &password, "")).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.assert_status(StatusCode::OK);
     }
 }
 
@@ -252,7 +247,7 @@ async fn readyz_says_ready_or_unavailable_and_names_no_server() {
         .await;
 
     let ready = send(&app, TestRequest::get().uri("/readyz")).await;
-    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    ready.assert_status(StatusCode::OK);
     assert_eq!(ready.header("cache-control"), "no-store");
     assert_eq!(ready.header("content-type"), "application/json");
     assert_eq!(ready.body.to_string(), READY);
@@ -260,12 +255,7 @@ async fn readyz_says_ready_or_unavailable_and_names_no_server() {
     slapd.stop();
     std::thread::sleep(Duration::from_millis(1100)); // past the one-second answer cache
     let down = send(&app, TestRequest::get().uri("/readyz")).await;
-    assert_eq!(
-        down.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        down.body
-    );
+    down.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.header("cache-control"), "no-store");
     assert_eq!(down.header("content-type"), "application/json");
     assert_eq!(down.body.to_string(), UNAVAILABLE);

@@ -23,7 +23,7 @@ async fn good_login_by_search_returns_a_signed_token_with_the_users_claims() {
 
     let answer = send(&app, login_as(&ALICE, "")).await;
 
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
     assert_eq!(answer.header("cache-control"), "no-store");
     assert_eq!(answer.header("content-type"), "application/json");
     let fields: Vec<&String> = answer.body.as_object().expect("an object").keys().collect();
@@ -66,7 +66,7 @@ async fn a_user_without_mail_gets_a_token_without_email() {
     let slapd = Slapd::start();
     let app = TestConfig::new(&slapd).app().await;
     let answer = send(&app, token_request("user1", "user1-password", "")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
     let claims = claims(answer.token());
     assert_eq!(claims.email, None);
     assert_eq!(claims.name.as_deref(), Some("User One"));
@@ -94,12 +94,7 @@ async fn a_dn_template_login_obeys_the_user_filter() {
         .app()
         .await;
     let excluded = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(
-        excluded.status,
-        StatusCode::UNAUTHORIZED,
-        "{}",
-        excluded.body
-    );
+    excluded.assert_status(StatusCode::UNAUTHORIZED);
     assert_eq!(excluded.body, invalid_credentials_body());
     assert_eq!(excluded.header("www-authenticate"), WWW_AUTHENTICATE);
     let bob = send(&app, login_as(&BOB, "")).await;
@@ -321,7 +316,7 @@ async fn authenticated_search_decides_what_the_search_can_see() {
     }
     // alice is visible to anonymous searches too.
     let anonymous = send(&app, login_as(&ALICE, "authenticated_search=false")).await;
-    assert_eq!(anonymous.status, StatusCode::OK, "{}", anonymous.body);
+    anonymous.assert_status(StatusCode::OK);
 
     let bad = send(&app, carol("authenticated_search=maybe")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -345,7 +340,7 @@ async fn authenticated_search_that_the_configuration_forbids_is_400() {
         invalid_parameter("This server always searches with its service account; authenticated_search=false is not allowed.")
     );
     let ok = send(&app_always, login_as(&CAROL, "")).await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    ok.assert_status(StatusCode::OK);
 
     let app_never = TestConfig::new(&slapd).anonymous().app().await;
     let answer = send(&app_never, login_as(&ALICE, "authenticated_search=true")).await;
@@ -357,7 +352,7 @@ async fn authenticated_search_that_the_configuration_forbids_is_400() {
         )
     );
     let anonymous = send(&app_never, login_as(&ALICE, "")).await;
-    assert_eq!(anonymous.status, StatusCode::OK, "{}", anonymous.body);
+    anonymous.assert_status(StatusCode::OK);
     let hidden = send(&app_never, login_as(&CAROL, "")).await;
     assert_eq!(hidden.status, StatusCode::UNAUTHORIZED);
 }
@@ -433,7 +428,7 @@ async fn a_login_matching_two_entries_is_refused() {
     assert_eq!(answer.body, invalid_credentials_body());
     // Each twin can still log in by uid.
     let one = send(&app, token_request("twin1", TWINS_PASSWORD, "")).await;
-    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    one.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -447,17 +442,12 @@ async fn a_stopped_directory_is_503_with_retry_after_and_recovers() {
     });
     // Pooled connections exist now, then their server goes away.
     let first = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    first.assert_status(StatusCode::OK);
 
     slapd.stop();
     for _ in 0..3 {
         let answer = send(&app, login_as(&ALICE, "")).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            answer.body
-        );
+        answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(answer.body, unavailable);
         assert_eq!(answer.header("retry-after"), "5");
         assert_eq!(answer.header("cache-control"), "no-store");
@@ -465,7 +455,7 @@ async fn a_stopped_directory_is_503_with_retry_after_and_recovers() {
 
     slapd.restart();
     let again = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    again.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -475,12 +465,7 @@ async fn a_directory_that_never_answered_is_503_not_401() {
     slapd.stop();
     let app = config.app().await;
     let answer = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body["error"], "directory_unavailable");
     assert_eq!(answer.header("retry-after"), "5");
 }
@@ -493,12 +478,7 @@ async fn a_refused_service_bind_is_503_not_401() {
         .app()
         .await;
     let answer = send(&app, login_as(&ALICE, "")).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body["error"], "directory_unavailable");
 }
 

@@ -64,12 +64,7 @@ fn assert_issued(answer: &support::service::Answer) {
 }
 
 fn assert_unavailable(answer: &support::service::Answer) {
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body, unavailable_body());
     assert_eq!(answer.header("retry-after"), "5");
 }

@@ -489,7 +489,7 @@ async fn group_names_compare_alike_in_access_group_and_require_which_see_the_tok
         .await;
     // [access] sees every group, in any case.
     let issued = send(&app, login_as(&DRESSLER, "")).await;
-    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    issued.assert_status(StatusCode::OK);
     let token = issued.token().to_owned();
     let verify = |query: &str| {
         TestRequest::get()

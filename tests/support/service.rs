@@ -62,9 +62,14 @@ impl Answer {
             .unwrap_or("")
     }
 
+    /// Assert the status, showing the body when it is another.
+    pub fn assert_status(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+
     /// The claims of the token in a 200 answer; panics with the body on any other status.
     pub fn issued(&self) -> Claims {
-        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        self.assert_status(StatusCode::OK);
         claims(self.token())
     }
 
