@@ -12,45 +12,25 @@ mod support;
 use std::net::SocketAddr;
 
 use actix_web::http::StatusCode;
-use support::service::{
-    app, config_toml, invalid_credentials_body, load_config, send, token_request, Answer, Extra,
-};
+use support::config::TestConfig;
+use support::service::{invalid_credentials_body, login_as, send, token_request, Answer, TestApp};
 use support::slapd::Slapd;
-
-const ALICE_DN: &str = "uid=alice,ou=people,dc=example,dc=org";
-
-/// Binds slapd has logged for `dn`: the attempts that reached the directory.
-fn binds_of(slapd: &Slapd, dn: &str) -> usize {
-    let wanted = format!(" BIND dn=\"{dn}\"").to_lowercase();
-    slapd
-        .log()
-        .lines()
-        .filter(|l| l.to_lowercase().contains(&wanted))
-        .count()
-}
+use support::users::{ALICE, BOB};
 
 /// Login by username or email, `@example.com` stripped, and a limit of `per_login` failures.
-fn config(slapd: &Slapd, per_login: u32, per_address: u32) -> latchkey::config::Config {
-    let sections = format!(
-        "[brute_force]\nmax_failures_per_login = {per_login}\nmax_failures_per_address = {per_address}\nwindow = \"1m\"\nban = \"2m\"\nmin_failure_time = \"0s\"\n"
-    );
-    load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            users: "login_attributes = [\"uid\", \"mail\"]\nstrip_domains = [\"example.com\"]\n",
-            sections: &sections,
-            ..Extra::default()
-        },
-    ))
+fn config(slapd: &Slapd, per_login: u32, per_address: u32) -> TestConfig {
+    TestConfig::new(slapd)
+        .login_attributes(&["uid", "mail"])
+        .users("strip_domains", ["example.com"])
+        .brute_force("max_failures_per_login", per_login)
+        .brute_force("max_failures_per_address", per_address)
+        .brute_force("window", "1m")
+        .brute_force("ban", "2m")
+        .brute_force("min_failure_time", "0s")
 }
 
 fn assert_banned(answer: &Answer) {
-    assert_eq!(
-        answer.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(answer.body["error"], "too_many_attempts", "{}", answer.body);
 }
 
@@ -61,7 +41,7 @@ fn from(addr: &str) -> SocketAddr {
 #[actix_web::test]
 async fn every_spelling_of_an_account_shares_its_failures() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd, 3, 0)).await;
+    let app = config(&slapd, 3, 0).app().await;
     // Three spellings, three logins, one entry: username, email, username with a stripped
     // domain.
     for login in ["alice", "alice@example.org", "alice@example.com"] {
@@ -69,51 +49,39 @@ async fn every_spelling_of_an_account_shares_its_failures() {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{login}");
         assert_eq!(answer.body, invalid_credentials_body());
     }
-    assert_eq!(binds_of(&slapd, ALICE_DN), 3, "{}", slapd.log());
+    assert_eq!(slapd.binds_of(ALICE.dn), 3, "{}", slapd.log());
     // A fourth spelling has no failures of its own, but its account is banned: refused after
     // the search, before its password reaches the directory, even when it is right.
     for login in ["ALICE@Example.ORG", "Alice"] {
-        assert_banned(&send(&app, token_request(login, "alice-password-1", "")).await);
+        assert_banned(&send(&app, token_request(login, ALICE.password, "")).await);
     }
-    assert_eq!(binds_of(&slapd, ALICE_DN), 3, "{}", slapd.log());
+    assert_eq!(slapd.binds_of(ALICE.dn), 3, "{}", slapd.log());
     // Another account is untouched.
-    let bob = send(&app, token_request("bob", "bob-password-1", "")).await;
-    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
+    let bob = send(&app, login_as(&BOB, "")).await;
+    bob.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn a_right_password_clears_the_account_for_every_spelling() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd, 3, 0)).await;
+    let app = config(&slapd, 3, 0).app().await;
     for login in ["alice@example.org", "alice@example.com"] {
         let answer = send(&app, token_request(login, "guess", "")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{login}");
     }
-    let right = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    let right = send(&app, login_as(&ALICE, "")).await;
+    right.assert_status(StatusCode::OK);
     // The account starts again from nothing: two more failures do not ban it.
     for login in ["ALICE", "alice@EXAMPLE.com"] {
         let answer = send(&app, token_request(login, "guess", "")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{login}");
     }
-    let again = send(
-        &app,
-        token_request("Alice@example.org", "alice-password-1", ""),
-    )
-    .await;
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let again = send(&app, token_request("Alice@example.org", ALICE.password, "")).await;
+    again.assert_status(StatusCode::OK);
 }
 
 /// `count` requests for `login` with a wrong password, all sent at once from `client`.
-async fn burst<S, B>(app: &S, count: usize, login: &str, client: &str) -> Vec<Answer>
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
+async fn burst(app: &impl TestApp, count: usize, login: &str, client: &str) -> Vec<Answer> {
     let requests = (0..count).map(|i| {
         send(
             app,
@@ -148,19 +116,19 @@ fn statuses(answers: &[Answer]) -> (usize, usize) {
 #[actix_web::test]
 async fn a_burst_of_guesses_reaches_the_directory_no_more_than_the_login_limit() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd, 5, 0)).await;
+    let app = config(&slapd, 5, 0).app().await;
     let answers = burst(&app, 40, "alice", "198.51.100.7:4000").await;
     assert_eq!(statuses(&answers), (5, 35));
     for answer in answers.iter().filter(|a| a.status.as_u16() == 429) {
         assert_banned(answer);
     }
-    assert_eq!(binds_of(&slapd, ALICE_DN), 5, "{}", slapd.log());
+    assert_eq!(slapd.binds_of(ALICE.dn), 5, "{}", slapd.log());
 }
 
 #[actix_web::test]
 async fn a_burst_under_many_spellings_reaches_the_directory_no_more_than_the_account_limit() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd, 5, 0)).await;
+    let app = config(&slapd, 5, 0).app().await;
     let spellings = ["alice", "ALICE", "alice@example.org", "alice@example.com"];
     let requests = (0..40).map(|i| {
         let login = spellings[i % spellings.len()];
@@ -168,13 +136,13 @@ async fn a_burst_under_many_spellings_reaches_the_directory_no_more_than_the_acc
     });
     let answers = futures_util::future::join_all(requests).await;
     assert_eq!(statuses(&answers), (5, 35));
-    assert_eq!(binds_of(&slapd, ALICE_DN), 5, "{}", slapd.log());
+    assert_eq!(slapd.binds_of(ALICE.dn), 5, "{}", slapd.log());
 }
 
 #[actix_web::test]
 async fn a_burst_from_one_address_reaches_the_directory_no_more_than_the_address_limit() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd, 0, 4)).await;
+    let app = config(&slapd, 0, 4).app().await;
     let client = from("203.0.113.9:5555");
     let requests = (0..30).map(|i| {
         let login = if i % 2 == 0 { "alice" } else { "bob" };
@@ -182,8 +150,7 @@ async fn a_burst_from_one_address_reaches_the_directory_no_more_than_the_address
     });
     let answers = futures_util::future::join_all(requests).await;
     assert_eq!(statuses(&answers), (4, 26));
-    let binds =
-        binds_of(&slapd, ALICE_DN) + binds_of(&slapd, "uid=bob,ou=people,dc=example,dc=org");
+    let binds = slapd.binds_of(ALICE.dn) + slapd.binds_of(BOB.dn);
     assert_eq!(binds, 4, "{}", slapd.log());
 }
 
@@ -192,10 +159,10 @@ async fn right_passwords_sent_at_once_all_get_a_token() {
     // The limit holds places for attempts in flight; a burst of good logins waits for them
     // rather than being refused.
     let slapd = Slapd::start();
-    let app = app(&config(&slapd, 2, 3)).await;
-    let requests = (0..12).map(|_| send(&app, token_request("alice", "alice-password-1", "")));
+    let app = config(&slapd, 2, 3).app().await;
+    let requests = (0..12).map(|_| send(&app, login_as(&ALICE, "")));
     let answers = futures_util::future::join_all(requests).await;
     for answer in &answers {
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.assert_status(StatusCode::OK);
     }
 }

@@ -8,18 +8,13 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use support::served::{latchkey, run, serve};
-use support::service::{basic, claims, config_toml, Extra};
+use support::config::TestConfig;
+use support::served::{latchkey, run};
+use support::service::{basic, claims, TEST_KID};
 use support::slapd::Slapd;
-
-fn write_config(dir: &Path, toml: &str) -> std::path::PathBuf {
-    let path = dir.join("latchkey.toml");
-    std::fs::write(&path, toml).expect("write config");
-    path
-}
+use support::users::ALICE;
 
 #[test]
 fn help_names_the_commands_and_the_config_variable() {
@@ -68,7 +63,7 @@ fn each_command_s_help_describes_that_command() {
 fn check_reports_each_server_and_exits_zero() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), &config_toml(&slapd.url(), &Extra::default()));
+    let config = TestConfig::new(&slapd).write(dir.path());
 
     let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
 
@@ -93,27 +88,13 @@ fn check_reports_each_server_and_exits_zero() {
 fn check_user_shows_what_a_login_would_find_without_a_password() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let sections = r#"
-[directory.groups]
-strategy = "member"
-base_dns = ["ou=groups,dc=example,dc=org"]
-[claims]
-groups_allow = ["staff", "admins"]
-[claims.extra]
-surname = "sn"
-[claims.flags]
-admin = "admins"
-[access]
-deny = "contractors"
-"#;
-    let toml = config_toml(
-        &slapd.url(),
-        &Extra {
-            sections,
-            ..Extra::default()
-        },
-    );
-    let config = write_config(dir.path(), &toml);
+    let config = TestConfig::new(&slapd)
+        .member_groups()
+        .claims("groups_allow", ["staff", "admins"])
+        .claim("surname", "sn")
+        .flag("admin", "admins")
+        .access("deny", "contractors")
+        .write(dir.path());
 
     let (code, out, err) = run(latchkey()
         .arg("--config")
@@ -185,7 +166,7 @@ deny = "contractors"
 fn check_fails_with_the_reason_when_a_server_is_down() {
     let mut slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), &config_toml(&slapd.url(), &Extra::default()));
+    let config = TestConfig::new(&slapd).write(dir.path());
     slapd.stop();
 
     let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
@@ -205,8 +186,9 @@ fn check_fails_with_the_reason_when_a_server_is_down() {
 fn check_fails_when_the_service_account_is_refused() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let toml = config_toml(&slapd.url(), &Extra::default()).replace("service-password-1", "wrong");
-    let config = write_config(dir.path(), &toml);
+    let config = TestConfig::new(&slapd)
+        .directory("bind_password", "wrong")
+        .write(dir.path());
 
     let (code, _, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
 
@@ -222,13 +204,10 @@ fn check_fails_when_the_service_account_is_refused() {
 #[test]
 fn a_bad_configuration_stops_the_start_listing_every_problem() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let toml = config_toml("ldap://127.0.0.1:1", &Extra::default())
-        .replace("integration-test-secret-0123456789abcdef", "short")
-        .replace(
-            "base_dn = \"dc=example,dc=org\"",
-            "base_dn = \"example.org\"",
-        );
-    let config = write_config(dir.path(), &toml);
+    let config = TestConfig::for_url("ldap://127.0.0.1:1")
+        .key(TEST_KID, "short")
+        .users("base_dn", "example.org")
+        .write(dir.path());
 
     for command in ["check", "serve"] {
         let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg(command));
@@ -261,14 +240,9 @@ fn environment_variables_override_the_file() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     // The file names a dead server and no key; the environment supplies both.
-    let toml = config_toml("ldap://127.0.0.1:1", &Extra::default());
-    let toml = toml
-        .split("[tokens.keys.test-1]")
-        .next()
-        .expect("tokens part")
-        .to_owned()
-        + &toml[toml.find("[directory]").expect("directory part")..];
-    let config = write_config(dir.path(), &toml);
+    let config = TestConfig::for_url("ldap://127.0.0.1:1")
+        .without_test_key()
+        .write(dir.path());
     let secret_file = dir.path().join("key");
     std::fs::write(&secret_file, "an-environment-secret-of-enough-length\n").expect("write key");
 
@@ -295,16 +269,12 @@ fn serve_issues_tokens_over_http_and_never_logs_secrets() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     // The most verbose level there is: nothing may leak even here.
-    let served = serve(
-        dir.path(),
-        &config_toml(&slapd.url(), &Extra::default()),
-        "trace",
-    );
+    let served = TestConfig::new(&slapd).serve(dir.path(), "trace");
 
     let (status, body) = served.request(
         "POST",
         "/auth/request-token?token_duration=60",
-        &basic("alice", "alice-password-1"),
+        &basic(ALICE.login, ALICE.password),
     );
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
@@ -330,13 +300,13 @@ fn serve_issues_tokens_over_http_and_never_logs_secrets() {
         "{log}"
     );
     for secret in [
-        "alice-password-1",
+        ALICE.password,
         "bob-wrong-password",
         "service-password-1",
         "integration-test-secret-0123456789abcdef",
         token,
         // the Basic value and the token's signature, in case either is logged in pieces
-        basic("alice", "alice-password-1").trim_start_matches("Basic "),
+        basic(ALICE.login, ALICE.password).trim_start_matches("Basic "),
         token.rsplit('.').next().expect("a signature"),
     ] {
         assert!(!log.contains(secret), "the log contains {secret:?}");

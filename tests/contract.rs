@@ -13,8 +13,10 @@ mod support;
 use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use serde_json::Value;
-use support::service::{app, basic, config_toml, load_config, token_request, Extra};
+use support::config::{Raw, TestConfig};
+use support::service::{basic, login_as, token_request};
 use support::slapd::Slapd;
+use support::users::{ALICE, BOB};
 
 struct Spec(Value);
 
@@ -228,22 +230,14 @@ impl Spec {
 async fn every_status_of_every_endpoint_matches_openapi_yaml() {
     let spec = Spec::load();
     let mut slapd = Slapd::start();
-    let broken = app(&load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            users: "username_attribute = \"employeeNumber\"",
-            ..Extra::default()
-        },
-    )))
-    .await;
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let broken = TestConfig::new(&slapd)
+        .users("username_attribute", "employeeNumber")
+        .app()
+        .await;
+    let app = TestConfig::new(&slapd).app().await;
 
     let token = {
-        let response = test::call_service(
-            &app,
-            token_request("alice", "alice-password-1", "").to_request(),
-        )
-        .await;
+        let response = test::call_service(&app, login_as(&ALICE, "").to_request()).await;
         let body: Value = test::read_body_json(response).await;
         body["token"].as_str().expect("a token").to_owned()
     };
@@ -251,19 +245,14 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
     let rt = "/auth/request-token";
 
     let cases: Vec<(&str, &str, u16, TestRequest)> = vec![
-        (
-            "post",
-            rt,
-            200,
-            token_request("alice", "alice-password-1", "token_duration=60"),
-        ),
+        ("post", rt, 200, login_as(&ALICE, "token_duration=60")),
         (
             "get",
             rt,
             200,
             TestRequest::get()
                 .uri(rt)
-                .insert_header(("Authorization", basic("bob", "bob-password-1"))),
+                .insert_header(("Authorization", basic(BOB.login, BOB.password))),
         ),
         (
             "post",
@@ -388,39 +377,23 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
 
     // 403 at request-token: the password is right, the groups are not; and a token with
     // extra claims, as token-info shows it.
-    let policed = support::service::app(&load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            sections: r#"
-[directory.groups]
-strategy = "member"
-base_dns = ["ou=groups,dc=example,dc=org"]
-[claims.extra]
-surname = "sn"
-classes = { attribute = "objectClass", multi = true }
-[claims.flags]
-admin = "admins"
-[access]
-deny = "contractors"
-"#,
-            ..Extra::default()
-        },
-    )))
-    .await;
-    let response = test::call_service(
-        &policed,
-        token_request("bob", "bob-password-1", "").to_request(),
-    )
-    .await;
+    let policed = TestConfig::new(&slapd)
+        .member_groups()
+        .claim("surname", "sn")
+        .claim(
+            "classes",
+            Raw(r#"{ attribute = "objectClass", multi = true }"#),
+        )
+        .flag("admin", "admins")
+        .access("deny", "contractors")
+        .app()
+        .await;
+    let response = test::call_service(&policed, login_as(&BOB, "").to_request()).await;
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
     let body = test::read_body(response).await;
     assert_eq!(status, 403);
     spec.check("post", rt, status, &headers, &body);
-    let response = test::call_service(
-        &policed,
-        token_request("alice", "alice-password-1", "").to_request(),
-    )
-    .await;
+    let response = test::call_service(&policed, login_as(&ALICE, "").to_request()).await;
     let rich: Value = test::read_body_json(response).await;
     let rich = rich["token"].as_str().expect("a token").to_owned();
     let response = test::call_service(
@@ -444,14 +417,11 @@ deny = "contractors"
     spec.check("get", "/auth/token-info", status, &headers, &body);
 
     // 429: a login banned after its failures.
-    let strict = support::service::app(&load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            sections: "[brute_force]\nmax_failures_per_login = 1\nmin_failure_time = \"0s\"\n",
-            ..Extra::default()
-        },
-    )))
-    .await;
+    let strict = TestConfig::new(&slapd)
+        .brute_force("max_failures_per_login", 1)
+        .brute_force("min_failure_time", "0s")
+        .app()
+        .await;
     let _ = test::call_service(&strict, token_request("bob", "wrong", "").to_request()).await;
     let response =
         test::call_service(&strict, token_request("bob", "wrong", "").to_request()).await;
@@ -461,11 +431,7 @@ deny = "contractors"
     spec.check("post", rt, status, &headers, &body);
 
     // 500: the directory and the configuration disagree.
-    let response = test::call_service(
-        &broken,
-        token_request("alice", "alice-password-1", "").to_request(),
-    )
-    .await;
+    let response = test::call_service(&broken, login_as(&ALICE, "").to_request()).await;
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
     let body = test::read_body(response).await;
     assert_eq!(status, 500);
@@ -473,11 +439,7 @@ deny = "contractors"
 
     // 503: the directory is down.
     slapd.stop();
-    let response = test::call_service(
-        &app,
-        token_request("alice", "alice-password-1", "").to_request(),
-    )
-    .await;
+    let response = test::call_service(&app, login_as(&ALICE, "").to_request()).await;
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
     let body = test::read_body(response).await;
     assert_eq!(status, 503);

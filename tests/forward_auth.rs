@@ -19,10 +19,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use latchkey_verify::Claims;
 use serde_json::json;
 use support::caddy::{self, Caddy};
+use support::config::TestConfig;
 use support::nginx::Nginx;
-use support::served::{request, serve, Answer, Served};
-use support::service::{basic, config_toml, Extra, TEST_ISSUER, TEST_KID, TEST_SECRET};
+use support::served::{request, Answer, Served};
+use support::service::{basic, TEST_ISSUER, TEST_KID, TEST_SECRET};
 use support::slapd::Slapd;
+use support::users::ALICE;
 
 /// An upstream that answers every request with the request's own header lines as its body.
 fn echo_upstream() -> u16 {
@@ -120,11 +122,7 @@ fn token_with_groups(sub: &str, groups: &[&str]) -> String {
 fn latchkey() -> (Slapd, tempfile::TempDir, Served) {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let latchkey = serve(
-        dir.path(),
-        &config_toml(&slapd.url(), &Extra::default()),
-        "info",
-    );
+    let latchkey = TestConfig::new(&slapd).serve(dir.path(), "info");
     (slapd, dir, latchkey)
 }
 
@@ -140,7 +138,7 @@ fn nginx_auth_request_lets_valid_tokens_through_with_identity_headers() {
         port,
         "POST",
         "/auth/request-token",
-        &[("Authorization", &basic("alice", "alice-password-1"))],
+        &[("Authorization", &basic(ALICE.login, ALICE.password))],
     );
     assert_eq!(issued.status, 200, "{issued:?}\n{}", nginx.error_log());
     let json: serde_json::Value = serde_json::from_str(&issued.body).expect("JSON");
@@ -274,7 +272,7 @@ fn a_forged_identity_never_reaches_the_upstream(port: u16, empty: &[&str]) -> An
     };
 
     // alice has an email and a name, and no groups.
-    let alice = token("alice", "alice-password-1");
+    let alice = token(ALICE.login, ALICE.password);
     let full = ["alice", "", "alice@example.org", "Alice Liddell"];
     reaches_the_upstream_as(port, "/reports/q3", &alice, full, empty);
 

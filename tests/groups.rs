@@ -13,97 +13,72 @@ mod support;
 
 use actix_web::http::StatusCode;
 use serde_json::json;
-use support::served::{request, serve};
+use support::config::{Raw, TestConfig};
+use support::served::request;
 use support::service::{
-    app, basic, claims, config_toml, invalid_credentials_body, load_config, send, token_request,
-    Extra,
+    basic, claims, invalid_credentials_body, login_as, send, token_request, TestApp,
 };
 use support::slapd::Slapd;
+use support::users::{User, ALICE, BOB, DRESSLER, LOCKED, PAGED, SMITH, TWINS_PASSWORD, USER1};
 
 const GROUPS_BASE: &str = "ou=groups,dc=example,dc=org";
 
-fn config_with(
-    slapd: &Slapd,
-    directory: &str,
-    users: &str,
-    sections: &str,
-) -> latchkey::config::Config {
-    load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            directory,
-            users,
-            sections,
-            ..Extra::default()
-        },
-    ))
-}
-
-/// The `groups` claim of a token issued to `login`.
-async fn groups_of<S, B>(app: &S, login: &str, password: &str) -> Vec<String>
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
-    let answer = send(app, token_request(login, password, "")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{login}: {}", answer.body);
+/// The `groups` claim of a token issued to `user`.
+async fn groups_of(app: &impl TestApp, user: &User) -> Vec<String> {
+    let answer = send(app, login_as(user, "")).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{}: {}",
+        user.login,
+        answer.body
+    );
     claims(answer.token()).groups
 }
 
-fn member_groups(extra: &str) -> String {
-    format!(
-        "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"{GROUPS_BASE}\"]\nfilter = \"(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))\"\nmember_attributes = [\"member\", \"uniqueMember\"]\n{extra}"
-    )
+/// The `openldap` preset, groups under `ou=groups`.
+fn openldap_preset(slapd: &Slapd) -> TestConfig {
+    TestConfig::new(slapd)
+        .directory("preset", "openldap")
+        .groups("base_dns", [GROUPS_BASE])
+}
+
+/// Groups under `ou=groups` that list their members in `member` or `uniqueMember`.
+fn member_groups(slapd: &Slapd) -> TestConfig {
+    TestConfig::new(slapd).openldap_groups()
 }
 
 #[actix_web::test]
 async fn the_openldap_preset_finds_group_of_names_and_group_of_unique_names() {
     let slapd = Slapd::start();
-    let sections = format!("[directory.groups]\nbase_dns = [\"{GROUPS_BASE}\"]\n");
-    let app = app(&config_with(&slapd, "preset = \"openldap\"", "", &sections)).await;
+    let app = openldap_preset(&slapd).app().await;
 
     assert_eq!(
-        groups_of(&app, "alice", "alice-password-1").await,
+        groups_of(&app, &ALICE).await,
         ["admins", "backend", "cycle-a", "staff"]
     );
     // ops lists bob by uniqueMember.
-    assert_eq!(
-        groups_of(&app, "bob", "bob-password-1").await,
-        ["contractors", "ops", "staff"]
-    );
+    assert_eq!(groups_of(&app, &BOB).await, ["contractors", "ops", "staff"]);
     // Names with a comma, parentheses, '*' and non-ASCII letters, in a stable order.
     assert_eq!(
-        groups_of(&app, "dreßler", "dreßler-passwort-1").await,
+        groups_of(&app, &DRESSLER).await,
         ["Größe", "ops", "Sales, EMEA (*)"]
     );
     assert_eq!(
-        groups_of(&app, "smith, john (*)", "smith-password-1").await,
+        groups_of(&app, &SMITH).await,
         ["backend", "Sales, EMEA (*)"]
     );
-    assert_eq!(
-        groups_of(&app, "user1", "user1-password").await,
-        Vec::<String>::new()
-    );
+    assert_eq!(groups_of(&app, &USER1).await, Vec::<String>::new());
 }
 
 #[actix_web::test]
 async fn nested_groups_are_followed_to_the_depth_limit_and_a_cycle_counts_once() {
     let slapd = Slapd::start();
-    let deep = app(&config_with(
-        &slapd,
-        "",
-        "",
-        &member_groups("nested = true"),
-    ))
-    .await;
+    let deep = member_groups(&slapd).groups("nested", true).app().await;
     // backend (1) -> engineering (2, whose member value is written CN=Backend,OU=Groups,...)
     // -> platform (3); cycle-a -> cycle-b -> cycle-a again.
     assert_eq!(
-        groups_of(&deep, "alice", "alice-password-1").await,
+        groups_of(&deep, &ALICE).await,
         [
             "admins",
             "backend",
@@ -115,15 +90,13 @@ async fn nested_groups_are_followed_to_the_depth_limit_and_a_cycle_counts_once()
         ]
     );
 
-    let two = app(&config_with(
-        &slapd,
-        "",
-        "",
-        &member_groups("nested = true\nmax_depth = 2"),
-    ))
-    .await;
+    let two = member_groups(&slapd)
+        .groups("nested", true)
+        .groups("max_depth", 2)
+        .app()
+        .await;
     assert_eq!(
-        groups_of(&two, "alice", "alice-password-1").await,
+        groups_of(&two, &ALICE).await,
         [
             "admins",
             "backend",
@@ -134,9 +107,9 @@ async fn nested_groups_are_followed_to_the_depth_limit_and_a_cycle_counts_once()
         ]
     );
 
-    let flat = app(&config_with(&slapd, "", "", &member_groups(""))).await;
+    let flat = member_groups(&slapd).app().await;
     assert_eq!(
-        groups_of(&flat, "alice", "alice-password-1").await,
+        groups_of(&flat, &ALICE).await,
         ["admins", "backend", "cycle-a", "staff"]
     );
 }
@@ -144,31 +117,25 @@ async fn nested_groups_are_followed_to_the_depth_limit_and_a_cycle_counts_once()
 #[actix_web::test]
 async fn member_of_reads_the_users_attribute_and_follows_it_when_nested() {
     let slapd = Slapd::start();
-    let flat = app(&config_with(
-        &slapd,
-        "",
-        "",
-        "[directory.groups]\nstrategy = \"member-of\"\n",
-    ))
-    .await;
+    let member_of = TestConfig::new(&slapd).groups("strategy", "member-of");
+    let flat = member_of.clone().app().await;
     assert_eq!(
-        groups_of(&flat, "alice", "alice-password-1").await,
+        groups_of(&flat, &ALICE).await,
         ["admins", "backend", "cycle-a", "staff"]
     );
     assert_eq!(
-        groups_of(&flat, "smith, john (*)", "smith-password-1").await,
+        groups_of(&flat, &SMITH).await,
         ["backend", "Sales, EMEA (*)"]
     );
 
-    let nested = app(&config_with(
-        &slapd,
-        "",
-        "",
-        &format!("[directory.groups]\nstrategy = \"member-of\"\nnested = true\nbase_dns = [\"{GROUPS_BASE}\"]\n"),
-    ))
-    .await;
+    let nested = member_of
+        .clone()
+        .groups("nested", true)
+        .groups("base_dns", [GROUPS_BASE])
+        .app()
+        .await;
     assert_eq!(
-        groups_of(&nested, "alice", "alice-password-1").await,
+        groups_of(&nested, &ALICE).await,
         [
             "admins",
             "backend",
@@ -181,48 +148,40 @@ async fn member_of_reads_the_users_attribute_and_follows_it_when_nested() {
     );
 
     // Groups outside the configured bases are left out.
-    let elsewhere = app(&config_with(
-        &slapd,
-        "",
-        "",
-        "[directory.groups]\nstrategy = \"member-of\"\nbase_dns = [\"ou=many,dc=example,dc=org\"]\n",
-    ))
-    .await;
-    assert_eq!(
-        groups_of(&elsewhere, "alice", "alice-password-1").await,
-        Vec::<String>::new()
-    );
+    let elsewhere = member_of
+        .groups("base_dns", ["ou=many,dc=example,dc=org"])
+        .app()
+        .await;
+    assert_eq!(groups_of(&elsewhere, &ALICE).await, Vec::<String>::new());
 }
 
 #[actix_web::test]
 async fn posix_groups_come_from_member_uid_and_the_primary_gid() {
     let slapd = Slapd::start();
-    let sections = "[directory.groups]\nbase_dns = [\"ou=posix,dc=example,dc=org\"]\n";
-    let app = app(&config_with(&slapd, "preset = \"rfc2307\"", "", sections)).await;
+    let app = TestConfig::new(&slapd)
+        .directory("preset", "rfc2307")
+        .groups("base_dns", ["ou=posix,dc=example,dc=org"])
+        .app()
+        .await;
     // alice: developers by memberUid, users by gidNumber 5000.
-    assert_eq!(
-        groups_of(&app, "alice", "alice-password-1").await,
-        ["developers", "users"]
-    );
-    assert_eq!(groups_of(&app, "bob", "bob-password-1").await, ["builders"]);
-    assert_eq!(
-        groups_of(&app, "dreßler", "dreßler-passwort-1").await,
-        ["users"]
-    );
+    assert_eq!(groups_of(&app, &ALICE).await, ["developers", "users"]);
+    assert_eq!(groups_of(&app, &BOB).await, ["builders"]);
+    assert_eq!(groups_of(&app, &DRESSLER).await, ["users"]);
     // No posixAccount, no gidNumber, no memberUid: no groups, and no error.
-    assert_eq!(
-        groups_of(&app, "user1", "user1-password").await,
-        Vec::<String>::new()
-    );
+    assert_eq!(groups_of(&app, &USER1).await, Vec::<String>::new());
 }
 
 #[actix_web::test]
 async fn more_groups_than_the_size_limit_are_read_page_by_page() {
     let slapd = Slapd::start();
-    let sections = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=many,dc=example,dc=org\"]\npage_size = 10\n";
-    let app = app(&config_with(&slapd, "", "", sections)).await;
+    let app = TestConfig::new(&slapd)
+        .groups("strategy", "member")
+        .groups("base_dns", ["ou=many,dc=example,dc=org"])
+        .groups("page_size", 10)
+        .app()
+        .await;
 
-    let groups = groups_of(&app, "paged", "paged-password-1").await;
+    let groups = groups_of(&app, &PAGED).await;
 
     // slapd answers plain searches with at most 20 entries; all 30 came, in pages of 10.
     let want: Vec<String> = (1..=30).map(|i| format!("many-{i:02}")).collect();
@@ -238,11 +197,11 @@ async fn more_groups_than_the_size_limit_are_read_page_by_page() {
 #[actix_web::test]
 async fn access_rules_refuse_with_403_only_after_a_correct_password() {
     let slapd = Slapd::start();
-    let sections = format!(
-        "{}\n[access]\nrequire = \"staff | \\\"Sales, EMEA (*)\\\"\"\ndeny = \"contractors\"\n",
-        member_groups("")
-    );
-    let app = app(&config_with(&slapd, "", "", &sections)).await;
+    let app = member_groups(&slapd)
+        .access("require", r#"staff | "Sales, EMEA (*)""#)
+        .access("deny", "contractors")
+        .app()
+        .await;
     let forbidden = json!({
         "error": "forbidden",
         "message": "Your groups do not allow you a token from this service.",
@@ -250,10 +209,10 @@ async fn access_rules_refuse_with_403_only_after_a_correct_password() {
     });
 
     // staff, not a contractor.
-    let alice = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    let alice = send(&app, login_as(&ALICE, "")).await;
+    alice.assert_status(StatusCode::OK);
     // In staff, but denied as a contractor.
-    let bob = send(&app, token_request("bob", "bob-password-1", "")).await;
+    let bob = send(&app, login_as(&BOB, "")).await;
     assert_eq!(bob.status, StatusCode::FORBIDDEN);
     assert_eq!(bob.body, forbidden);
     assert_eq!(bob.header("cache-control"), "no-store");
@@ -263,38 +222,31 @@ async fn access_rules_refuse_with_403_only_after_a_correct_password() {
     assert_eq!(bob_guessing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(bob_guessing.body, invalid_credentials_body());
     // Not in staff: refused by the requirement; smith gets in by the quoted group.
-    let user1 = send(&app, token_request("user1", "user1-password", "")).await;
+    let user1 = send(&app, login_as(&USER1, "")).await;
     assert_eq!(user1.status, StatusCode::FORBIDDEN);
     assert_eq!(user1.body, forbidden);
-    let smith = send(
-        &app,
-        token_request("smith, john (*)", "smith-password-1", ""),
-    )
-    .await;
-    assert_eq!(smith.status, StatusCode::OK, "{}", smith.body);
+    let smith = send(&app, login_as(&SMITH, "")).await;
+    smith.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn flags_extra_claims_and_the_group_allow_list_shape_the_token() {
     let slapd = Slapd::start();
-    let sections = format!(
-        r#"{}
-[claims]
-groups_allow = ["staff"]
-groups_pattern = "^cycle-"
-[claims.extra]
-surname = "sn"
-uid_number = "uidNumber"
-names = {{ attribute = "objectClass", multi = true }}
-[claims.flags]
-admin = "admins | ops"
-"#,
-        member_groups("")
-    );
-    let app = app(&config_with(&slapd, "", "", &sections)).await;
+    let app = member_groups(&slapd)
+        .claims("groups_allow", ["staff"])
+        .claims("groups_pattern", "^cycle-")
+        .claim("surname", "sn")
+        .claim("uid_number", "uidNumber")
+        .claim(
+            "names",
+            Raw(r#"{ attribute = "objectClass", multi = true }"#),
+        )
+        .flag("admin", "admins | ops")
+        .app()
+        .await;
 
-    let alice = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    let alice = send(&app, login_as(&ALICE, "")).await;
+    alice.assert_status(StatusCode::OK);
     let c = claims(alice.token());
     // admins and backend are left out of the claim, but the flag still sees admins.
     assert_eq!(c.groups, ["cycle-a", "staff"]);
@@ -309,17 +261,9 @@ admin = "admins | ops"
     );
 
     // No uidNumber: the claim is left out. ops (by uniqueMember) sets the flag.
-    let bob = claims(
-        send(&app, token_request("bob", "bob-password-1", ""))
-            .await
-            .token(),
-    );
+    let bob = claims(send(&app, login_as(&BOB, "")).await.token());
     assert_eq!(bob.extra["admin"], json!(true));
-    let user1 = claims(
-        send(&app, token_request("user1", "user1-password", ""))
-            .await
-            .token(),
-    );
+    let user1 = claims(send(&app, login_as(&USER1, "")).await.token());
     assert_eq!(
         serde_json::to_value(&user1.extra).unwrap(),
         json!({ "admin": false, "names": ["inetOrgPerson"], "surname": "One" })
@@ -330,43 +274,28 @@ admin = "admins | ops"
 #[actix_web::test]
 async fn login_by_username_or_email_always_yields_the_canonical_subject() {
     let slapd = Slapd::start();
-    let app = app(&config_with(
-        &slapd,
-        "",
-        "login_attributes = [\"uid\", \"mail\"]",
-        "",
-    ))
-    .await;
+    let app = TestConfig::new(&slapd)
+        .login_attributes(&["uid", "mail"])
+        .app()
+        .await;
 
     for login in ["alice", "alice@example.org", "ALICE@EXAMPLE.ORG"] {
-        let answer = send(&app, token_request(login, "alice-password-1", "")).await;
+        let answer = send(&app, token_request(login, ALICE.password, "")).await;
         assert_eq!(answer.status, StatusCode::OK, "{login}: {}", answer.body);
         assert_eq!(claims(answer.token()).sub, "alice", "{login}");
     }
     // Two users share this address: refused, never the first.
-    let twins = send(
-        &app,
-        token_request("twins@example.org", "twin-password-1", ""),
-    )
-    .await;
+    let twins = send(&app, token_request("twins@example.org", TWINS_PASSWORD, "")).await;
     assert_eq!(twins.status, StatusCode::UNAUTHORIZED);
     assert_eq!(twins.body, invalid_credentials_body());
     // search_criteria narrows the lookup to one attribute.
     let by_uid = send(
         &app,
-        token_request(
-            "alice@example.org",
-            "alice-password-1",
-            "search_criteria=uid",
-        ),
+        token_request("alice@example.org", ALICE.password, "search_criteria=uid"),
     )
     .await;
     assert_eq!(by_uid.status, StatusCode::UNAUTHORIZED);
-    let by_mail = send(
-        &app,
-        token_request("alice", "alice-password-1", "search_criteria=mail"),
-    )
-    .await;
+    let by_mail = send(&app, login_as(&ALICE, "search_criteria=mail")).await;
     assert_eq!(by_mail.status, StatusCode::UNAUTHORIZED);
     let filter_logged = slapd
         .log()
@@ -377,35 +306,22 @@ async fn login_by_username_or_email_always_yields_the_canonical_subject() {
 #[actix_web::test]
 async fn a_configured_domain_is_cut_off_the_login() {
     let slapd = Slapd::start();
-    let app = app(&config_with(
-        &slapd,
-        "",
-        "strip_domains = [\"example.org\"]",
-        "",
-    ))
-    .await;
+    let app = TestConfig::new(&slapd)
+        .users("strip_domains", ["example.org"])
+        .app()
+        .await;
     // user1 has no mail attribute: the local part is looked up as uid.
-    let answer = send(
-        &app,
-        token_request("user1@Example.org", "user1-password", ""),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert_eq!(claims(answer.token()).sub, "user1");
-    let other = send(
-        &app,
-        token_request("user1@example.com", "user1-password", ""),
-    )
-    .await;
+    let answer = send(&app, token_request("user1@Example.org", USER1.password, "")).await;
+    assert_eq!(answer.issued().sub, "user1");
+    let other = send(&app, token_request("user1@example.com", USER1.password, "")).await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED);
 }
 
 #[actix_web::test]
 async fn an_account_the_directory_marks_locked_is_refused_like_a_wrong_password() {
     let slapd = Slapd::start();
-    let sections = format!("[directory.groups]\nbase_dns = [\"{GROUPS_BASE}\"]\n");
-    let openldap = app(&config_with(&slapd, "preset = \"openldap\"", "", &sections)).await;
-    let locked = send(&openldap, token_request("locked", "locked-password-1", "")).await;
+    let openldap = openldap_preset(&slapd).app().await;
+    let locked = send(&openldap, login_as(&LOCKED, "")).await;
     assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
     assert_eq!(locked.body, invalid_credentials_body());
     // The bind itself succeeded: slapd enforces no policy here, Latchkey refused.
@@ -416,24 +332,24 @@ async fn an_account_the_directory_marks_locked_is_refused_like_a_wrong_password(
         "{}",
         slapd.log()
     );
-    let alice = send(&openldap, token_request("alice", "alice-password-1", "")).await;
+    let alice = send(&openldap, login_as(&ALICE, "")).await;
     assert_eq!(alice.status, StatusCode::OK);
 
     // Without account checks (no preset), the same account gets a token.
-    let plain = app(&config_with(&slapd, "", "", "")).await;
-    let answer = send(&plain, token_request("locked", "locked-password-1", "")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let plain = TestConfig::new(&slapd).app().await;
+    let answer = send(&plain, login_as(&LOCKED, "")).await;
+    answer.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn the_cache_saves_every_search_and_a_change_shows_after_its_ttl() {
     let slapd = Slapd::start();
-    let sections = format!(
-        "{}\n[directory.cache]\nttl = \"2s\"\nmax_entries = 100\n",
-        member_groups("")
-    );
-    let app = app(&config_with(&slapd, "", "", &sections)).await;
-    let first = groups_of(&app, "alice", "alice-password-1").await;
+    let app = member_groups(&slapd)
+        .cache("ttl", "2s")
+        .cache("max_entries", 100)
+        .app()
+        .await;
+    let first = groups_of(&app, &ALICE).await;
     assert_eq!(first, ["admins", "backend", "cycle-a", "staff"]);
     let started = std::time::Instant::now();
 
@@ -443,7 +359,7 @@ async fn the_cache_saves_every_search_and_a_change_shows_after_its_ttl() {
     let log_before = slapd.log().len();
 
     // Warm: one bind, no search, the old groups.
-    let warm = groups_of(&app, "alice", "alice-password-1").await;
+    let warm = groups_of(&app, &ALICE).await;
     assert!(
         started.elapsed() < std::time::Duration::from_secs(2),
         "the machine is too slow for this test's 2 s TTL"
@@ -466,11 +382,11 @@ async fn the_cache_saves_every_search_and_a_change_shows_after_its_ttl() {
     // After the TTL the change is seen.
     std::thread::sleep(std::time::Duration::from_millis(2_200));
     assert_eq!(
-        groups_of(&app, "alice", "alice-password-1").await,
+        groups_of(&app, &ALICE).await,
         ["backend", "cycle-a", "staff"]
     );
     assert_eq!(
-        groups_of(&app, "bob", "bob-password-1").await,
+        groups_of(&app, &BOB).await,
         ["admins", "contractors", "ops", "staff"]
     );
 }
@@ -478,15 +394,9 @@ async fn the_cache_saves_every_search_and_a_change_shows_after_its_ttl() {
 #[actix_web::test]
 async fn a_dn_template_login_gets_its_groups_too() {
     let slapd = Slapd::start();
-    let app = app(&config_with(
-        &slapd,
-        "",
-        "dn_template = \"uid={login},ou=people,dc=example,dc=org\"",
-        &member_groups(""),
-    ))
-    .await;
+    let app = member_groups(&slapd).people_dn_template().app().await;
     assert_eq!(
-        groups_of(&app, "smith, john (*)", "smith-password-1").await,
+        groups_of(&app, &SMITH).await,
         ["backend", "Sales, EMEA (*)"]
     );
 }
@@ -494,11 +404,15 @@ async fn a_dn_template_login_gets_its_groups_too() {
 #[actix_web::test]
 async fn a_missing_group_base_fails_the_login_rather_than_dropping_groups() {
     let slapd = Slapd::start();
-    let sections = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=nowhere,dc=example,dc=org\"]\n[access]\ndeny = \"contractors\"\n";
-    let app = app(&config_with(&slapd, "", "", sections)).await;
+    let app = TestConfig::new(&slapd)
+        .groups("strategy", "member")
+        .groups("base_dns", ["ou=nowhere,dc=example,dc=org"])
+        .access("deny", "contractors")
+        .app()
+        .await;
     // The directory cannot answer the login whole until an operator acts: unavailable, not
     // the client's fault and not a smaller set of groups.
-    let answer = send(&app, token_request("bob", "bob-password-1", "")).await;
+    let answer = send(&app, login_as(&BOB, "")).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         answer.body,
@@ -530,19 +444,18 @@ async fn an_anonymous_search_cannot_hide_a_group_from_the_access_rules() {
     // One base over the whole tree: anonymous rights would silently see fewer groups. Two
     // bases, one hidden: anonymous rights would not see the second base at all.
     for bases in [
-        "\"dc=example,dc=org\"",
-        "\"ou=groups,dc=example,dc=org\", \"ou=staff,dc=example,dc=org\"",
+        &["dc=example,dc=org"][..],
+        &["ou=groups,dc=example,dc=org", "ou=staff,dc=example,dc=org"],
     ] {
-        let sections = format!(
-            "[directory.groups]\nstrategy = \"member\"\nbase_dns = [{bases}]\nfilter = \"(objectClass=groupOfNames)\"\nmember_attributes = [\"member\"]\n[access]\ndeny = \"auditors\"\n"
-        );
-        let app = app(&config_with(
-            &slapd,
-            "authenticated_search = \"on-request\"",
-            "",
-            &sections,
-        ))
-        .await;
+        let app = TestConfig::new(&slapd)
+            .directory("authenticated_search", "on-request")
+            .groups("strategy", "member")
+            .groups("base_dns", bases)
+            .groups("filter", "(objectClass=groupOfNames)")
+            .groups("member_attributes", ["member"])
+            .access("deny", "auditors")
+            .app()
+            .await;
         // The client's choice changes whose rights find bob's entry, never which of his
         // groups the access rules see.
         for query in [
@@ -550,22 +463,18 @@ async fn an_anonymous_search_cannot_hide_a_group_from_the_access_rules() {
             "authenticated_search=false",
             "authenticated_search=true",
         ] {
-            let bob = send(&app, token_request("bob", "bob-password-1", query)).await;
+            let bob = send(&app, login_as(&BOB, query)).await;
             assert_eq!(
                 bob.status,
                 StatusCode::FORBIDDEN,
-                "{bases} {query}: {}",
+                "{bases:?} {query}: {}",
                 bob.body
             );
             assert_eq!(bob.body, forbidden);
         }
         // alice, in no hidden group, still gets her token found anonymously.
-        let alice = send(
-            &app,
-            token_request("alice", "alice-password-1", "authenticated_search=false"),
-        )
-        .await;
-        assert_eq!(alice.status, StatusCode::OK, "{bases}: {}", alice.body);
+        let alice = send(&app, login_as(&ALICE, "authenticated_search=false")).await;
+        assert_eq!(alice.status, StatusCode::OK, "{bases:?}: {}", alice.body);
     }
 }
 
@@ -583,25 +492,25 @@ fn crowd_ldif(count: usize) -> String {
     ldif
 }
 
+/// The groups of [`crowd_ldif`], read 100 a page.
+fn crowd_groups(slapd: &Slapd) -> TestConfig {
+    TestConfig::new(slapd)
+        .groups("strategy", "member")
+        .groups("base_dns", ["ou=crowd,dc=example,dc=org"])
+        .groups("page_size", 100)
+}
+
 #[test]
 fn a_token_too_large_for_verifiers_is_refused_with_500_and_the_fix_in_the_log() {
     // 400 groups of 17 characters: a token of about 10 kB, over the verifiers' 8 kB.
     let slapd = Slapd::start_with(&crowd_ldif(400));
-    let crowd = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=crowd,dc=example,dc=org\"]\npage_size = 100\n";
     let dir = tempfile::tempdir().expect("a temp dir");
-    let toml = config_toml(
-        &slapd.url(),
-        &Extra {
-            sections: crowd,
-            ..Extra::default()
-        },
-    );
-    let served = serve(dir.path(), &toml, "info");
+    let served = crowd_groups(&slapd).serve(dir.path(), "info");
     let answer = request(
         served.port,
         "POST",
         "/auth/request-token",
-        &[("Authorization", &basic("paged", "paged-password-1"))],
+        &[("Authorization", &basic(PAGED.login, PAGED.password))],
     );
     assert_eq!(answer.status, 500, "{}", answer.body);
     assert_eq!(answer.header("content-type"), Some("application/json"));
@@ -636,15 +545,17 @@ fn a_token_too_large_for_verifiers_is_refused_with_500_and_the_fix_in_the_log() 
             && audit.contains(r#" sub="paged" outcome="refused" reason="token_too_large" "#),
         "{audit}"
     );
-    assert!(!log.contains("paged-password-1"));
+    assert!(!log.contains(PAGED.password));
 }
 
 #[actix_web::test]
 async fn fewer_groups_let_into_the_token_make_it_fit_again() {
     let slapd = Slapd::start_with(&crowd_ldif(400));
-    let sections = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=crowd,dc=example,dc=org\"]\npage_size = 100\n\n[claims]\ngroups_pattern = \"^project-team-00\"\n";
-    let app = app(&config_with(&slapd, "", "", sections)).await;
-    let groups = groups_of(&app, "paged", "paged-password-1").await;
+    let app = crowd_groups(&slapd)
+        .claims("groups_pattern", "^project-team-00")
+        .app()
+        .await;
+    let groups = groups_of(&app, &PAGED).await;
     let want: Vec<String> = (1..=99).map(|i| format!("project-team-{i:04}")).collect();
     assert_eq!(groups, want);
 }
@@ -653,23 +564,14 @@ async fn fewer_groups_let_into_the_token_make_it_fit_again() {
 async fn a_search_cut_off_by_a_size_limit_is_no_unique_match_even_with_one_entry() {
     let slapd = Slapd::start();
     // slapd returns this account one entry per search, with sizeLimitExceeded when more match.
-    let directory = "bind_dn = \"cn=latchkey-small,ou=services,dc=example,dc=org\"\nbind_password = \"small-service-password-1\"\n";
-    let app = app(&load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            directory,
-            users: "login_attributes = [\"uid\", \"mail\"]",
-            anonymous_only: true,
-            ..Extra::default()
-        },
-    )))
-    .await;
-    let twins = send(
-        &app,
-        token_request("twins@example.org", "twin-password-1", ""),
-    )
-    .await;
-    assert_eq!(twins.status, StatusCode::UNAUTHORIZED, "{}", twins.body);
+    let app = TestConfig::new(&slapd)
+        .directory("bind_dn", "cn=latchkey-small,ou=services,dc=example,dc=org")
+        .directory("bind_password", "small-service-password-1")
+        .login_attributes(&["uid", "mail"])
+        .app()
+        .await;
+    let twins = send(&app, token_request("twins@example.org", TWINS_PASSWORD, "")).await;
+    twins.assert_status(StatusCode::UNAUTHORIZED);
     assert_eq!(twins.body, invalid_credentials_body());
     assert_eq!(
         twins.header("www-authenticate"),
@@ -684,11 +586,6 @@ async fn a_search_cut_off_by_a_size_limit_is_no_unique_match_even_with_one_entry
         "{log}"
     );
     // A login matching one entry is still found by that account.
-    let alice = send(
-        &app,
-        token_request("alice@example.org", "alice-password-1", ""),
-    )
-    .await;
-    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
-    assert_eq!(claims(alice.token()).sub, "alice");
+    let alice = send(&app, token_request("alice@example.org", ALICE.password, "")).await;
+    assert_eq!(alice.issued().sub, "alice");
 }

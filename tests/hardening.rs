@@ -17,31 +17,26 @@ use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::json;
-use support::served::{request, serve};
+use support::config::TestConfig;
+use support::served::request;
 use support::service::{
-    app, basic, claims, config_toml, invalid_credentials_body, load_config, send, token_request,
-    Extra,
+    basic, claims, invalid_credentials_body, login_as, send, token_request, TestApp,
 };
 use support::slapd::Slapd;
+use support::users::{ALICE, BOB};
 
-/// Operations slapd has logged (binds and searches).
-fn ldap_operations(slapd: &Slapd) -> usize {
-    slapd
-        .log()
-        .lines()
-        .filter(|l| l.contains(" BIND ") || l.contains(" SRCH "))
-        .count()
+/// No minimum failure time, so that failures are answered at once; [`TestConfig::brute_force`]
+/// sets the limits.
+fn fast_failures(slapd: &Slapd) -> TestConfig {
+    TestConfig::new(slapd).brute_force("min_failure_time", "0s")
 }
 
-fn with_sections(slapd: &Slapd, directory: &str, sections: &str) -> latchkey::config::Config {
-    load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            directory,
-            sections,
-            ..Extra::default()
-        },
-    ))
+/// Two failures per address, counted for the client the proxies in 10.0.0.0/8 vouch for.
+fn behind_a_proxy(slapd: &Slapd) -> TestConfig {
+    fast_failures(slapd)
+        .brute_force("max_failures_per_login", 0)
+        .brute_force("max_failures_per_address", 2)
+        .server("trusted_proxies", ["10.0.0.0/8"])
 }
 
 fn from(addr: &str) -> SocketAddr {
@@ -49,12 +44,7 @@ fn from(addr: &str) -> SocketAddr {
 }
 
 fn too_many(retry_after_max: u64, answer: &support::service::Answer) {
-    assert_eq!(
-        answer.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = answer
         .header("retry-after")
         .parse()
@@ -72,13 +62,16 @@ fn too_many(retry_after_max: u64, answer: &support::service::Answer) {
     assert_eq!(answer.header("cache-control"), "no-store");
 }
 
-const FAST_FAILURES: &str = "[brute_force]\nmin_failure_time = \"0s\"\n";
-
 #[actix_web::test]
 async fn a_login_is_banned_after_its_failures_and_the_ban_costs_the_directory_nothing() {
     let slapd = Slapd::start();
-    let sections = "[brute_force]\nmax_failures_per_login = 3\nmax_failures_per_address = 0\nwindow = \"1m\"\nban = \"2m\"\nmin_failure_time = \"0s\"\n";
-    let app = app(&with_sections(&slapd, "", sections)).await;
+    let app = fast_failures(&slapd)
+        .brute_force("max_failures_per_login", 3)
+        .brute_force("max_failures_per_address", 0)
+        .brute_force("window", "1m")
+        .brute_force("ban", "2m")
+        .app()
+        .await;
     let client = from("198.51.100.7:40000");
 
     for _ in 0..3 {
@@ -86,40 +79,35 @@ async fn a_login_is_banned_after_its_failures_and_the_ban_costs_the_directory_no
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
         assert_eq!(wrong.body, invalid_credentials_body());
     }
-    let before = ldap_operations(&slapd);
+    let before = slapd.ldap_operations();
     // Banned: even the right password, in any letter case, is refused without LDAP traffic.
     too_many(
         120,
-        &send(
-            &app,
-            token_request("alice", "alice-password-1", "").peer_addr(client),
-        )
-        .await,
+        &send(&app, login_as(&ALICE, "").peer_addr(client)).await,
     );
     too_many(
         120,
         &send(
             &app,
-            token_request("ALICE", "alice-password-1", "").peer_addr(client),
+            token_request("ALICE", ALICE.password, "").peer_addr(client),
         )
         .await,
     );
-    assert_eq!(ldap_operations(&slapd), before, "{}", slapd.log());
+    assert_eq!(slapd.ldap_operations(), before, "{}", slapd.log());
 
     // Other users are not touched.
-    let bob = send(
-        &app,
-        token_request("bob", "bob-password-1", "").peer_addr(client),
-    )
-    .await;
-    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
+    let bob = send(&app, login_as(&BOB, "").peer_addr(client)).await;
+    bob.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn an_address_is_banned_across_logins_and_a_success_does_not_clear_it() {
     let slapd = Slapd::start();
-    let sections = "[brute_force]\nmax_failures_per_login = 0\nmax_failures_per_address = 3\nmin_failure_time = \"0s\"\n";
-    let app = app(&with_sections(&slapd, "", sections)).await;
+    let app = fast_failures(&slapd)
+        .brute_force("max_failures_per_login", 0)
+        .brute_force("max_failures_per_address", 3)
+        .app()
+        .await;
     let attacker = from("203.0.113.9:5555");
 
     for login in ["alice", "nobody"] {
@@ -127,11 +115,7 @@ async fn an_address_is_banned_across_logins_and_a_success_does_not_clear_it() {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     }
     // A login of the attacker's own account in between does not reset the address counter.
-    let own = send(
-        &app,
-        token_request("bob", "bob-password-1", "").peer_addr(attacker),
-    )
-    .await;
+    let own = send(&app, login_as(&BOB, "").peer_addr(attacker)).await;
     assert_eq!(own.status, StatusCode::OK);
     let third = send(
         &app,
@@ -141,41 +125,18 @@ async fn an_address_is_banned_across_logins_and_a_success_does_not_clear_it() {
     assert_eq!(third.status, StatusCode::UNAUTHORIZED);
     too_many(
         600,
-        &send(
-            &app,
-            token_request("bob", "bob-password-1", "").peer_addr(attacker),
-        )
-        .await,
+        &send(&app, login_as(&BOB, "").peer_addr(attacker)).await,
     );
 
     // Someone else, from another address, logs in as alice.
-    let alice = send(
-        &app,
-        token_request("alice", "alice-password-1", "").peer_addr(from("192.0.2.1:1")),
-    )
-    .await;
-    assert_eq!(alice.status, StatusCode::OK, "{}", alice.body);
+    let alice = send(&app, login_as(&ALICE, "").peer_addr(from("192.0.2.1:1"))).await;
+    alice.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let slapd = Slapd::start();
-    let sections = "[brute_force]\nmax_failures_per_login = 0\nmax_failures_per_address = 2\nmin_failure_time = \"0s\"\n";
-    let directory = "";
-    let mut toml = config_toml(
-        &slapd.url(),
-        &Extra {
-            directory,
-            sections,
-            ..Extra::default()
-        },
-    );
-    toml = toml.replacen(
-        "[tokens]",
-        "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\n[tokens]",
-        1,
-    );
-    let app = app(&load_config(&toml)).await;
+    let app = behind_a_proxy(&slapd).app().await;
     let guess = |peer: &str, forwarded: &str| {
         token_request("alice", "guess", "")
             .peer_addr(from(peer))
@@ -209,20 +170,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 #[actix_web::test]
 async fn a_byte_that_is_not_ascii_in_forwarded_for_does_not_move_the_failures_to_the_proxy() {
     let slapd = Slapd::start();
-    let sections = "[brute_force]\nmax_failures_per_login = 0\nmax_failures_per_address = 2\nmin_failure_time = \"0s\"\n";
-    let toml = config_toml(
-        &slapd.url(),
-        &Extra {
-            sections,
-            ..Extra::default()
-        },
-    )
-    .replacen(
-        "[tokens]",
-        "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\n[tokens]",
-        1,
-    );
-    let app = app(&load_config(&toml)).await;
+    let app = behind_a_proxy(&slapd).app().await;
     let guess = |forwarded: HeaderValue| {
         token_request("alice", "guess", "")
             .peer_addr(from("10.1.2.3:80"))
@@ -234,7 +182,7 @@ async fn a_byte_that_is_not_ascii_in_forwarded_for_does_not_move_the_failures_to
     for _ in 0..2 {
         let forged = HeaderValue::from_bytes(b"\xe9vil, 203.0.113.60").expect("obs-text value");
         let answer = send(&app, guess(forged)).await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+        answer.assert_status(StatusCode::UNAUTHORIZED);
         assert_eq!(answer.body, invalid_credentials_body());
     }
     // The failures were the attacker's: its address is banned, however it writes the header.
@@ -260,8 +208,10 @@ async fn a_byte_that_is_not_ascii_in_forwarded_for_does_not_move_the_failures_to
 #[actix_web::test]
 async fn a_failed_login_takes_the_minimum_time_whether_or_not_the_user_exists() {
     let slapd = Slapd::start();
-    let sections = "[brute_force]\nmin_failure_time = \"400ms\"\n";
-    let app = app(&with_sections(&slapd, "", sections)).await;
+    let app = TestConfig::new(&slapd)
+        .brute_force("min_failure_time", "400ms")
+        .app()
+        .await;
     for (login, password) in [("nobody-at-all", "x"), ("alice", "wrong")] {
         let started = Instant::now();
         let answer = send(&app, token_request(login, password, "")).await;
@@ -277,18 +227,15 @@ async fn a_dead_server_first_in_the_list_is_skipped() {
     let slapd = Slapd::start();
     // A port nobody listens on.
     let dead = format!("ldap://127.0.0.1:{}", support::process::free_port());
-    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
-        &format!("urls = [\"{}\"]", slapd.url()),
-        &format!(
-            "urls = [\"{dead}\", \"{}\"]\nfailover = \"round-robin\"",
-            slapd.url()
-        ),
-    );
-    let app = app(&load_config(&toml)).await;
+    let app = TestConfig::new(&slapd)
+        .urls(&[&dead, &slapd.url()])
+        .directory("failover", "round-robin")
+        .app()
+        .await;
     for login in ["alice", "bob", "alice", "bob"] {
         let password = format!("{login}-password-1");
         let answer = send(&app, token_request(login, &password, "")).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.assert_status(StatusCode::OK);
     }
 }
 
@@ -300,14 +247,13 @@ const UNAVAILABLE: &str = r#"{"status":"unavailable"}"#;
 async fn readyz_says_ready_or_unavailable_and_names_no_server() {
     let mut slapd = Slapd::start();
     let dead = format!("ldap://127.0.0.1:{}", support::process::free_port());
-    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
-        &format!("urls = [\"{}\"]", slapd.url()),
-        &format!("urls = [\"{}\", \"{dead}\"]", slapd.url()),
-    );
-    let app = app(&load_config(&toml)).await;
+    let app = TestConfig::new(&slapd)
+        .urls(&[&slapd.url(), &dead])
+        .app()
+        .await;
 
     let ready = send(&app, TestRequest::get().uri("/readyz")).await;
-    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    ready.assert_status(StatusCode::OK);
     assert_eq!(ready.header("cache-control"), "no-store");
     assert_eq!(ready.header("content-type"), "application/json");
     assert_eq!(ready.body.to_string(), READY);
@@ -315,12 +261,7 @@ async fn readyz_says_ready_or_unavailable_and_names_no_server() {
     slapd.stop();
     std::thread::sleep(Duration::from_millis(1100)); // past the one-second answer cache
     let down = send(&app, TestRequest::get().uri("/readyz")).await;
-    assert_eq!(
-        down.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        down.body
-    );
+    down.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.header("cache-control"), "no-store");
     assert_eq!(down.header("content-type"), "application/json");
     assert_eq!(down.body.to_string(), UNAVAILABLE);
@@ -364,13 +305,11 @@ fn connections_and_binds(slapd: &Slapd) -> (usize, usize) {
 fn a_burst_of_readyz_makes_one_probe_and_its_answers_name_no_server() {
     let mut slapd = Slapd::start();
     let dead = format!("ldap://127.0.0.1:{}", support::process::free_port());
-    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
-        &format!("urls = [\"{}\"]", slapd.url()),
-        &format!("urls = [\"{}\", \"{dead}\"]", slapd.url()),
-    );
     let dir = tempfile::tempdir().expect("temp dir");
     // Two workers (the kit's default): the probe is shared across workers too.
-    let served = serve(dir.path(), &toml, "warn");
+    let served = TestConfig::new(&slapd)
+        .urls(&[&slapd.url(), &dead])
+        .serve(dir.path(), "warn");
     let before = connections_and_binds(&slapd);
 
     let answers = readyz_burst(served.port, 50);
@@ -414,8 +353,8 @@ fn a_burst_of_readyz_makes_one_probe_and_its_answers_name_no_server() {
 #[actix_web::test]
 async fn metrics_count_requests_tokens_failures_and_ldap_operations() {
     let slapd = Slapd::start();
-    let app = app(&with_sections(&slapd, "", FAST_FAILURES)).await;
-    send(&app, token_request("alice", "alice-password-1", "")).await;
+    let app = fast_failures(&slapd).app().await;
+    send(&app, login_as(&ALICE, "")).await;
     send(&app, token_request("alice", "wrong", "")).await;
     send(&app, token_request("nobody", "wrong", "")).await;
     // Each answer is counted under the route that gave it, or `unmatched`.
@@ -464,16 +403,14 @@ async fn metrics_count_requests_tokens_failures_and_ldap_operations() {
 #[actix_web::test]
 async fn oversized_headers_and_bodies_are_refused_before_any_work() {
     let slapd = Slapd::start();
-    let toml = config_toml(&slapd.url(), &Extra::default()).replacen(
-        "[tokens]",
-        "[server]\nmax_header_bytes = 2048\nmax_body_bytes = 100\n\n[tokens]",
-        1,
-    );
-    let app = app(&load_config(&toml)).await;
+    let app = TestConfig::new(&slapd)
+        .server("max_header_bytes", 2048)
+        .server("max_body_bytes", 100)
+        .app()
+        .await;
     let big = send(
         &app,
-        token_request("alice", "alice-password-1", "")
-            .insert_header(("X-Padding", "a".repeat(3000))),
+        login_as(&ALICE, "").insert_header(("X-Padding", "a".repeat(3000))),
     )
     .await;
     assert_eq!(big.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
@@ -487,7 +424,7 @@ async fn oversized_headers_and_bodies_are_refused_before_any_work() {
     );
     let body = send(
         &app,
-        token_request("alice", "alice-password-1", "")
+        login_as(&ALICE, "")
             .insert_header(("Content-Length", "101"))
             .set_payload("a".repeat(101)),
     )
@@ -501,43 +438,30 @@ async fn oversized_headers_and_bodies_are_refused_before_any_work() {
             "status": 413
         })
     );
-    assert_eq!(ldap_operations(&slapd), 0);
+    assert_eq!(slapd.ldap_operations(), 0);
 }
 
 #[actix_web::test]
 async fn rotating_keys_keeps_old_tokens_valid_until_the_old_key_is_removed() {
     let slapd = Slapd::start();
-    let key = |id: &str, secret: &str| format!("[tokens.keys.{id}]\nsecret = \"{secret}\"\n");
     let old_secret = "the-old-secret-0123456789abcdefghijklmnop";
     let new_secret = "the-new-secret-0123456789abcdefghijklmnop";
-    let with_keys = |signing: &str, keys: &str| {
-        config_toml(&slapd.url(), &Extra::default())
-            .replace(
-                "[tokens.keys.test-1]\nsecret = \"integration-test-secret-0123456789abcdef\"\n",
-                keys,
-            )
-            .replacen(
-                "[tokens]",
-                &format!("[tokens]\nsigning_key = \"{signing}\""),
-                1,
-            )
+    let signing = |kid: &str| {
+        TestConfig::new(&slapd)
+            .without_test_key()
+            .tokens("signing_key", kid)
     };
     // Before: 2026-05 signs.
-    let before = app(&load_config(&with_keys(
-        "2026-05",
-        &key("2026-05", old_secret),
-    )))
-    .await;
-    let old_token = send(&before, token_request("alice", "alice-password-1", "")).await;
+    let before = signing("2026-05").key("2026-05", old_secret).app().await;
+    let old_token = send(&before, login_as(&ALICE, "")).await;
     let old_token = old_token.token().to_owned();
 
     // Rotation: 2026-11 signs, 2026-05 still verifies.
-    let both = format!(
-        "{}{}",
-        key("2026-05", old_secret),
-        key("2026-11", new_secret)
-    );
-    let during = app(&load_config(&with_keys("2026-11", &both))).await;
+    let during = signing("2026-11")
+        .key("2026-05", old_secret)
+        .key("2026-11", new_secret)
+        .app()
+        .await;
     let verify = |token: &str| {
         TestRequest::get()
             .uri("/auth/verify")
@@ -545,18 +469,14 @@ async fn rotating_keys_keeps_old_tokens_valid_until_the_old_key_is_removed() {
     };
     let answer = send_raw(&during, verify(&old_token)).await;
     assert_eq!(answer, 200);
-    let new_token = send(&during, token_request("alice", "alice-password-1", "")).await;
+    let new_token = send(&during, login_as(&ALICE, "")).await;
     let new_token = new_token.token().to_owned();
     let header = jsonwebtoken::decode_header(&new_token).expect("a JWT header");
     assert_eq!(header.kid.as_deref(), Some("2026-11"));
     assert_eq!(send_raw(&during, verify(&new_token)).await, 200);
 
     // After the old tokens' lifetime: 2026-05 removed; its tokens are refused.
-    let after = app(&load_config(&with_keys(
-        "2026-11",
-        &key("2026-11", new_secret),
-    )))
-    .await;
+    let after = signing("2026-11").key("2026-11", new_secret).app().await;
     let refused = send(&after, verify(&old_token)).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.body["error"], "invalid_token");
@@ -564,15 +484,7 @@ async fn rotating_keys_keeps_old_tokens_valid_until_the_old_key_is_removed() {
 }
 
 /// The status of an answer that may have no body.
-async fn send_raw<S, B>(app: &S, req: TestRequest) -> u16
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
+async fn send_raw(app: &impl TestApp, req: TestRequest) -> u16 {
     actix_web::test::call_service(app, req.to_request())
         .await
         .status()
@@ -602,16 +514,16 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits() {
         conns
     });
     let dir = tempfile::tempdir().expect("temp dir");
-    let toml = config_toml(&url, &Extra::default())
-        .replace("operation_timeout = \"3s\"", "operation_timeout = \"2s\"");
-    let mut served = serve(dir.path(), &toml, "info");
+    let mut served = TestConfig::for_url(&url)
+        .directory("operation_timeout", "2s")
+        .serve(dir.path(), "info");
     let port = served.port;
     let in_flight = std::thread::spawn(move || {
         request(
             port,
             "POST",
             "/auth/request-token",
-            &[("Authorization", &basic("alice", "alice-password-1"))],
+            &[("Authorization", &basic(ALICE.login, ALICE.password))],
         )
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -631,11 +543,7 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits() {
 fn healthcheck_asks_the_running_service() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let served = serve(
-        dir.path(),
-        &config_toml(&slapd.url(), &Extra::default()),
-        "warn",
-    );
+    let served = TestConfig::new(&slapd).serve(dir.path(), "warn");
     let config = dir.path().join("latchkey-served.toml");
     let run = |config: &std::path::Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -667,8 +575,8 @@ fn healthcheck_asks_the_running_service() {
 async fn verify_still_needs_no_directory() {
     // Tokens are checked without LDAP: a stopped directory does not matter to /auth/verify.
     let mut slapd = Slapd::start();
-    let app = app(&with_sections(&slapd, "", "")).await;
-    let token = send(&app, token_request("alice", "alice-password-1", "")).await;
+    let app = TestConfig::new(&slapd).app().await;
+    let token = send(&app, login_as(&ALICE, "")).await;
     let token = token.token().to_owned();
     slapd.stop();
     let answer = actix_web::test::call_service(

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use support::slapd::Slapd;
+use support::users::{ALICE, CAROL};
 use support::{BASE_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD};
 
 const ALICE_DN: &str = "uid=alice,ou=people,dc=example,dc=org";
-const ALICE_PASSWORD: &str = "alice-password-1";
+const ALICE_PASSWORD: &str = ALICE.password;
 const CAROL_DN: &str = "uid=carol,ou=staff,dc=example,dc=org";
-const CAROL_PASSWORD: &str = "carol-password-1";
+const CAROL_PASSWORD: &str = CAROL.password;
 
 async fn connect(url: &str) -> Ldap {
     let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5));

@@ -13,21 +13,24 @@ mod support;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
-use support::served::{request, serve, serve_with_server};
-use support::service::{basic, config_toml, Extra, TEST_SECRET};
+use support::config::TestConfig;
+use support::served::request;
+use support::service::{basic, TEST_SECRET};
 use support::slapd::Slapd;
+use support::users::{ALICE, BOB, CAROL, DRESSLER, LOCKED, SMITH, TWINS_PASSWORD, USER1};
+use support::SERVICE_PASSWORD;
 
 /// Every password of the fixture directory, and the service account's.
 const PASSWORDS: [&str; 9] = [
-    "alice-password-1",
-    "bob-password-1",
-    "user1-password",
-    "carol-password-1",
-    "twin-password-1",
-    "dreßler-passwort-1",
-    "smith-password-1",
-    "locked-password-1",
-    "service-password-1",
+    ALICE.password,
+    BOB.password,
+    USER1.password,
+    CAROL.password,
+    TWINS_PASSWORD,
+    DRESSLER.password,
+    SMITH.password,
+    LOCKED.password,
+    SERVICE_PASSWORD,
 ];
 
 /// What a session sent and got: the tokens issued, and every (login, password) pair sent in a
@@ -50,10 +53,10 @@ fn session(port: u16) -> Session {
     };
     let mut tokens = Vec::new();
     let logins = [
-        ("alice", "alice-password-1"),
-        ("bob", "bob-password-1"),
-        ("dreßler", "dreßler-passwort-1"),
-        ("alice@example.org", "alice-password-1"),
+        (ALICE.login, ALICE.password),
+        (BOB.login, BOB.password),
+        (DRESSLER.login, DRESSLER.password),
+        ("alice@example.org", ALICE.password),
     ];
     for (login, password) in logins {
         basic_pairs.push((login.to_owned(), password.to_owned()));
@@ -67,11 +70,11 @@ fn session(port: u16) -> Session {
     let refusals = [
         ("alice", "alice-password-2", 401),
         ("nobody", "nobody-password-1", 401),
-        ("locked", "locked-password-1", 401),
+        (LOCKED.login, LOCKED.password, 401),
         ("alice", "", 401),
         ("bob", "bob-password-1-but-wrong", 401),
         ("bob", "bob-password-1-but-wrong", 401),
-        ("bob", "bob-password-1", 429),
+        (BOB.login, BOB.password, 429),
     ];
     for (login, password, status) in refusals {
         basic_pairs.push((login.to_owned(), password.to_owned()));
@@ -88,7 +91,7 @@ fn session(port: u16) -> Session {
         ),
         ("GET", "/auth/verify?group=nope", format!("Bearer {token}")),
         ("GET", "/auth/verify", basic(&token, "")),
-        ("GET", "/auth/verify", basic(&token, "alice-password-1")),
+        ("GET", "/auth/verify", basic(&token, ALICE.password)),
         ("GET", "/auth/token-info", format!("Bearer {token}")),
         ("GET", "/auth/verify", format!("Bearer {token}x")),
         (
@@ -108,38 +111,23 @@ fn session(port: u16) -> Session {
         assert!(answer.status < 500, "{method} {path}: {}", answer.status);
     }
     basic_pairs.push((token.clone(), String::new()));
-    basic_pairs.push((token, "alice-password-1".to_owned()));
+    basic_pairs.push((token, ALICE.password.to_owned()));
     Session {
         tokens,
         basic_pairs,
     }
 }
 
-fn config(slapd: &Slapd, format: &str) -> String {
-    let sections = format!(
-        r#"
-[directory.groups]
-strategy = "member"
-base_dns = ["ou=groups,dc=example,dc=org"]
-[access]
-deny = "nobody-group"
-[brute_force]
-max_failures_per_login = 2
-min_failure_time = "0s"
-[verify]
-cookie_name = "latchkey"
-[log]
-format = "{format}"
-"#
-    );
-    config_toml(
-        &slapd.url(),
-        &Extra {
-            users: "login_attributes = [\"uid\", \"mail\"]\naccount_status = \"ppolicy\"",
-            sections: &sections,
-            ..Extra::default()
-        },
-    )
+fn config(slapd: &Slapd, format: &str) -> TestConfig {
+    TestConfig::new(slapd)
+        .login_attributes(&["uid", "mail"])
+        .users("account_status", "ppolicy")
+        .member_groups()
+        .access("deny", "nobody-group")
+        .brute_force("max_failures_per_login", 2)
+        .brute_force("min_failure_time", "0s")
+        .cookie_name("latchkey")
+        .log("format", format)
 }
 
 /// `data` in base64 as a Basic header or a JWT would carry it, without padding (so that a
@@ -200,7 +188,7 @@ fn assert_clean(log: &str, session: &Session) {
 fn a_whole_session_at_trace_level_logs_no_secret_and_tags_lines_with_the_request_id() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let served = serve(dir.path(), &config(&slapd, "text"), "trace");
+    let served = config(&slapd, "text").serve(dir.path(), "trace");
     let session = session(served.port);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let log = served.log();
@@ -231,7 +219,7 @@ fn a_whole_session_at_trace_level_logs_no_secret_and_tags_lines_with_the_request
 fn the_json_log_is_clean_too_and_every_line_is_json() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let served = serve(dir.path(), &config(&slapd, "json"), "trace");
+    let served = config(&slapd, "json").serve(dir.path(), "trace");
     let session = session(served.port);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let log = served.log();
@@ -260,12 +248,12 @@ fn the_check_finds_each_form_of_a_credential_or_token() {
     let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQ";
     let session = Session {
         tokens: vec![token.to_owned()],
-        basic_pairs: vec![("alice".to_owned(), "alice-password-1".to_owned())],
+        basic_pairs: vec![("alice".to_owned(), ALICE.password.to_owned())],
     };
     let filler = "a harmless line\n".repeat(101);
     let planted = [
-        "alice-password-1".to_owned(),
-        STANDARD_NO_PAD.encode("alice-password-1"),
+        ALICE.password.to_owned(),
+        STANDARD_NO_PAD.encode(ALICE.password),
         // What an `Authorization: Basic …` header holds, padding and all.
         "YWxpY2U6YWxpY2UtcGFzc3dvcmQtMQ==".to_owned(),
         URL_SAFE_NO_PAD.encode("alice:alice-password-1"),
@@ -291,7 +279,7 @@ fn audit_lines(log: &str) -> Vec<&str> {
 fn a_login_that_looks_like_fields_is_logged_as_one_quoted_value() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let served = serve(dir.path(), &config(&slapd, "text"), "info");
+    let served = config(&slapd, "text").serve(dir.path(), "info");
     let forged = "x outcome=issued sub=admin";
     let answer = request(
         served.port,
@@ -319,9 +307,11 @@ fn the_request_span_names_the_client_the_trusted_proxies_vouch_for() {
     let slapd = Slapd::start();
     // A failed login with forged client addresses in every header that names one; the log must
     // name `client` in the span and the audit line, and none of the addresses in `absent`.
-    let check = |server_lines: &str, client: &str, absent: &[&str]| {
+    let check = |trusted_proxies: &[&str], client: &str, absent: &[&str]| {
         let dir = tempfile::tempdir().expect("temp dir");
-        let served = serve_with_server(dir.path(), &config(&slapd, "text"), "info", server_lines);
+        let served = config(&slapd, "text")
+            .server("trusted_proxies", trusted_proxies)
+            .serve(dir.path(), "info");
         let answer = request(
             served.port,
             "POST",
@@ -351,9 +341,12 @@ fn the_request_span_names_the_client_the_trusted_proxies_vouch_for() {
 
     // No trusted proxy: the peer is the client, whatever the headers say.
     let every_forged = ["6.6.6.6", "203.0.113.9", "7.7.7.7", "8.8.8.8"];
-    check("", "127.0.0.1", &every_forged);
+    check(&[], "127.0.0.1", &every_forged);
     // Behind a trusted proxy (this test, on 127.0.0.1): the right-most untrusted entry of
     // X-Forwarded-For, as for the audit line and the brute-force protection.
-    let proxied = "trusted_proxies = [\"127.0.0.1\"]";
-    check(proxied, "203.0.113.9", &["6.6.6.6", "7.7.7.7", "8.8.8.8"]);
+    check(
+        &["127.0.0.1"],
+        "203.0.113.9",
+        &["6.6.6.6", "7.7.7.7", "8.8.8.8"],
+    );
 }

@@ -18,10 +18,12 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use support::config::TestConfig;
 use support::process::find_tool;
-use support::served::{request, serve};
-use support::service::{basic, config_toml, Extra};
+use support::served::request;
+use support::service::basic;
 use support::slapd::Slapd;
+use support::users::ALICE;
 
 /// Test cases per operation and phase: enough to find what the document gets wrong, few enough
 /// for the run to stay well under two minutes.
@@ -30,22 +32,17 @@ const MAX_EXAMPLES: &str = "50";
 /// The served configuration: the kit's (search attributes `uid` and `mail`, as the document
 /// states them), with the brute-force protection off, so that the fuzzer's many wrong
 /// credentials do not end in bans, and failures answered at once.
-fn config(slapd: &Slapd) -> String {
-    config_toml(
-        &slapd.url(),
-        &Extra {
-            sections: "[brute_force]\nmax_failures_per_login = 0\nmax_failures_per_address = 0\nmin_failure_time = \"0s\"\n",
-            ..Extra::default()
-        },
-    )
+fn config(slapd: &Slapd) -> TestConfig {
+    TestConfig::new(slapd).no_brute_force()
 }
 
 /// schemathesis's configuration: which credentials go with which security scheme of the
 /// document (a fixture user's login for `basic`, a token of theirs for `bearer`).
 fn schemathesis_toml(token: &str) -> String {
     format!(
-        "[auth.openapi.basic]\nusername = \"alice\"\npassword = \"alice-password-1\"\n\n\
-         [auth.openapi.bearer]\nbearer = \"{token}\"\n"
+        "[auth.openapi.basic]\nusername = \"{}\"\npassword = \"{}\"\n\n\
+         [auth.openapi.bearer]\nbearer = \"{token}\"\n",
+        ALICE.login, ALICE.password
     )
 }
 
@@ -57,13 +54,13 @@ fn schemathesis_finds_no_difference_between_openapi_yaml_and_the_server() {
     );
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let served = serve(dir.path(), &config(&slapd), "warn");
+    let served = config(&slapd).serve(dir.path(), "warn");
 
     let login = request(
         served.port,
         "POST",
         "/auth/request-token?token_duration=3600",
-        &[("Authorization", &basic("alice", "alice-password-1"))],
+        &[("Authorization", &basic(ALICE.login, ALICE.password))],
     );
     assert_eq!(login.status, 200, "{}", login.body);
     let json: serde_json::Value = serde_json::from_str(&login.body).expect("JSON");

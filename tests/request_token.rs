@@ -11,37 +11,25 @@ mod support;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use serde_json::json;
+use support::config::TestConfig;
 use support::service::{
-    app, basic, basic_raw, claims, config_toml, invalid_credentials_body, invalid_parameter,
-    load_config, send, token_request, Extra, TEST_ISSUER,
+    basic, basic_raw, claims, invalid_credentials_body, invalid_parameter, login_as, send,
+    token_request, TEST_ISSUER,
 };
 use support::slapd::Slapd;
+use support::users::{ALICE, BOB, CAROL, TWINS_PASSWORD};
 
 const WWW_AUTHENTICATE: &str = r#"Basic realm="latchkey", charset="UTF-8""#;
-
-/// Operations slapd has logged (binds and searches). The harness's readiness probe only
-/// connects, so a fresh server has none.
-fn ldap_operations(slapd: &Slapd) -> usize {
-    slapd
-        .log()
-        .lines()
-        .filter(|l| l.contains(" BIND ") || l.contains(" SRCH "))
-        .count()
-}
-
-fn config(slapd: &Slapd) -> latchkey::config::Config {
-    load_config(&config_toml(&slapd.url(), &Extra::default()))
-}
 
 #[actix_web::test]
 async fn good_login_by_search_returns_a_signed_token_with_the_users_claims() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     let before = chrono::Utc::now().timestamp();
 
-    let answer = send(&app, token_request("alice", "alice-password-1", "")).await;
+    let answer = send(&app, login_as(&ALICE, "")).await;
 
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
     assert_eq!(answer.header("cache-control"), "no-store");
     assert_eq!(answer.header("content-type"), "application/json");
     let fields: Vec<&String> = answer.body.as_object().expect("an object").keys().collect();
@@ -82,9 +70,9 @@ async fn good_login_by_search_returns_a_signed_token_with_the_users_claims() {
 #[actix_web::test]
 async fn a_user_without_mail_gets_a_token_without_email() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     let answer = send(&app, token_request("user1", "user1-password", "")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
     let claims = claims(answer.token());
     assert_eq!(claims.email, None);
     assert_eq!(claims.name.as_deref(), Some("User One"));
@@ -93,13 +81,12 @@ async fn a_user_without_mail_gets_a_token_without_email() {
 #[actix_web::test]
 async fn get_is_accepted_as_well_as_post() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     let req = TestRequest::get()
         .uri("/auth/request-token")
-        .insert_header(("Authorization", basic("bob", "bob-password-1")));
+        .insert_header(("Authorization", basic(BOB.login, BOB.password)));
     let answer = send(&app, req).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert_eq!(claims(answer.token()).sub, "bob");
+    assert_eq!(answer.issued().sub, "bob");
 }
 
 #[actix_web::test]
@@ -107,47 +94,26 @@ async fn a_dn_template_login_obeys_the_user_filter() {
     // An entry the filter leaves out (here: by uid, as a disabled-account clause or a
     // memberOf gate would) is no user, whatever its password: the same 401 as a wrong one.
     let slapd = Slapd::start();
-    let toml = config_toml(
-        &slapd.url(),
-        &Extra {
-            users: r#"dn_template = "uid={login},ou=people,dc=example,dc=org""#,
-            ..Extra::default()
-        },
-    )
-    .replace(
-        r#"filter = "(objectClass=inetOrgPerson)""#,
-        r#"filter = "(&(objectClass=inetOrgPerson)(!(uid=alice)))""#,
-    );
-    let app = app(&load_config(&toml)).await;
-    let excluded = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(
-        excluded.status,
-        StatusCode::UNAUTHORIZED,
-        "{}",
-        excluded.body
-    );
+    let app = TestConfig::new(&slapd)
+        .people_dn_template()
+        .filter("(&(objectClass=inetOrgPerson)(!(uid=alice)))")
+        .app()
+        .await;
+    let excluded = send(&app, login_as(&ALICE, "")).await;
+    excluded.assert_status(StatusCode::UNAUTHORIZED);
     assert_eq!(excluded.body, invalid_credentials_body());
     assert_eq!(excluded.header("www-authenticate"), WWW_AUTHENTICATE);
-    let bob = send(&app, token_request("bob", "bob-password-1", "")).await;
-    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
-    assert_eq!(claims(bob.token()).sub, "bob");
+    let bob = send(&app, login_as(&BOB, "")).await;
+    assert_eq!(bob.issued().sub, "bob");
 }
 
 #[actix_web::test]
 async fn good_login_by_dn_template() {
     let slapd = Slapd::start();
-    let toml = config_toml(
-        &slapd.url(),
-        &Extra {
-            users: r#"dn_template = "uid={login},ou=people,dc=example,dc=org""#,
-            ..Extra::default()
-        },
-    );
-    let app = app(&load_config(&toml)).await;
+    let app = TestConfig::new(&slapd).people_dn_template().app().await;
 
-    let answer = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert_eq!(claims(answer.token()).sub, "alice");
+    let answer = send(&app, login_as(&ALICE, "")).await;
+    assert_eq!(answer.issued().sub, "alice");
     assert_eq!(
         claims(answer.token()).email.as_deref(),
         Some("alice@example.org")
@@ -160,11 +126,7 @@ async fn good_login_by_dn_template() {
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.body, invalid_credentials_body());
     // A login that would break out of its RDN is escaped into one value, and so finds no one.
-    let escape = send(
-        &app,
-        token_request("alice,ou=people", "alice-password-1", ""),
-    )
-    .await;
+    let escape = send(&app, token_request("alice,ou=people", ALICE.password, "")).await;
     assert_eq!(escape.status, StatusCode::UNAUTHORIZED);
     assert_eq!(escape.body, invalid_credentials_body());
 }
@@ -172,7 +134,7 @@ async fn good_login_by_dn_template() {
 #[actix_web::test]
 async fn wrong_password_and_unknown_user_get_the_same_401() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
 
     let wrong = send(&app, token_request("alice", "not-her-password", "")).await;
     let unknown = send(&app, token_request("mallory", "not-her-password", "")).await;
@@ -190,7 +152,7 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
 #[actix_web::test]
 async fn an_empty_password_is_refused_before_any_directory_traffic() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
 
     let answer = send(&app, token_request("alice", "", "")).await;
 
@@ -198,7 +160,7 @@ async fn an_empty_password_is_refused_before_any_directory_traffic() {
     assert_eq!(answer.body, invalid_credentials_body());
     assert_eq!(answer.header("www-authenticate"), WWW_AUTHENTICATE);
     assert_eq!(
-        ldap_operations(&slapd),
+        slapd.ldap_operations(),
         0,
         "slapd saw an operation for an empty password:\n{}",
         slapd.log()
@@ -206,13 +168,13 @@ async fn an_empty_password_is_refused_before_any_directory_traffic() {
     // The same app does reach slapd for a real attempt, so the check above can fail.
     let real = send(&app, token_request("alice", "x", "")).await;
     assert_eq!(real.status, StatusCode::UNAUTHORIZED);
-    assert!(ldap_operations(&slapd) >= 2, "{}", slapd.log());
+    assert!(slapd.ldap_operations() >= 2, "{}", slapd.log());
 }
 
 #[actix_web::test]
 async fn no_credentials_or_another_scheme_asks_for_basic() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     let missing = json!({
         "error": "missing_credentials",
         "message": "Send your directory login and password with HTTP Basic authentication.",
@@ -238,7 +200,7 @@ async fn no_credentials_or_another_scheme_asks_for_basic() {
 #[actix_web::test]
 async fn malformed_credentials_are_400_saying_what_is_wrong() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     let long_login = format!("{}:pw", "a".repeat(257));
     let cases: Vec<(String, &str)> = vec![
         (
@@ -272,24 +234,16 @@ async fn malformed_credentials_are_400_saying_what_is_wrong() {
             "{header}"
         );
     }
-    assert_eq!(ldap_operations(&slapd), 0, "{}", slapd.log());
+    assert_eq!(slapd.ldap_operations(), 0, "{}", slapd.log());
 }
 
 #[actix_web::test]
 async fn token_duration_is_honoured_within_its_bounds() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
 
     for (asked, want) in [("1", 1), ("600", 600), ("86400", 86400)] {
-        let answer = send(
-            &app,
-            token_request(
-                "alice",
-                "alice-password-1",
-                &format!("token_duration={asked}"),
-            ),
-        )
-        .await;
+        let answer = send(&app, login_as(&ALICE, &format!("token_duration={asked}"))).await;
         assert_eq!(answer.status, StatusCode::OK, "{asked}: {}", answer.body);
         assert_eq!(answer.body["expires_in"], want);
         let claims = claims(answer.token());
@@ -297,15 +251,7 @@ async fn token_duration_is_honoured_within_its_bounds() {
     }
     let message = "token_duration must be a whole number of seconds from 1 to 86400.";
     for bad in ["0", "86401", "-5", "1.5", "ten", "", "18446744073709551616"] {
-        let answer = send(
-            &app,
-            token_request(
-                "alice",
-                "alice-password-1",
-                &format!("token_duration={bad}"),
-            ),
-        )
-        .await;
+        let answer = send(&app, login_as(&ALICE, &format!("token_duration={bad}"))).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad:?}");
         assert_eq!(answer.body, invalid_parameter(message), "{bad:?}");
     }
@@ -314,21 +260,14 @@ async fn token_duration_is_honoured_within_its_bounds() {
 #[actix_web::test]
 async fn the_maximum_duration_comes_from_the_configuration() {
     let slapd = Slapd::start();
-    let toml = config_toml(
-        &slapd.url(),
-        &Extra {
-            tokens: "default_duration = 60\nmax_duration = 120",
-            ..Extra::default()
-        },
-    );
-    let app = app(&load_config(&toml)).await;
-    let default = send(&app, token_request("alice", "alice-password-1", "")).await;
+    let app = TestConfig::new(&slapd)
+        .tokens("default_duration", 60)
+        .tokens("max_duration", 120)
+        .app()
+        .await;
+    let default = send(&app, login_as(&ALICE, "")).await;
     assert_eq!(default.body["expires_in"], 60);
-    let over = send(
-        &app,
-        token_request("alice", "alice-password-1", "token_duration=121"),
-    )
-    .await;
+    let over = send(&app, login_as(&ALICE, "token_duration=121")).await;
     assert_eq!(over.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         over.body,
@@ -339,38 +278,21 @@ async fn the_maximum_duration_comes_from_the_configuration() {
 #[actix_web::test]
 async fn search_criteria_picks_an_allowed_attribute() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
 
     let by_mail = send(
         &app,
-        token_request(
-            "alice@example.org",
-            "alice-password-1",
-            "search_criteria=mail",
-        ),
+        token_request("alice@example.org", ALICE.password, "search_criteria=mail"),
     )
     .await;
-    assert_eq!(by_mail.status, StatusCode::OK, "{}", by_mail.body);
-    assert_eq!(claims(by_mail.token()).sub, "alice");
+    assert_eq!(by_mail.issued().sub, "alice");
 
     // By default the first allowed attribute (uid) is searched, so an email finds no one.
-    let default = send(
-        &app,
-        token_request("alice@example.org", "alice-password-1", ""),
-    )
-    .await;
+    let default = send(&app, token_request("alice@example.org", ALICE.password, "")).await;
     assert_eq!(default.status, StatusCode::UNAUTHORIZED);
 
     for bad in ["cn", "userPassword", "uid)(cn=*", ""] {
-        let answer = send(
-            &app,
-            token_request(
-                "alice",
-                "alice-password-1",
-                &format!("search_criteria={bad}"),
-            ),
-        )
-        .await;
+        let answer = send(&app, login_as(&ALICE, &format!("search_criteria={bad}"))).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad:?}");
         assert_eq!(
             answer.body,
@@ -383,13 +305,12 @@ async fn search_criteria_picks_an_allowed_attribute() {
 #[actix_web::test]
 async fn authenticated_search_decides_what_the_search_can_see() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     // carol lives where only the service account can search.
-    let carol = |query: &str| token_request("carol", "carol-password-1", query);
+    let carol = |query: &str| login_as(&CAROL, query);
 
     let default = send(&app, carol("")).await;
-    assert_eq!(default.status, StatusCode::OK, "{}", default.body);
-    assert_eq!(claims(default.token()).sub, "carol");
+    assert_eq!(default.issued().sub, "carol");
     for yes in ["true", "TRUE", "1", "yes"] {
         let answer = send(&app, carol(&format!("authenticated_search={yes}"))).await;
         assert_eq!(answer.status, StatusCode::OK, "{yes}: {}", answer.body);
@@ -400,12 +321,8 @@ async fn authenticated_search_decides_what_the_search_can_see() {
         assert_eq!(answer.body, invalid_credentials_body());
     }
     // alice is visible to anonymous searches too.
-    let anonymous = send(
-        &app,
-        token_request("alice", "alice-password-1", "authenticated_search=false"),
-    )
-    .await;
-    assert_eq!(anonymous.status, StatusCode::OK, "{}", anonymous.body);
+    let anonymous = send(&app, login_as(&ALICE, "authenticated_search=false")).await;
+    anonymous.assert_status(StatusCode::OK);
 
     let bad = send(&app, carol("authenticated_search=maybe")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -418,40 +335,21 @@ async fn authenticated_search_decides_what_the_search_can_see() {
 #[actix_web::test]
 async fn authenticated_search_that_the_configuration_forbids_is_400() {
     let slapd = Slapd::start();
-    let always = load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            directory: r#"authenticated_search = "always""#,
-            ..Extra::default()
-        },
-    ));
-    let app_always = app(&always).await;
-    let answer = send(
-        &app_always,
-        token_request("carol", "carol-password-1", "authenticated_search=false"),
-    )
-    .await;
+    let app_always = TestConfig::new(&slapd)
+        .directory("authenticated_search", "always")
+        .app()
+        .await;
+    let answer = send(&app_always, login_as(&CAROL, "authenticated_search=false")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer.body,
         invalid_parameter("This server always searches with its service account; authenticated_search=false is not allowed.")
     );
-    let ok = send(&app_always, token_request("carol", "carol-password-1", "")).await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let ok = send(&app_always, login_as(&CAROL, "")).await;
+    ok.assert_status(StatusCode::OK);
 
-    let never = load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            anonymous_only: true,
-            ..Extra::default()
-        },
-    ));
-    let app_never = app(&never).await;
-    let answer = send(
-        &app_never,
-        token_request("alice", "alice-password-1", "authenticated_search=true"),
-    )
-    .await;
+    let app_never = TestConfig::new(&slapd).anonymous().app().await;
+    let answer = send(&app_never, login_as(&ALICE, "authenticated_search=true")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer.body,
@@ -459,16 +357,16 @@ async fn authenticated_search_that_the_configuration_forbids_is_400() {
             "This server only searches anonymously; authenticated_search=true is not allowed."
         )
     );
-    let anonymous = send(&app_never, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(anonymous.status, StatusCode::OK, "{}", anonymous.body);
-    let hidden = send(&app_never, token_request("carol", "carol-password-1", "")).await;
+    let anonymous = send(&app_never, login_as(&ALICE, "")).await;
+    anonymous.assert_status(StatusCode::OK);
+    let hidden = send(&app_never, login_as(&CAROL, "")).await;
     assert_eq!(hidden.status, StatusCode::UNAUTHORIZED);
 }
 
 #[actix_web::test]
 async fn ldap_injection_logins_never_get_a_token() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     // Each would match alice (or everyone) if it reached the filter unescaped.
     for login in [
         "*",
@@ -481,7 +379,7 @@ async fn ldap_injection_logins_never_get_a_token() {
         "*)(|(uid=*",
     ] {
         for query in ["", "search_criteria=mail"] {
-            let answer = send(&app, token_request(login, "alice-password-1", query)).await;
+            let answer = send(&app, token_request(login, ALICE.password, query)).await;
             assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{login:?} {query}");
             assert_eq!(answer.body, invalid_credentials_body(), "{login:?}");
         }
@@ -506,11 +404,11 @@ async fn ldap_injection_logins_never_get_a_token() {
 #[actix_web::test]
 async fn the_subject_is_the_stored_username_not_what_was_typed() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     for (typed, password, stored) in [
         ("USER1", "user1-password", "user1"),
-        ("Alice", "alice-password-1", "alice"),
-        ("ALICE@EXAMPLE.ORG", "alice-password-1", "alice"),
+        ("Alice", ALICE.password, "alice"),
+        ("ALICE@EXAMPLE.ORG", ALICE.password, "alice"),
     ] {
         let query = if typed.contains('@') {
             "search_criteria=mail"
@@ -526,68 +424,54 @@ async fn the_subject_is_the_stored_username_not_what_was_typed() {
 #[actix_web::test]
 async fn a_login_matching_two_entries_is_refused() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     let answer = send(
         &app,
-        token_request(
-            "twins@example.org",
-            "twin-password-1",
-            "search_criteria=mail",
-        ),
+        token_request("twins@example.org", TWINS_PASSWORD, "search_criteria=mail"),
     )
     .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert_eq!(answer.body, invalid_credentials_body());
     // Each twin can still log in by uid.
-    let one = send(&app, token_request("twin1", "twin-password-1", "")).await;
-    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let one = send(&app, token_request("twin1", TWINS_PASSWORD, "")).await;
+    one.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn a_stopped_directory_is_503_with_retry_after_and_recovers() {
     let mut slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
     let unavailable = json!({
         "error": "directory_unavailable",
         "message": "The directory cannot be reached right now; try again in a few seconds.",
         "status": 503
     });
     // Pooled connections exist now, then their server goes away.
-    let first = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let first = send(&app, login_as(&ALICE, "")).await;
+    first.assert_status(StatusCode::OK);
 
     slapd.stop();
     for _ in 0..3 {
-        let answer = send(&app, token_request("alice", "alice-password-1", "")).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            answer.body
-        );
+        let answer = send(&app, login_as(&ALICE, "")).await;
+        answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(answer.body, unavailable);
         assert_eq!(answer.header("retry-after"), "5");
         assert_eq!(answer.header("cache-control"), "no-store");
     }
 
     slapd.restart();
-    let again = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let again = send(&app, login_as(&ALICE, "")).await;
+    again.assert_status(StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn a_directory_that_never_answered_is_503_not_401() {
     let mut slapd = Slapd::start();
-    let config = config(&slapd);
+    let config = TestConfig::new(&slapd);
     slapd.stop();
-    let app = app(&config).await;
-    let answer = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    let app = config.app().await;
+    let answer = send(&app, login_as(&ALICE, "")).await;
+    answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body["error"], "directory_unavailable");
     assert_eq!(answer.header("retry-after"), "5");
 }
@@ -595,23 +479,19 @@ async fn a_directory_that_never_answered_is_503_not_401() {
 #[actix_web::test]
 async fn a_refused_service_bind_is_503_not_401() {
     let slapd = Slapd::start();
-    let toml = config_toml(&slapd.url(), &Extra::default())
-        .replace("service-password-1", "wrong-service-password");
-    let app = app(&load_config(&toml)).await;
-    let answer = send(&app, token_request("alice", "alice-password-1", "")).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    let app = TestConfig::new(&slapd)
+        .directory("bind_password", "wrong-service-password")
+        .app()
+        .await;
+    let answer = send(&app, login_as(&ALICE, "")).await;
+    answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body["error"], "directory_unavailable");
 }
 
 #[actix_web::test]
 async fn other_methods_and_paths_get_json_errors() {
     let slapd = Slapd::start();
-    let app = app(&config(&slapd)).await;
+    let app = TestConfig::new(&slapd).app().await;
 
     let put = send(&app, TestRequest::put().uri("/auth/request-token")).await;
     assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);

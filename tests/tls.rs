@@ -17,10 +17,12 @@ use actix_web::http::StatusCode;
 use latchkey::config::INSECURE_WARNING;
 use latchkey::directory::{probe, DirectoryError};
 use serde_json::json;
-use support::served::{latchkey, request, run, serve, Served};
-use support::service::{app, basic, claims, config_toml, load_config, send, token_request, Extra};
+use support::config::TestConfig;
+use support::served::{latchkey, request, run, Served};
+use support::service::{basic, login_as, send};
 use support::slapd::{Slapd, VerifyClient};
 use support::tls::TlsFiles;
+use support::users::ALICE;
 
 const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
 
@@ -36,39 +38,21 @@ fn unavailable_body() -> serde_json::Value {
     })
 }
 
-/// A path as a TOML string.
-fn quoted(path: &Path) -> String {
-    format!("{:?}", path.display().to_string())
+/// The standard test configuration for `url`, trusting `ca`.
+fn tls(url: &str, ca: &Path) -> TestConfig {
+    TestConfig::for_url(url).tls("ca_file", ca)
 }
 
-/// `[directory.tls]` trusting `ca`, with more `lines`.
-fn tls_section(ca: &Path, lines: &str) -> String {
-    format!("[directory.tls]\nca_file = {}\n{lines}\n", quoted(ca))
-}
-
-/// `client_cert_file` and `client_key_file` lines.
-fn client_lines(cert: &Path, key: &Path) -> String {
-    format!(
-        "client_cert_file = {}\nclient_key_file = {}\n",
-        quoted(cert),
-        quoted(key)
-    )
-}
-
-/// The standard test configuration for `url`, with `tls` added.
-fn toml(url: &str, tls: &str) -> String {
-    config_toml(
-        url,
-        &Extra {
-            sections: tls,
-            ..Extra::default()
-        },
-    )
+/// `config` with the client certificate and key `files` made for the test CA.
+fn with_client(config: TestConfig, files: &TlsFiles) -> TestConfig {
+    config
+        .tls("client_cert_file", files.client_cert.as_path())
+        .tls("client_key_file", files.client_key.as_path())
 }
 
 /// What `probe` (the connection `check` and the pools make) says about `url`.
-async fn connect_error(url: &str, tls: &str) -> String {
-    let config = load_config(&toml(url, tls));
+async fn connect_error(url: &str, config: &TestConfig) -> String {
+    let config = config.load();
     match probe(&config.directory, url).await {
         Ok(report) => panic!("{url} connected: {report:?}"),
         Err(DirectoryError::Unavailable(why)) => why,
@@ -76,24 +60,17 @@ async fn connect_error(url: &str, tls: &str) -> String {
     }
 }
 
-/// alice's token request against `url` with `tls`, in-process.
-async fn alice(url: &str, tls: &str) -> support::service::Answer {
-    let app = app(&load_config(&toml(url, tls))).await;
-    send(&app, token_request("alice", "alice-password-1", "")).await
+/// alice's token request with `config`, in-process.
+async fn alice(config: &TestConfig) -> support::service::Answer {
+    send(&config.app().await, login_as(&ALICE, "")).await
 }
 
 fn assert_issued(answer: &support::service::Answer) {
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert_eq!(claims(answer.token()).sub, "alice");
+    assert_eq!(answer.issued().sub, "alice");
 }
 
 fn assert_unavailable(answer: &support::service::Answer) {
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.body, unavailable_body());
     assert_eq!(answer.header("retry-after"), "5");
 }
@@ -104,7 +81,7 @@ fn assert_served_alice_unavailable(served: &Served) {
         served.port,
         "POST",
         "/auth/request-token",
-        &[("Authorization", &basic("alice", "alice-password-1"))],
+        &[("Authorization", &basic(ALICE.login, ALICE.password))],
     );
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(answer.header("Retry-After"), Some("5"));
@@ -141,7 +118,7 @@ async fn ldaps_with_the_right_ca_issues_a_token_over_tls() {
     let files = TlsFiles::generate();
     let slapd = Slapd::start_tls(&files, VerifyClient::Try);
 
-    let answer = alice(&slapd.ldaps_url(), &tls_section(&files.ca, "")).await;
+    let answer = alice(&tls(&slapd.ldaps_url(), &files.ca)).await;
 
     assert_issued(&answer);
     let binds = simple_binds(&slapd);
@@ -160,11 +137,7 @@ async fn ldaps_with_the_right_ca_issues_a_token_over_tls() {
 fn ldaps_with_the_wrong_ca_is_503_and_the_log_names_the_certificate_problem() {
     let files = TlsFiles::generate();
     let slapd = Slapd::start_tls(&files, VerifyClient::Try);
-    let served = serve(
-        files.dir(),
-        &toml(&slapd.ldaps_url(), &tls_section(&files.other_ca, "")),
-        "info",
-    );
+    let served = tls(&slapd.ldaps_url(), &files.other_ca).serve(files.dir(), "info");
 
     assert_served_alice_unavailable(&served);
     let why = format!(
@@ -187,7 +160,7 @@ async fn starttls_with_the_right_ca_upgrades_before_anything_else() {
     let files = TlsFiles::generate();
     let slapd = Slapd::start_tls(&files, VerifyClient::Try);
 
-    let answer = alice(&slapd.url(), &tls_section(&files.ca, "starttls = true")).await;
+    let answer = alice(&tls(&slapd.url(), &files.ca).tls("starttls", true)).await;
 
     assert_issued(&answer);
     let log = slapd.log();
@@ -214,11 +187,9 @@ async fn starttls_with_the_right_ca_upgrades_before_anything_else() {
 fn starttls_to_a_server_without_tls_is_503_and_never_falls_back_to_plaintext() {
     let files = TlsFiles::generate();
     let slapd = Slapd::start();
-    let served = serve(
-        files.dir(),
-        &toml(&slapd.url(), &tls_section(&files.ca, "starttls = true")),
-        "info",
-    );
+    let served = tls(&slapd.url(), &files.ca)
+        .tls("starttls", true)
+        .serve(files.dir(), "info");
 
     assert_served_alice_unavailable(&served);
     let why = format!(
@@ -239,11 +210,11 @@ async fn the_server_name_can_differ_from_the_host_connected_to() {
     let url = slapd.ldaps_url();
 
     // Connect to 127.0.0.1 but verify the certificate as ldap.test.
-    let named = tls_section(&files.ca, "server_name = \"ldap.test\"");
-    assert_issued(&alice(&url, &named).await);
+    let named = tls(&url, &files.ca).tls("server_name", "ldap.test");
+    assert_issued(&alice(&named).await);
 
-    let wrong = tls_section(&files.ca, "server_name = \"directory.example.org\"");
-    assert_unavailable(&alice(&url, &wrong).await);
+    let wrong = tls(&url, &files.ca).tls("server_name", "directory.example.org");
+    assert_unavailable(&alice(&wrong).await);
     assert_eq!(
         connect_error(&url, &wrong).await,
         format!(
@@ -256,13 +227,14 @@ async fn the_server_name_can_differ_from_the_host_connected_to() {
 fn insecure_skip_verify_accepts_an_unknown_ca_and_warns_at_start() {
     let files = TlsFiles::generate();
     let slapd = Slapd::start_tls(&files, VerifyClient::Try);
-    let tls = "[directory.tls]\ninsecure_skip_verify = true\n";
-    let served = serve(files.dir(), &toml(&slapd.ldaps_url(), tls), "info");
+    let served = TestConfig::for_url(&slapd.ldaps_url())
+        .tls("insecure_skip_verify", true)
+        .serve(files.dir(), "info");
 
     let (status, body) = served.request(
         "POST",
         "/auth/request-token",
-        &basic("alice", "alice-password-1"),
+        &basic(ALICE.login, ALICE.password),
     );
 
     assert_eq!(status, 200, "{body}");
@@ -294,8 +266,8 @@ async fn a_server_demanding_a_client_certificate_gets_one() {
     );
 
     // Without a certificate.
-    let without = tls_section(&files.ca, "");
-    assert_unavailable(&alice(&url, &without).await);
+    let without = tls(&url, &files.ca);
+    assert_unavailable(&alice(&without).await);
     assert_eq!(connect_error(&url, &without).await, refused);
     assert!(
         slapd
@@ -306,23 +278,17 @@ async fn a_server_demanding_a_client_certificate_gets_one() {
     );
 
     // With one from a CA the server does not trust.
-    let stranger = tls_section(
-        &files.ca,
-        &client_lines(&files.stranger_cert, &files.stranger_key),
-    );
-    assert_unavailable(&alice(&url, &stranger).await);
+    let stranger = tls(&url, &files.ca)
+        .tls("client_cert_file", files.stranger_cert.as_path())
+        .tls("client_key_file", files.stranger_key.as_path());
+    assert_unavailable(&alice(&stranger).await);
     assert_eq!(connect_error(&url, &stranger).await, refused);
     assert!(simple_binds(&slapd).is_empty(), "{}", slapd.log());
 
     // With the right one, over ldaps and over StartTLS.
-    let client = client_lines(&files.client_cert, &files.client_key);
-    assert_issued(&alice(&url, &tls_section(&files.ca, &client)).await);
+    assert_issued(&alice(&with_client(tls(&url, &files.ca), &files)).await);
     assert_issued(
-        &alice(
-            &slapd.url(),
-            &tls_section(&files.ca, &format!("{client}starttls = true")),
-        )
-        .await,
+        &alice(&with_client(tls(&slapd.url(), &files.ca), &files).tls("starttls", true)).await,
     );
     assert_eq!(simple_binds(&slapd).len(), 4, "{}", slapd.log());
 }
@@ -333,8 +299,8 @@ async fn a_server_demanding_a_client_certificate_over_tls_1_2_refuses_in_the_han
     let slapd = Slapd::start_tls_with_conf(&files, VerifyClient::Demand, TLS12_ONLY);
     let url = slapd.ldaps_url();
 
-    let without = tls_section(&files.ca, "");
-    assert_unavailable(&alice(&url, &without).await);
+    let without = tls(&url, &files.ca);
+    assert_unavailable(&alice(&without).await);
     assert_eq!(
         connect_error(&url, &without).await,
         format!(
@@ -342,19 +308,18 @@ async fn a_server_demanding_a_client_certificate_over_tls_1_2_refuses_in_the_han
         )
     );
 
-    let client = client_lines(&files.client_cert, &files.client_key);
-    assert_issued(&alice(&url, &tls_section(&files.ca, &client)).await);
+    assert_issued(&alice(&with_client(tls(&url, &files.ca), &files)).await);
     assert!(slapd.log().contains("tls_proto=TLS1.2"), "{}", slapd.log());
 }
 
 #[actix_web::test]
 async fn min_version_1_3_is_kept_to() {
     let files = TlsFiles::generate();
-    let min13 = tls_section(&files.ca, "min_version = \"1.3\"");
+    let min13 = |url: &str| tls(url, &files.ca).tls("min_version", "1.3");
 
     // This slapd (GnuTLS) speaks TLS 1.3.
     let modern = Slapd::start_tls(&files, VerifyClient::Try);
-    assert_issued(&alice(&modern.ldaps_url(), &min13).await);
+    assert_issued(&alice(&min13(&modern.ldaps_url())).await);
     assert!(
         modern.log().contains("tls_proto=TLS1.3"),
         "{}",
@@ -364,11 +329,11 @@ async fn min_version_1_3_is_kept_to() {
     // This one stops at TLS 1.2: fine by default, refused with min_version = "1.3".
     let old = Slapd::start_tls_with_conf(&files, VerifyClient::Try, TLS12_ONLY);
     let url = old.ldaps_url();
-    assert_issued(&alice(&url, &tls_section(&files.ca, "")).await);
+    assert_issued(&alice(&tls(&url, &files.ca)).await);
     assert!(old.log().contains("tls_proto=TLS1.2"), "{}", old.log());
-    assert_unavailable(&alice(&url, &min13).await);
+    assert_unavailable(&alice(&min13(&url)).await);
     assert_eq!(
-        connect_error(&url, &min13).await,
+        connect_error(&url, &min13(&url)).await,
         format!(
             "cannot connect to {url}: TLS handshake failed: peer is incompatible: ServerTlsVersionIsDisabledByOurConfig; the server and Latchkey share no TLS version or cipher (directory.tls.min_version = \"1.3\")"
         )
@@ -379,11 +344,10 @@ async fn min_version_1_3_is_kept_to() {
 // latchkey check
 // ---------------------------------------------------------------------------------------------
 
-/// Run `latchkey --config <toml> check`: (exit code, stdout, stderr).
-fn check(dir: &Path, toml: &str) -> (i32, String, String) {
-    let config = dir.join("check.toml");
-    std::fs::write(&config, toml).expect("write config");
-    run(latchkey().arg("--config").arg(&config).arg("check"))
+/// Run `latchkey --config <config> check`: (exit code, stdout, stderr).
+fn check(dir: &Path, config: &TestConfig) -> (i32, String, String) {
+    let path = config.write(dir);
+    run(latchkey().arg("--config").arg(&path).arg("check"))
 }
 
 /// The lines of `out` about `url`: from its "connected" line to the next server's.
@@ -405,19 +369,9 @@ fn check_reports_the_encryption_of_every_server() {
     let slapd = Slapd::start_tls(&files, VerifyClient::Try);
     let ldaps = slapd.ldaps_url();
     let plain = slapd.url();
-    let toml = toml(
-        &ldaps,
-        &tls_section(
-            &files.ca,
-            &client_lines(&files.client_cert, &files.client_key),
-        ),
-    )
-    .replace(
-        &format!("urls = [\"{ldaps}\"]"),
-        &format!("urls = [\"{ldaps}\", \"{plain}\"]"),
-    );
+    let config = with_client(tls(&ldaps, &files.ca), &files).urls(&[&ldaps, &plain]);
 
-    let (code, out, err) = check(files.dir(), &toml);
+    let (code, out, err) = check(files.dir(), &config);
 
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
@@ -440,14 +394,11 @@ fn check_reports_the_encryption_of_every_server() {
     );
 
     // StartTLS, verified as another name, TLS 1.3 only.
-    let toml = self::toml(
-        &plain,
-        &tls_section(
-            &files.ca,
-            "starttls = true\nserver_name = \"ldap.test\"\nmin_version = \"1.3\"",
-        ),
-    );
-    let (code, out, err) = check(files.dir(), &toml);
+    let config = tls(&plain, &files.ca)
+        .tls("starttls", true)
+        .tls("server_name", "ldap.test")
+        .tls("min_version", "1.3");
+    let (code, out, err) = check(files.dir(), &config);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(
         server_lines(&out, &plain)[1],
@@ -465,8 +416,8 @@ fn check_warns_about_insecure_skip_verify_and_fails_on_a_certificate_problem() {
     let slapd = Slapd::start_tls(&files, VerifyClient::Try);
     let ldaps = slapd.ldaps_url();
 
-    let insecure = "[directory.tls]\ninsecure_skip_verify = true\n";
-    let (code, out, err) = check(files.dir(), &toml(&ldaps, insecure));
+    let insecure = TestConfig::for_url(&ldaps).tls("insecure_skip_verify", true);
+    let (code, out, err) = check(files.dir(), &insecure);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         out.starts_with(&format!(
@@ -479,10 +430,7 @@ fn check_warns_about_insecure_skip_verify_and_fails_on_a_certificate_problem() {
         "  encryption: ldaps (TLS 1.2 or 1.3); server certificate NOT verified (directory.tls.insecure_skip_verify)"
     );
 
-    let (code, out, err) = check(
-        files.dir(),
-        &toml(&ldaps, &tls_section(&files.other_ca, "")),
-    );
+    let (code, out, err) = check(files.dir(), &tls(&ldaps, &files.other_ca));
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(
         err,

@@ -16,11 +16,10 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use latchkey_verify::Claims;
 use serde_json::json;
-use support::service::{
-    app, basic, config_toml, load_config, send, token_request, Extra, TEST_ISSUER, TEST_KID,
-    TEST_SECRET,
-};
+use support::config::TestConfig;
+use support::service::{basic, login_as, send, TestApp, TEST_ISSUER, TEST_KID, TEST_SECRET};
 use support::slapd::Slapd;
+use support::users::{ALICE, DRESSLER};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -54,18 +53,10 @@ fn bearer(token: &str) -> (&'static str, String) {
 }
 
 /// Status, headers and raw body of an answer whose body may be empty.
-async fn raw<S, B>(
-    app: &S,
+async fn raw(
+    app: &impl TestApp,
     req: TestRequest,
-) -> (StatusCode, actix_web::http::header::HeaderMap, String)
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
+) -> (StatusCode, actix_web::http::header::HeaderMap, String) {
     let response = test::call_service(app, req.to_request()).await;
     let status = response.status();
     let headers = response.headers().clone();
@@ -103,8 +94,8 @@ fn assert_invalid_token(
 #[actix_web::test]
 async fn a_token_from_request_token_passes_verify_with_identity_headers() {
     let slapd = Slapd::start();
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
-    let issued = send(&app, token_request("alice", "alice-password-1", "")).await;
+    let app = TestConfig::new(&slapd).app().await;
+    let issued = send(&app, login_as(&ALICE, "")).await;
     let token = issued.token().to_owned();
 
     let (status, headers, body) = raw(
@@ -140,11 +131,10 @@ async fn a_token_from_request_token_passes_verify_with_identity_headers() {
 #[actix_web::test]
 async fn the_token_may_come_as_basic_username_or_cookie_and_any_method_works() {
     let slapd = Slapd::start();
-    let toml = config_toml(&slapd.url(), &Extra::default()).replace(
-        "[directory]",
-        "[verify]\ncookie_name = \"latchkey_token\"\n\n[directory]",
-    );
-    let app = app(&load_config(&toml)).await;
+    let app = TestConfig::new(&slapd)
+        .cookie_name("latchkey_token")
+        .app()
+        .await;
     let token = sign(&claims("bob", &[]));
 
     let ways = [
@@ -172,7 +162,7 @@ async fn the_token_may_come_as_basic_username_or_cookie_and_any_method_works() {
 #[actix_web::test]
 async fn no_token_or_directory_credentials_are_401_with_a_bearer_challenge() {
     let slapd = Slapd::start();
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let app = TestConfig::new(&slapd).app().await;
 
     let (status, headers, body) = raw(&app, TestRequest::get().uri("/auth/verify")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -202,7 +192,7 @@ async fn no_token_or_directory_credentials_are_401_with_a_bearer_challenge() {
         &app,
         TestRequest::get()
             .uri("/auth/verify")
-            .insert_header(("Authorization", basic("alice", "alice-password-1"))),
+            .insert_header(("Authorization", basic(ALICE.login, ALICE.password))),
     )
     .await;
     assert_invalid_token(&answer, "The token is malformed.", "directory credentials");
@@ -213,18 +203,13 @@ async fn no_token_or_directory_credentials_are_401_with_a_bearer_challenge() {
 #[actix_web::test]
 async fn a_token_verified_before_is_answered_alike_and_still_expires() {
     let slapd = Slapd::start();
-    for cache in ["", "cache_max_bytes = 0"] {
-        let sections = format!("[verify]\nleeway = 0\n{cache}\n");
-        let extra = Extra {
-            sections: &sections,
-            ..Extra::default()
-        };
-        let app = app(&load_config(&config_toml(&slapd.url(), &extra))).await;
-        let issued = send(
-            &app,
-            token_request("alice", "alice-password-1", "token_duration=2"),
-        )
-        .await;
+    let leeway = TestConfig::new(&slapd).verify("leeway", 0);
+    for (cache, config) in [
+        ("default cache", leeway.clone()),
+        ("no cache", leeway.verify("cache_max_bytes", 0)),
+    ] {
+        let app = config.app().await;
+        let issued = send(&app, login_as(&ALICE, "token_duration=2")).await;
         assert_eq!(issued.status, StatusCode::OK, "{cache}");
         let token = issued.token().to_owned();
         let verify = || {
@@ -256,7 +241,7 @@ async fn a_token_verified_before_is_answered_alike_and_still_expires() {
 #[actix_web::test]
 async fn required_groups_are_all_checked() {
     let slapd = Slapd::start();
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let app = TestConfig::new(&slapd).app().await;
     let token = sign(&claims("carol", &["staff", "ops"]));
     let verify = |query: &str| {
         TestRequest::get()
@@ -289,7 +274,7 @@ async fn required_groups_are_all_checked() {
 #[actix_web::test]
 async fn a_group_expression_can_be_required() {
     let slapd = Slapd::start();
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let app = TestConfig::new(&slapd).app().await;
     let token = sign(&claims("carol", &["staff", "ops", "Sales, EMEA"]));
     let verify = |expr: &str| {
         let query = serde_urlencoded::to_string([("require", expr)]).expect("a query");
@@ -323,7 +308,7 @@ async fn a_group_expression_can_be_required() {
 #[actix_web::test]
 async fn identity_headers_sent_by_the_client_never_come_back() {
     let slapd = Slapd::start();
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let app = TestConfig::new(&slapd).app().await;
     let token = sign(&claims("bob", &[]));
     let forged = |req: TestRequest| {
         req.uri("/auth/verify")
@@ -362,7 +347,7 @@ async fn identity_headers_sent_by_the_client_never_come_back() {
 #[actix_web::test]
 async fn hostile_tokens_are_all_401_and_never_5xx() {
     let slapd = Slapd::start();
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let app = TestConfig::new(&slapd).app().await;
     let good = claims("alice", &[]);
     let good_token = sign(&good);
     let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
@@ -488,7 +473,7 @@ async fn hostile_tokens_are_all_401_and_never_5xx() {
 #[actix_web::test]
 async fn token_info_takes_only_get() {
     let slapd = Slapd::start();
-    let app = app(&load_config(&config_toml(&slapd.url(), &Extra::default()))).await;
+    let app = TestConfig::new(&slapd).app().await;
     let answer = send(&app, TestRequest::post().uri("/auth/token-info")).await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(answer.header("allow"), "GET");
@@ -502,18 +487,15 @@ async fn token_info_takes_only_get() {
 async fn group_names_compare_alike_in_access_group_and_require_which_see_the_token_groups() {
     let slapd = Slapd::start();
     // dreßler is in Größe, ops and "Sales, EMEA (*)"; [claims] keeps ops out of the token.
-    let sections = "[directory.groups]\nstrategy = \"member\"\nbase_dns = [\"ou=groups,dc=example,dc=org\"]\nfilter = \"(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))\"\nmember_attributes = [\"member\", \"uniqueMember\"]\n\n[claims]\ngroups_allow = [\"SALES, EMEA (*)\", \"GRÖẞE\"]\n\n[access]\nrequire = \"\\\"sales, emea (*)\\\" & GRÖẞE & OPS\"\n";
-    let app = app(&load_config(&config_toml(
-        &slapd.url(),
-        &Extra {
-            sections,
-            ..Extra::default()
-        },
-    )))
-    .await;
+    let app = TestConfig::new(&slapd)
+        .openldap_groups()
+        .claims("groups_allow", ["SALES, EMEA (*)", "GRÖẞE"])
+        .access("require", r#""sales, emea (*)" & GRÖẞE & OPS"#)
+        .app()
+        .await;
     // [access] sees every group, in any case.
-    let issued = send(&app, token_request("dreßler", "dreßler-passwort-1", "")).await;
-    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    let issued = send(&app, login_as(&DRESSLER, "")).await;
+    issued.assert_status(StatusCode::OK);
     let token = issued.token().to_owned();
     let verify = |query: &str| {
         TestRequest::get()

@@ -12,31 +12,24 @@
 //! one.
 
 use std::fs;
-use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::nginx::print_tail;
-use super::process::{find_tool, free_port};
+use super::process::{find_tool, listening, Process, Spec};
 
 /// Replaced with `127.0.0.1:<port>` in the caller's site blocks.
 const LISTEN_PLACEHOLDER: &str = "{listen}";
 /// What Caddy logs once it serves the configuration, that is once it holds the port.
 const READY_LINE: &str = "serving initial configuration";
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
-/// Fresh ports tried by `start` before giving up.
-const START_ATTEMPTS: usize = 5;
 
 /// A running test Caddy. See the module docs.
 pub struct Caddy {
-    child: Option<Child>,
-    port: u16,
-    log_path: PathBuf,
-    // Dropped last, after `Drop::drop` has stopped the process that uses it.
+    process: Process,
+    // Dropped last, after `process` has stopped the child that uses it.
     dir: TempDir,
 }
 
@@ -79,98 +72,47 @@ impl Caddy {
             .prefix("latchkey-caddy-")
             .tempdir()
             .expect("creating a temp dir for caddy");
-        let mut caddy = Caddy {
-            child: None,
-            port: 0,
-            log_path: dir.path().join("caddy.log"),
-            dir,
+        let home = dir.path().to_path_buf();
+        let site_blocks = site_blocks.to_owned();
+        let command = move |ports: &[u16]| {
+            let path = home.join("Caddyfile");
+            fs::write(&path, caddyfile(&home, ports[0], &site_blocks))
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            let mut command = Command::new(caddy_bin());
+            command
+                .arg("run")
+                .arg("--config")
+                .arg(&path)
+                .arg("--adapter")
+                .arg("caddyfile")
+                .env("HOME", &home)
+                .env("XDG_CONFIG_HOME", home.join("config"))
+                .env("XDG_DATA_HOME", home.join("data"))
+                .current_dir(&home);
+            command
         };
-        for _ in 0..START_ATTEMPTS {
-            caddy.port = free_port();
-            let config = caddyfile(caddy.dir.path(), caddy.port, site_blocks);
-            let path = caddy.dir.path().join("Caddyfile");
-            fs::write(&path, &config).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-            if caddy.launch(&path) {
-                return caddy;
-            }
-        }
-        panic!(
-            "caddy did not start after {START_ATTEMPTS} attempts; log {}:\n{}",
-            caddy.log_path.display(),
-            caddy.log()
-        );
+        let process = Process::start(Spec {
+            name: "caddy",
+            ports: 1,
+            log: dir.path().join("caddy.log"),
+            other_logs: Vec::new(),
+            ready_timeout: READY_TIMEOUT,
+            graceful_stop: false,
+            command: Box::new(command),
+            ready: Box::new(|probe| {
+                probe.new_log.contains(READY_LINE) && listening(probe.ports[0])
+            }),
+        });
+        Caddy { process, dir }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// Everything Caddy has written to its standard error so far.
     pub fn log(&self) -> String {
-        fs::read(&self.log_path)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default()
-    }
-
-    /// Spawn Caddy with the Caddyfile at `path` and wait until it serves: true, or false if it
-    /// exited first (typically: the port was taken meanwhile). Panics when it neither serves nor
-    /// exits within `READY_TIMEOUT`.
-    fn launch(&mut self, path: &Path) -> bool {
-        let log = fs::File::create(&self.log_path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", self.log_path.display()));
-        let home = self.dir.path();
-        let child = Command::new(caddy_bin())
-            .arg("run")
-            .arg("--config")
-            .arg(path)
-            .arg("--adapter")
-            .arg("caddyfile")
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .current_dir(home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawning caddy");
-        self.child = Some(child);
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let child = self.child.as_mut().expect("caddy child while launching");
-            if child.try_wait().expect("polling the caddy child").is_some() {
-                self.child = None;
-                return false;
-            }
-            if self.log().contains(READY_LINE)
-                && TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok()
-            {
-                return true;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "caddy on port {} was not ready after {READY_TIMEOUT:?}:\n{}",
-                self.port,
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            print_tail(
-                "caddy log",
-                &self.log_path,
-                &format!("http://127.0.0.1:{}", self.port),
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.log()
     }
 }
 

@@ -2,12 +2,14 @@
 //! Shared helpers for the integration tests (`mod support;` in a test file).
 
 pub mod caddy;
+pub mod config;
 pub mod nginx;
 pub mod process;
 pub mod served;
 pub mod service;
 pub mod slapd;
 pub mod tls;
+pub mod users;
 
 pub const BASE_DN: &str = "dc=example,dc=org";
 pub const PEOPLE_DN: &str = "ou=people,dc=example,dc=org";

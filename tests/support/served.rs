@@ -3,24 +3,16 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use super::process::free_port;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use super::process::{listening, Process, Spec};
 
-/// A running `latchkey serve`.
+/// A running `latchkey serve`, stopped on drop.
 pub struct Served {
-    child: Child,
+    process: Process,
     pub port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The `latchkey` binary, with none of the caller's `LATCHKEY*` or `RUST_LOG` variables: only
@@ -45,81 +37,49 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// Serve `config_toml` (its `[tokens]` table gets a `[server]` table before it) with
-/// `RUST_LOG=rust_log`, logging to a file in `dir`.
-pub fn serve(dir: &Path, config_toml: &str, rust_log: &str) -> Served {
-    serve_with_server(dir, config_toml, rust_log, "")
-}
-
-/// [`serve`], with `server_lines` (such as `trusted_proxies = [...]`) added to the `[server]`
-/// table.
-pub fn serve_with_server(
-    dir: &Path,
-    config_toml: &str,
-    rust_log: &str,
-    server_lines: &str,
-) -> Served {
-    let port = free_port();
-    let toml = config_toml.replacen(
-        "[tokens]",
-        &format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nworkers = 2\n{server_lines}\n\n[tokens]"
-        ),
-        1,
-    );
+/// `latchkey serve` with the configuration `render(port)` (written to
+/// `dir/latchkey-served.toml`) and `RUST_LOG=rust_log`, logging to `dir/latchkey.log`.
+pub fn serve(dir: &Path, render: impl Fn(u16) -> String + 'static, rust_log: &str) -> Served {
     let config = dir.join("latchkey-served.toml");
-    std::fs::write(&config, toml).expect("write config");
-    let log = dir.join("latchkey.log");
-    let child = latchkey()
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RUST_LOG", rust_log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
-        .spawn()
-        .expect("start latchkey serve");
-    let served = Served { child, port, log };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "latchkey did not listen:\n{}",
-            served.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    served
+    let rust_log = rust_log.to_owned();
+    let command = move |ports: &[u16]| {
+        std::fs::write(&config, render(ports[0])).expect("write config");
+        let mut command = latchkey();
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("RUST_LOG", &rust_log);
+        command
+    };
+    let process = Process::start(Spec {
+        name: "latchkey",
+        ports: 1,
+        log: dir.join("latchkey.log"),
+        other_logs: Vec::new(),
+        ready_timeout: Duration::from_secs(10),
+        graceful_stop: false,
+        command: Box::new(command),
+        ready: Box::new(|probe| listening(probe.ports[0])),
+    });
+    let port = process.port();
+    Served { process, port }
 }
 
 impl Served {
     /// Send SIGTERM (graceful shutdown) to the process this harness started.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed: {status}");
+        self.process.signal("TERM");
     }
 
     /// Wait up to `limit` for the process to exit; its exit status, or None if it still runs.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll latchkey") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.wait_exit(limit)
     }
 
     /// Everything it has logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     /// One request to it; see [`request`].

@@ -14,7 +14,7 @@ use latchkey::config::Config;
 use latchkey::http::{self, AppState};
 use latchkey_verify::{Claims, Verifier};
 
-use super::{SERVICE_DN, SERVICE_PASSWORD};
+use super::users::User;
 
 /// The token secret every test configuration uses.
 pub const TEST_SECRET: &str = "integration-test-secret-0123456789abcdef";
@@ -23,73 +23,24 @@ pub const TEST_KID: &str = "test-1";
 /// The issuer every test configuration uses.
 pub const TEST_ISSUER: &str = "latchkey-test";
 
-/// Lines to add to each table of the standard test configuration.
-#[derive(Debug, Default, Clone)]
-pub struct Extra<'a> {
-    pub tokens: &'a str,
-    pub directory: &'a str,
-    pub users: &'a str,
-    /// Whole tables added at the end (`[directory.groups]`, `[claims]`, `[access]`, ...).
-    pub sections: &'a str,
-    /// Leave the service account out.
-    pub anonymous_only: bool,
+/// The app as the tests hold it: a service taking requests and answering with a body; one
+/// name for the bound actix's test functions need.
+pub trait TestApp:
+    Service<actix_http::Request, Response = ServiceResponse<Self::Body>, Error = actix_web::Error>
+{
+    type Body: MessageBody;
 }
 
-/// The standard test configuration for a directory at `url`, with `extra` lines added.
-pub fn config_toml(url: &str, extra: &Extra<'_>) -> String {
-    let account = if extra.anonymous_only {
-        String::new()
-    } else {
-        format!("bind_dn = \"{SERVICE_DN}\"\nbind_password = \"{SERVICE_PASSWORD}\"\n")
-    };
-    format!(
-        r#"
-[tokens]
-issuer = "{TEST_ISSUER}"
-{tokens}
-[tokens.keys.{TEST_KID}]
-secret = "{TEST_SECRET}"
-
-[directory]
-urls = ["{url}"]
-connect_timeout = "2s"
-operation_timeout = "3s"
-{account}{directory}
-[directory.pool]
-search_size = 2
-bind_size = 2
-wait_timeout = "2s"
-
-[directory.users]
-base_dn = "dc=example,dc=org"
-filter = "(objectClass=inetOrgPerson)"
-search_attributes = ["uid", "mail"]
-{users}
-{sections}
-"#,
-        tokens = extra.tokens,
-        directory = extra.directory,
-        users = extra.users,
-        sections = extra.sections,
-    )
-}
-
-/// Load `toml` the way the service does: from a file, through validation.
-pub fn load_config(toml: &str) -> Config {
-    let dir = tempfile::tempdir().expect("a temp dir for the config");
-    let path = dir.path().join("latchkey.toml");
-    std::fs::write(&path, toml).expect("write the test config");
-    Config::load(Some(&path)).unwrap_or_else(|e| panic!("the test config is refused: {e}"))
+impl<S, B> TestApp for S
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Body = B;
 }
 
 /// The real app for `config`, ready to take requests.
-pub async fn app(
-    config: &Config,
-) -> impl Service<
-    actix_http::Request,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = actix_web::Error,
-> {
+pub async fn app(config: &Config) -> impl TestApp {
     let state = Arc::new(AppState::new(config, 1).expect("the app state"));
     test::init_service(http::app(state)).await
 }
@@ -111,6 +62,17 @@ impl Answer {
             .unwrap_or("")
     }
 
+    /// Assert the status, showing the body when it is another.
+    pub fn assert_status(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+
+    /// The claims of the token in a 200 answer; panics with the body on any other status.
+    pub fn issued(&self) -> Claims {
+        self.assert_status(StatusCode::OK);
+        claims(self.token())
+    }
+
     /// The token in a 200 answer.
     pub fn token(&self) -> &str {
         self.body["token"]
@@ -120,11 +82,7 @@ impl Answer {
 }
 
 /// Send `req` and read the answer; the body must be JSON.
-pub async fn send<S, B>(app: &S, req: TestRequest) -> Answer
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
+pub async fn send(app: &impl TestApp, req: TestRequest) -> Answer {
     let response = test::call_service(app, req.to_request()).await;
     let status = response.status();
     let headers = response.headers().clone();
@@ -150,6 +108,11 @@ pub fn basic(login: &str, password: &str) -> String {
 /// `Basic base64(raw)`, for bytes that are not `login:password` text.
 pub fn basic_raw(raw: &[u8]) -> String {
     format!("Basic {}", STANDARD.encode(raw))
+}
+
+/// `POST /auth/request-token?<query>` with `user`'s login and password.
+pub fn login_as(user: &User, query: &str) -> TestRequest {
+    token_request(user.login, user.password, query)
 }
 
 /// `POST /auth/request-token?<query>` with Basic credentials.

@@ -22,18 +22,16 @@
 //! is built with GnuTLS, which reads the PEM certificates and PKCS#8 keys rcgen writes. A plain
 //! [`Slapd::start`] has no TLS configured and refuses StartTLS.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::fs;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::process::{find_tool, free_port, INSTALL_HINT};
+use super::process::{find_tool, listening, Process, Spec, INSTALL_HINT};
 use super::tls::TlsFiles;
 use super::{ADMIN_DN, ADMIN_PASSWORD};
 
@@ -51,23 +49,15 @@ const DEBUG_LEVEL: &str = "256";
 const STARTED_MARKER: &str = "slapd starting";
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Fresh ports tried by `start` before giving up.
-const START_ATTEMPTS: usize = 5;
 /// How long `restart` keeps retrying when the old port is not free yet.
 const RESTART_BIND_RETRY: Duration = Duration::from_secs(3);
-/// Lines of the log shown when a test panics while a `Slapd` is alive.
-const LOG_TAIL_ON_PANIC: usize = 60;
 
 /// A running (or stopped) test slapd. See the module docs.
 pub struct Slapd {
-    child: Option<Child>,
-    port: u16,
-    /// The `ldaps://` listener's port, for a server started with TLS.
-    ldaps_port: Option<u16>,
-    slapd_bin: PathBuf,
-    conf_path: PathBuf,
-    log_path: PathBuf,
-    // Declared last so it is dropped last, after `Drop::drop` has killed
+    /// Ports: `ldap://`, then `ldaps://` for a server started with TLS.
+    process: Process,
+    tls: bool,
+    // Declared last so it is dropped last, after `process` has killed
     // the child that uses it.
     dir: TempDir,
 }
@@ -79,12 +69,6 @@ pub enum VerifyClient {
     Try,
     /// Asks and refuses the TLS session to a client without a valid certificate.
     Demand,
-}
-
-/// Why one launch attempt did not come up.
-enum LaunchFailure {
-    /// slapd exited before it was ready (typically: port taken).
-    Exited(ExitStatus),
 }
 
 impl Slapd {
@@ -135,65 +119,30 @@ impl Slapd {
 
     /// `ldap://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("ldap://127.0.0.1:{}", self.port)
+        format!("ldap://127.0.0.1:{}", self.port())
     }
 
     /// `ldaps://127.0.0.1:PORT` of a server started with [`Slapd::start_tls`].
     pub fn ldaps_url(&self) -> String {
-        let port = self
-            .ldaps_port
-            .expect("ldaps_url() of a slapd started without TLS");
-        format!("ldaps://127.0.0.1:{port}")
-    }
-
-    /// What slapd listens on, as its `-h` option takes it.
-    fn listen_urls(&self) -> String {
-        match self.ldaps_port {
-            None => format!("{}/", self.url()),
-            Some(_) => format!("{}/ {}/", self.url(), self.ldaps_url()),
-        }
+        assert!(self.tls, "ldaps_url() of a slapd started without TLS");
+        format!("ldaps://127.0.0.1:{}", self.process.ports()[1])
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// Kill our slapd child (by its PID, via `Child::kill`) and reap it. The
     /// data directory is kept, so [`Slapd::restart`] brings the same data
     /// back. Calling it on a stopped server does nothing.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // Err here only means it has already exited; wait() reaps it
-            // either way.
-            let _ = child.kill();
-            child
-                .wait()
-                .unwrap_or_else(|e| panic!("waiting for slapd (pid {}) to exit: {e}", child.id()));
-        }
+        self.process.stop();
     }
 
     /// Start slapd again on the same port with the same data, and wait
     /// until it accepts connections. Stops it first if it is running.
     pub fn restart(&mut self) {
-        self.stop();
-        let deadline = Instant::now() + RESTART_BIND_RETRY;
-        loop {
-            match self.launch() {
-                Ok(()) => return,
-                Err(LaunchFailure::Exited(status)) => {
-                    if Instant::now() >= deadline {
-                        panic!(
-                            "slapd did not come back on port {} within {:?} (last exit: {status}); log {}:\n{}",
-                            self.port,
-                            RESTART_BIND_RETRY,
-                            self.log_path.display(),
-                            self.log()
-                        );
-                    }
-                    thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
+        self.process.restart(RESTART_BIND_RETRY);
     }
 
     /// Apply `ldif` (records with a `changetype`) as the rootdn, over the network.
@@ -238,10 +187,25 @@ impl Slapd {
     /// poll for those.
     /// The readiness probe also shows up as one short connection.
     pub fn log(&self) -> String {
-        match fs::read(&self.log_path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) => panic!("reading slapd log {}: {e}", self.log_path.display()),
-        }
+        self.process.log()
+    }
+
+    /// The binds and searches slapd has logged so far: the LDAP operations that were made.
+    pub fn ldap_operations(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(" BIND ") || l.contains(" SRCH "))
+            .count()
+    }
+
+    /// The binds slapd has logged for `dn` (in any letter case): the attempts that reached
+    /// the directory.
+    pub fn binds_of(&self, dn: &str) -> usize {
+        let wanted = format!(" BIND dn=\"{dn}\"").to_lowercase();
+        self.log()
+            .lines()
+            .filter(|l| l.to_lowercase().contains(&wanted))
+            .count()
     }
 
     fn start_inner(extra_ldif: Option<&str>) -> Slapd {
@@ -274,7 +238,6 @@ impl Slapd {
         );
         fs::write(&conf_path, conf).expect("writing slapd.conf");
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let log_path = dir.path().join("slapd.log");
 
         let fixture = fixtures.join("directory.ldif");
         if !fixture.is_file() {
@@ -294,137 +257,48 @@ impl Slapd {
             &fixtures.join("groups.ldif"),
         );
 
-        let mut slapd = Slapd {
-            child: None,
-            port: 0,
-            ldaps_port: None,
-            slapd_bin,
-            conf_path,
-            log_path,
-            dir,
-        };
-        // From here on a panic drops `slapd`, which kills any child.
-        let mut last_exit = None;
-        for _ in 0..START_ATTEMPTS {
-            slapd.port = free_port();
-            if tls_conf.is_some() {
-                let ldaps_port = std::iter::repeat_with(free_port)
-                    .find(|p| *p != slapd.port)
-                    .expect("a second free port");
-                slapd.ldaps_port = Some(ldaps_port);
-            }
-            match slapd.launch() {
-                Ok(()) => return slapd,
-                // Most likely another process grabbed the port between our
-                // probe and slapd's bind: try another one.
-                Err(LaunchFailure::Exited(status)) => last_exit = Some(status),
-            }
-        }
-        panic!(
-            "slapd did not start after {START_ATTEMPTS} attempts (last exit: {}); log {}:\n{}",
-            last_exit.map_or_else(|| "none".to_string(), |s| s.to_string()),
-            slapd.log_path.display(),
-            slapd.log()
-        );
-    }
-
-    /// Spawn slapd on `self.port` and wait until it is ready. Returns
-    /// `Err` if it exits early; panics if it neither exits nor becomes
-    /// ready within `READY_TIMEOUT` (Drop then kills it).
-    fn launch(&mut self) -> Result<(), LaunchFailure> {
-        assert!(self.child.is_none(), "launch() with slapd still running");
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .unwrap_or_else(|e| panic!("opening slapd log {}: {e}", self.log_path.display()));
-        // Only look for the start-up marker in what this launch writes.
-        let log_offset = log.metadata().expect("reading slapd log metadata").len() as usize;
-        writeln!(
-            log,
-            "### latchkey harness: starting slapd on {}",
-            self.listen_urls()
-        )
-        .expect("writing to slapd log");
-        let child = spawn_slapd(&self.slapd_bin, &self.conf_path, &self.listen_urls(), log);
-        self.child = Some(child);
-
-        let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port));
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let child = self
-                .child
-                .as_mut()
-                .expect("slapd child present while launching");
-            if let Some(status) = child.try_wait().expect("polling the slapd child") {
-                self.child = None;
-                return Err(LaunchFailure::Exited(status));
-            }
+        let tls = tls_conf.is_some();
+        let process = Process::start(Spec {
+            name: "slapd",
+            ports: if tls { 2 } else { 1 },
+            log: dir.path().join("slapd.log"),
+            other_logs: Vec::new(),
+            ready_timeout: READY_TIMEOUT,
+            graceful_stop: false,
+            command: Box::new(move |ports| {
+                slapd_command(&slapd_bin, &conf_path, &listen_urls(ports))
+            }),
             // The marker proves *our* slapd bound the port (so the connect
-            // below cannot reach some other process); the connect proves it
-            // is listening.
-            let log_text = self.log();
-            let started = log_text
-                .get(log_offset..)
-                .is_some_and(|new| new.contains(STARTED_MARKER));
-            if started && TcpStream::connect_timeout(&addr, Duration::from_millis(250)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "slapd on {} was not ready after {READY_TIMEOUT:?}; log {}:\n{}",
-                    self.url(),
-                    self.log_path.display(),
-                    log_text
-                );
-            }
-            thread::sleep(POLL_INTERVAL);
-        }
+            // cannot reach some other process); the connect proves it is listening.
+            ready: Box::new(|probe| {
+                probe.new_log.contains(STARTED_MARKER) && listening(probe.ports[0])
+            }),
+        });
+        Slapd { process, tls, dir }
     }
 }
 
-impl Drop for Slapd {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            // Shown with the failing test's output: the directory traffic is
-            // usually the quickest clue.
-            if let Ok(bytes) = fs::read(&self.log_path) {
-                let text = String::from_utf8_lossy(&bytes);
-                let lines: Vec<&str> = text.lines().collect();
-                let from = lines.len().saturating_sub(LOG_TAIL_ON_PANIC);
-                eprintln!(
-                    "--- last {} lines of the slapd log ({}) ---\n{}\n--- end of slapd log ---",
-                    lines.len() - from,
-                    self.url(),
-                    lines[from..].join("\n")
-                );
-            }
-        }
-        if let Some(mut child) = self.child.take() {
-            // Never panic in drop (it may run during unwinding).
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        // `self.dir` (TempDir) is dropped after this and removes everything.
+/// What slapd listens on for `ports`, as its `-h` option takes it: `ldap://`, and `ldaps://`
+/// on the second port if there is one.
+fn listen_urls(ports: &[u16]) -> String {
+    match ports {
+        [ldap] => format!("ldap://127.0.0.1:{ldap}/"),
+        [ldap, ldaps, ..] => format!("ldap://127.0.0.1:{ldap}/ ldaps://127.0.0.1:{ldaps}/"),
+        [] => unreachable!("slapd needs a port"),
     }
 }
 
-/// slapd in the foreground (`-d`, stats level) with configuration `conf`, listening on `urls`,
-/// its output going to `log`.
-fn spawn_slapd(slapd_bin: &Path, conf: &Path, urls: &str, log: fs::File) -> Child {
-    let stderr = log.try_clone().expect("duplicating a slapd log handle");
-    Command::new(slapd_bin)
+/// slapd in the foreground (`-d`, stats level) with configuration `conf`, listening on `urls`.
+fn slapd_command(slapd_bin: &Path, conf: &Path, urls: &str) -> Command {
+    let mut command = Command::new(slapd_bin);
+    command
         .arg("-f")
         .arg(conf)
         .arg("-h")
         .arg(urls)
         .arg("-d")
-        .arg(DEBUG_LEVEL)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {}: {e}", slapd_bin.display()))
+        .arg(DEBUG_LEVEL);
+    command
 }
 
 /// `tests/fixtures/slapd.conf.in` with this instance's paths and size.
@@ -450,7 +324,15 @@ fn load_groups(slapd_bin: &Path, ldapmodify_bin: &Path, conf: &Path, dir: &Path,
     );
     let log_path = dir.join("bootstrap.log");
     let log = fs::File::create(&log_path).expect("creating the bootstrap log");
-    let mut child = spawn_slapd(slapd_bin, conf, &url, log);
+    let stderr = log
+        .try_clone()
+        .expect("duplicating the bootstrap log handle");
+    let mut child: Child = slapd_command(slapd_bin, conf, &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {}: {e}", slapd_bin.display()));
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let started = fs::read_to_string(&log_path).is_ok_and(|t| t.contains(STARTED_MARKER));
