@@ -7,8 +7,8 @@
 //!
 //! - brute-force protection ([`crate::throttle`]) admits the attempt for its login and its
 //!   client address before any directory traffic, and for its account (the entry found, by
-//!   normalised DN) before the password is tried; attempts in flight count, and a caller that
-//!   finds every place taken waits for one (at most `busy_patience`);
+//!   its DN in lower case) before the password is tried; attempts in flight count, and a
+//!   caller that finds every place taken waits for one (at most `busy_patience`);
 //! - an empty password never reaches the directory;
 //! - an unknown user, a wrong password and an unusable account are told apart only in the
 //!   audit line; to the caller they are refusals that [`Refusal::is_bad_credentials`], answered

@@ -9,7 +9,7 @@
 //!    [`Throttle::released`] and asks again, so legitimate bursts queue briefly while guesses
 //!    never outnumber the limit.
 //! 2. Once the directory has found the entry, [`Attempt::add_account`] admits the attempt for
-//!    that account (its normalised DN) the same way, before the password is tried. Every
+//!    that account (its DN, in lower case) the same way, before the password is tried. Every
 //!    spelling of one entry (letter case, email or username, a stripped domain) shares this
 //!    key.
 //! 3. After the directory rejected the credentials, [`Attempt::failed`] counts a failure for
@@ -35,7 +35,7 @@
 //!   `"Alice"`, `"alice "` and `" ALICE"` share one counter. Only the first
 //!   256 bytes of a folded login are used as its key, so that an
 //!   attacker sending enormous logins cannot make each tracked key costly.
-//! * **Accounts**: the normalised DN of the entry a login found, with the
+//! * **Accounts**: the DN of the entry a login found, in lower case, with the
 //!   per-login limit. A login and its account are both checked and both
 //!   counted, so a guesser gains nothing by changing the spelling.
 //! * **Client addresses**. IPv4 addresses are counted one by one. IPv6
@@ -698,7 +698,7 @@ pub struct Attempt<'t> {
 }
 
 impl Attempt<'_> {
-    /// Admits the attempt for the account it found (`account`: the entry's normalised DN),
+    /// Admits the attempt for the account it found (`account`: the entry's DN in lower case),
     /// before the password is tried. Refused like [`Throttle::begin`]; on
     /// [`Refused::Busy`] the caller may wait and call again.
     pub fn add_account(&mut self, account: &str, now: Instant) -> Result<(), Refused> {
