@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 //! Shared helpers for the integration tests (`mod support;` in a test file).
 
+pub mod browser;
 pub mod caddy;
 pub mod config;
 pub mod nginx;
