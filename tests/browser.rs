@@ -25,26 +25,21 @@ async fn the_browser_kit_reads_a_page_latchkey_serves_with_and_without_javascrip
     let latchkey = TestConfig::new(&slapd).serve(dir.path(), "info");
     let healthz = format!("http://127.0.0.1:{}/healthz", latchkey.port);
 
-    let browser = Browser::start().await;
-    browser.open(&healthz).await;
-    assert_eq!(browser.url().await, healthz);
-    assert!(
-        browser.text().await.contains(r#"{"status":"ok"}"#),
-        "{}",
-        browser.text().await
-    );
-    browser.open(SCRIPT_PROBE).await;
-    assert_eq!(browser.text().await, "scripts on");
-
-    let no_script = Browser::without_javascript().await;
-    no_script.open(&healthz).await;
-    assert!(
-        no_script.text().await.contains(r#"{"status":"ok"}"#),
-        "{}",
-        no_script.text().await
-    );
-    no_script.open(SCRIPT_PROBE).await;
-    assert_eq!(no_script.text().await, "scripts off");
+    let missing = format!("http://127.0.0.1:{}/no-such-page", latchkey.port);
+    for (browser, scripts) in [
+        (Browser::start().await, "scripts on"),
+        (Browser::without_javascript().await, "scripts off"),
+    ] {
+        browser.open(&healthz).await;
+        assert_eq!(browser.url().await, healthz);
+        assert_eq!(browser.status().await, 200);
+        let text = browser.text().await;
+        assert!(text.contains(r#"{"status":"ok"}"#), "{scripts}: {text}");
+        browser.open(&missing).await;
+        assert_eq!(browser.status().await, 404, "{scripts}");
+        browser.open(SCRIPT_PROBE).await;
+        assert_eq!(browser.text().await, scripts);
+    }
 }
 
 #[tokio::test]

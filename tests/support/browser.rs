@@ -127,6 +127,27 @@ impl Browser {
             .to_string()
     }
 
+    /// The HTTP status of the page shown (of the last answer, after redirects), as the
+    /// browser's Navigation Timing reports it.
+    pub async fn status(&self) -> u16 {
+        let status = self
+            .run("return performance.getEntriesByType('navigation')[0].responseStatus;")
+            .await;
+        status
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or_else(|| panic!("no HTTP status for the page shown: {status}"))
+    }
+
+    /// Run `script` in the page through WebDriver (which a page's Content-Security-Policy and
+    /// the JavaScript switch do not stop); what it returns.
+    pub async fn run(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
+    }
+
     /// The page's title.
     pub async fn title(&self) -> String {
         self.client.title().await.expect("reading the page title")
