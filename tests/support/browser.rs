@@ -222,7 +222,19 @@ impl Browser {
         self.wait_until_gone(&before).await;
     }
 
-    /// The `name` (else `id`) of the element that has the keyboard focus ("" for the body).
+    /// Press the Tab key in the element that has the focus.
+    pub async fn tab(&self) {
+        self.client
+            .active_element()
+            .await
+            .expect("reading the focused element")
+            .send_keys(&fantoccini::key::Key::Tab.to_string())
+            .await
+            .expect("pressing Tab");
+    }
+
+    /// The `name`, else the `id`, else the tag name of the element that has the keyboard focus
+    /// (`body` when nothing has it).
     pub async fn focused(&self) -> String {
         let element = self
             .client
@@ -238,7 +250,10 @@ impl Browser {
                 return value;
             }
         }
-        String::new()
+        element
+            .tag_name()
+            .await
+            .expect("reading the focused element's tag")
     }
 
     /// Every cookie the browser stores for the page shown, as it stores it.
