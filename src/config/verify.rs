@@ -27,8 +27,7 @@ impl Default for VerifySettings {
 
 pub(super) fn validate_verify(v: &VerifySettings, problems: &mut Vec<String>) {
     if let Some(name) = &v.cookie_name {
-        let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if name.is_empty() || !name.chars().all(token_char) {
+        if !super::portal::is_cookie_name(name) {
             problems.push(format!(
                 "verify.cookie_name = {name:?} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)"
             ));
