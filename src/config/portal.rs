@@ -297,6 +297,23 @@ mod tests {
     }
 
     #[test]
+    fn another_verify_cookie_is_warned_about() {
+        let c = parse(&format!(
+            "{GOOD}\n[verify]\ncookie_name = \"latchkey_token\"\n[portal]\nurl = \"https://a.example.org\""
+        ))
+        .unwrap();
+        assert_eq!(
+            c.warnings,
+            ["verify.cookie_name = \"latchkey_token\" is not portal.cookie_name = \"latchkey_session\": /auth/verify does not read the sign-in page's session cookie"]
+        );
+        let same = parse(&format!(
+            "{GOOD}\n[verify]\ncookie_name = \"latchkey_session\"\n[portal]\nurl = \"https://a.example.org\""
+        ))
+        .unwrap();
+        assert!(same.warnings.is_empty(), "{:?}", same.warnings);
+    }
+
+    #[test]
     fn the_session_cannot_outlive_the_longest_token() {
         assert!(parse(&with(
             "url = \"https://a.example.org\"\nsession_duration = \"1day\""
