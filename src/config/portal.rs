@@ -144,7 +144,8 @@ pub(super) fn validate_portal(
     }
     let cookie_domain = p.cookie_domain.as_deref().map(str::to_ascii_lowercase);
     if let Some(domain) = &cookie_domain {
-        if !is_dns_name(domain) || !domain.contains('.') {
+        let ip = domain.parse::<std::net::IpAddr>().is_ok();
+        if ip || !is_dns_name(domain) || !domain.contains('.') {
             problems.push(format!(
                 "portal.cookie_domain = {domain:?} is not a host name with a dot, such as \"example.org\" (no leading dot, no scheme, no port)"
             ));
@@ -282,6 +283,12 @@ mod tests {
                 "url = \"https://auth.example.org\"\ncookie_domain = \"other.org\""
             )),
             ["portal.cookie_domain = \"other.org\" does not contain portal.url's host \"auth.example.org\"; browsers would refuse the cookie"]
+        );
+        assert_eq!(
+            problems(&with(
+                "url = \"https://127.0.0.1\"\ncookie_domain = \"127.0.0.1\""
+            )),
+            ["portal.cookie_domain = \"127.0.0.1\" is not a host name with a dot, such as \"example.org\" (no leading dot, no scheme, no port)"]
         );
         assert_eq!(
             problems(&with(
