@@ -8,7 +8,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 
-use super::service::TestApp;
+use super::service::{header_value, TestApp};
 
 /// A `Set-Cookie` header, parsed: attribute names in lower case (`max-age`, `httponly`, ...),
 /// flags with an empty value.
@@ -65,10 +65,7 @@ pub struct Page {
 impl Page {
     /// A header's value, or "" when it is missing.
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().expect("a visible header value"))
-            .unwrap_or("")
+        header_value(&self.headers, name)
     }
 
     /// Assert the status, showing the body when it is another.

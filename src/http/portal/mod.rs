@@ -290,6 +290,16 @@ impl Portal {
         )
     }
 
+    /// The 400 page for a form body that is not URL encoding or repeats a field.
+    fn bad_form(&self) -> HttpResponse {
+        self.message(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form is not URL encoding, or repeats a field.",
+            None,
+        )
+    }
+
     /// The page refusing a POST without a valid CSRF token.
     fn csrf_refused(&self, rd: Option<&Url>) -> HttpResponse {
         tracing::info!("refused a sign-in form without a valid CSRF token");
@@ -424,12 +434,7 @@ async fn log_in(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) 
         return error::not_found().await;
     };
     let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
-        return portal.message(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form is not URL encoding, or repeats a field.",
-            None,
-        );
+        return portal.bad_form();
     };
     let LoginForm {
         username,
@@ -514,12 +519,7 @@ async fn log_out(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
         return error::not_found().await;
     };
     let Ok(form) = serde_urlencoded::from_bytes::<LogoutForm>(&body) else {
-        return portal.message(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The form is not URL encoding, or repeats a field.",
-            None,
-        );
+        return portal.bad_form();
     };
     let rd = portal.target(&form.rd);
     if portal.csrf_browser(&req, &form.csrf).is_none() {
