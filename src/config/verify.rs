@@ -6,7 +6,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifySettings {
-    /// A cookie that may carry the token (after the `Authorization` header); unset: none.
+    /// A cookie that may carry the token (after the `Authorization` header); unset: none, or
+    /// the portal's session cookie when the portal is on.
     pub cookie_name: Option<String>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway: u64,
