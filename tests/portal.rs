@@ -10,6 +10,9 @@
 
 mod support;
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use latchkey::http::portal::{BrowserId, CsrfKey, TOKEN_LIFETIME};
@@ -630,4 +633,49 @@ async fn a_form_that_is_not_url_encoding_is_a_bad_request() {
     answer.assert_status(StatusCode::BAD_REQUEST);
     assert_page_headers(&answer);
     answer.assert_shows(&["The form is not URL encoding, or repeats a field."]);
+}
+
+/// A log kept in memory.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[actix_web::test]
+async fn no_password_token_or_csrf_value_reaches_the_log() {
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let slapd = Slapd::start();
+    let app = portal(&slapd).app().await;
+    let mut browser = FormClient::new();
+
+    sign_in(&mut browser, &app, ALICE.login, "a-wrong-password-1", "").await;
+    sign_in(&mut browser, &app, ALICE.login, ALICE.password, "").await;
+    let session = browser.cookie(SESSION).expect("signed in").to_owned();
+    let confirm = browser.get(&app, "/auth/logout").await;
+    let csrf = confirm.hidden("csrf");
+    browser.post(&app, "/auth/logout", &[("csrf", &csrf)]).await;
+
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("outcome=\"issued\""), "{text}");
+    for secret in [ALICE.password, "a-wrong-password-1", &session, &csrf] {
+        assert!(!text.contains(secret), "{secret} is in the log:\n{text}");
+    }
+    let (_, mac) = csrf.split_once('.').unwrap();
+    assert!(!text.contains(mac), "{text}");
 }
