@@ -154,6 +154,36 @@ impl FormClient {
         self.send(app, req).await
     }
 
+    /// Open the sign-in page (with `rd` when not empty) and sign in with `login` and
+    /// `password`, sending the form's `csrf` and `rd` back as a browser would.
+    pub async fn sign_in(
+        &mut self,
+        app: &impl TestApp,
+        login: &str,
+        password: &str,
+        rd: &str,
+    ) -> Page {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("rd", rd)
+            .finish();
+        let form = self.get(app, &format!("/auth/login?{query}")).await;
+        form.assert_status(StatusCode::OK);
+        let csrf = form.hidden("csrf");
+        // The "signed in as" page (a session already) has no sign-in form, hence no rd.
+        let rd = if form.body.contains("name=\"rd\"") {
+            form.hidden("rd")
+        } else {
+            String::new()
+        };
+        let fields = [
+            ("username", login),
+            ("password", password),
+            ("csrf", &csrf),
+            ("rd", &rd),
+        ];
+        self.post(app, "/auth/login", &fields).await
+    }
+
     /// Send `req` with this browser's cookies and keep the cookies of the answer.
     pub async fn send(&mut self, app: &impl TestApp, mut req: TestRequest) -> Page {
         if !self.cookies.is_empty() {
