@@ -284,6 +284,11 @@ impl TestConfig {
             .brute_force("min_failure_time", "0s")
     }
 
+    /// `[portal]`: `url`, `cookie_domain`, `allowed_redirect_hosts`, ...
+    pub fn portal(self, key: &str, value: impl Toml) -> TestConfig {
+        self.set("portal", key, value)
+    }
+
     /// `[log]`: `format`, ...
     pub fn log(self, key: &str, value: impl Toml) -> TestConfig {
         self.set("log", key, value)

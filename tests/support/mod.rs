@@ -5,6 +5,7 @@ pub mod browser;
 pub mod caddy;
 pub mod config;
 pub mod nginx;
+pub mod portal;
 pub mod process;
 pub mod served;
 pub mod service;
