@@ -46,6 +46,28 @@ fn the_example_configuration_is_complete_with_a_secret() {
         latchkey::config::TlsVersion::Tls12
     );
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.portal, None);
+
+    // Its [portal] example, turned on.
+    let text = std::fs::read_to_string(&path)
+        .expect("read config")
+        .replace(
+            "# url = \"https://auth.example.org\"",
+            "url = \"https://auth.example.org\"",
+        )
+        .replace(
+            "# cookie_domain = \"example.org\"",
+            "cookie_domain = \"example.org\"",
+        );
+    std::fs::write(&path, text).expect("write config");
+    let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    let portal = config.portal.expect("the portal is on");
+    assert_eq!(portal.url.as_str(), "https://auth.example.org/");
+    assert_eq!(portal.cookie_domain.as_deref(), Some("example.org"));
+    assert_eq!(portal.cookie_name, "latchkey_session");
+    assert!(portal.cookie_secure);
+    assert_eq!(portal.session_duration, 12 * 3600);
+    assert!(portal.allowed_redirect_hosts.is_empty());
 }
 
 #[test]

@@ -14,6 +14,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use serde_json::Value;
 use support::config::{Raw, TestConfig};
+use support::portal::{FormClient, Page};
 use support::service::{basic, login_as, token_request};
 use support::slapd::Slapd;
 use support::users::{ALICE, BOB};
@@ -451,6 +452,113 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
     let body = test::read_body(response).await;
     assert_eq!(status, 503);
     spec.check("get", "/readyz", status, &headers, &body);
+}
+
+/// The sign-in pages on `auth.example.org`, for `config`.
+fn with_portal(config: TestConfig) -> TestConfig {
+    config
+        .portal("url", "https://auth.example.org")
+        .portal("cookie_domain", "example.org")
+}
+
+/// Check a page of the portal against the document.
+fn check_page(spec: &Spec, method: &str, path: &str, page: &Page, status: u16) {
+    assert_eq!(
+        page.status.as_u16(),
+        status,
+        "{method} {path}: {}",
+        page.body
+    );
+    spec.check(method, path, status, &page.headers, page.body.as_bytes());
+}
+
+#[actix_web::test]
+async fn every_status_of_the_sign_in_pages_matches_openapi_yaml() {
+    let spec = Spec::load();
+    let slapd = Slapd::start();
+    let app = with_portal(TestConfig::new(&slapd)).app().await;
+    let (login, logout) = ("/auth/login", "/auth/logout");
+    let mut browser = FormClient::new();
+
+    let form = browser.get(&app, login).await;
+    check_page(&spec, "get", login, &form, 200);
+    let csrf = form.hidden("csrf");
+    let fields = |password: &'static str| {
+        [
+            ("username", ALICE.login),
+            ("password", password),
+            ("csrf", ""),
+        ]
+    };
+    let mut wrong = fields("wrong");
+    wrong[2].1 = &csrf;
+    let page = browser.post(&app, login, &wrong).await;
+    check_page(&spec, "post", login, &page, 401);
+    let page = browser.post(&app, login, &fields(ALICE.password)).await;
+    check_page(&spec, "post", login, &page, 403);
+    let broken = TestRequest::post().uri(login).set_payload("csrf=a&csrf=b");
+    let page = browser.send(&app, broken).await;
+    check_page(&spec, "post", login, &page, 400);
+    let mut right = fields(ALICE.password);
+    right[2].1 = &csrf;
+    let page = browser.post(&app, login, &right).await;
+    check_page(&spec, "post", login, &page, 303);
+    let signed_in = browser.get(&app, login).await;
+    check_page(&spec, "get", login, &signed_in, 200);
+
+    let confirm = browser.get(&app, logout).await;
+    check_page(&spec, "get", logout, &confirm, 200);
+    let page = browser.post(&app, logout, &[("csrf", "1.2")]).await;
+    check_page(&spec, "post", logout, &page, 403);
+    let page = browser.post(&app, logout, &[("csrf", &csrf)]).await;
+    check_page(&spec, "post", logout, &page, 200);
+    let page = browser
+        .post(
+            &app,
+            logout,
+            &[("csrf", &csrf), ("rd", "https://app.example.org/")],
+        )
+        .await;
+    check_page(&spec, "post", logout, &page, 303);
+
+    let css = browser.get(&app, "/auth/portal.css").await;
+    check_page(&spec, "get", "/auth/portal.css", &css, 200);
+    for (method, path) in [
+        ("put", login),
+        ("delete", logout),
+        ("post", "/auth/portal.css"),
+    ] {
+        let req = TestRequest::default()
+            .method(method.to_uppercase().parse().expect("a method"))
+            .uri(path);
+        let page = browser.send(&app, req).await;
+        check_page(&spec, method, path, &page, 405);
+    }
+
+    // 429, 500 and 503 from configurations that give them.
+    let strict = with_portal(TestConfig::new(&slapd))
+        .brute_force("max_failures_per_login", 1)
+        .brute_force("min_failure_time", "0s")
+        .app()
+        .await;
+    let mut bob = [("username", BOB.login), ("password", "wrong"), ("csrf", "")];
+    let form = browser.get(&strict, login).await;
+    let csrf = form.hidden("csrf");
+    bob[2].1 = &csrf;
+    browser.post(&strict, login, &bob).await;
+    let page = browser.post(&strict, login, &bob).await;
+    check_page(&spec, "post", login, &page, 429);
+    let misconfigured = with_portal(TestConfig::new(&slapd))
+        .users("username_attribute", "employeeNumber")
+        .app()
+        .await;
+    let page = browser.post(&misconfigured, login, &right).await;
+    check_page(&spec, "post", login, &page, 500);
+    let down = with_portal(TestConfig::for_url("ldap://127.0.0.1:1"))
+        .app()
+        .await;
+    let page = browser.post(&down, login, &right).await;
+    check_page(&spec, "post", login, &page, 503);
 }
 
 #[test]

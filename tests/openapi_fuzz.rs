@@ -31,9 +31,13 @@ const MAX_EXAMPLES: &str = "50";
 
 /// The served configuration: the kit's (search attributes `uid` and `mail`, as the document
 /// states them), with the brute-force protection off, so that the fuzzer's many wrong
-/// credentials do not end in bans, and failures answered at once.
+/// credentials do not end in bans, and failures answered at once; the sign-in pages on (the
+/// loopback demo's settings), so that their routes are fuzzed too.
 fn config(slapd: &Slapd) -> TestConfig {
-    TestConfig::new(slapd).no_brute_force()
+    TestConfig::new(slapd)
+        .no_brute_force()
+        .portal("url", "http://127.0.0.1")
+        .portal("cookie_secure", false)
 }
 
 /// schemathesis's configuration: which credentials go with which security scheme of the

@@ -10,9 +10,9 @@
 //! sections share. Each section has a file of its own with its settings, their defaults, its
 //! validated form and its checks: `server`, `log`, `tokens`, `verify`, `brute_force`,
 //! `directory` (with `users`, `groups` and the cache, `tls`, and the `presets` they start
-//! from), `claims` (with `[access]`); `durations` bounds the durations of them all. Nothing
-//! here imports the directory, HTTP or token code: LDAP syntax comes from
-//! [`crate::ldap_syntax`].
+//! from), `claims` (with `[access]`), `portal` (the sign-in pages); `durations` bounds the
+//! durations of them all. Nothing here imports the directory, HTTP or token code: LDAP syntax
+//! comes from [`crate::ldap_syntax`].
 
 use std::fmt;
 use std::path::Path;
@@ -26,6 +26,7 @@ mod directory;
 mod durations;
 mod groups;
 mod log;
+mod portal;
 mod presets;
 mod server;
 mod tls;
@@ -43,6 +44,7 @@ pub use directory::{
 };
 pub use groups::{CacheSettings, GroupBase, GroupConfig, GroupSettings, Nesting, Strategy};
 pub use log::{LogFormat, LogSettings};
+pub use portal::{PortalConfig, PortalSettings};
 pub use presets::{AccountStatus, Preset, StrategyKind};
 pub use server::{ServerConfig, ServerSettings};
 pub use tls::{Encryption, TlsConfig, TlsSettings, TlsVersion, Trust, INSECURE_WARNING};
@@ -113,6 +115,8 @@ pub struct Settings {
     pub claims: ClaimSettings,
     #[serde(default)]
     pub access: AccessSettings,
+    #[serde(default)]
+    pub portal: PortalSettings,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +134,8 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub claims: ClaimConfig,
     pub access: AccessConfig,
+    /// The sign-in pages; None: off.
+    pub portal: Option<PortalConfig>,
     /// What works but deserves an operator's attention (such as `insecure_skip_verify`):
     /// logged by `serve` at start, printed by `check`.
     pub warnings: Vec<String>,
@@ -149,6 +155,7 @@ const LIST_KEYS: &[&str] = &[
     "directory.groups.member_attributes",
     "claims.groups_allow",
     "server.trusted_proxies",
+    "portal.allowed_redirect_hosts",
 ];
 
 impl Settings {
@@ -202,6 +209,15 @@ impl Settings {
         durations::validate_durations(&self, &mut problems);
         let server = server::validate_server(&self.server, &mut problems);
         verify::validate_verify(&self.verify, &mut problems);
+        let portal = portal::validate_portal(&self.portal, self.tokens.max_duration, &mut problems);
+        if let (Some(p), Some(name)) = (&portal, &self.verify.cookie_name) {
+            if *name != p.cookie_name {
+                warnings.push(format!(
+                    "verify.cookie_name = {name:?} is not portal.cookie_name = {:?}: /auth/verify does not read the sign-in page's session cookie",
+                    p.cookie_name
+                ));
+            }
+        }
         let tokens = tokens::validate_tokens(self.tokens, &mut problems);
         let directory = directory::validate_directory(self.directory, &mut problems, &mut warnings);
         brute_force::validate_brute_force(&self.brute_force, &mut problems);
@@ -224,6 +240,7 @@ impl Settings {
                     directory,
                     claims,
                     access,
+                    portal,
                     warnings,
                 })
             }

@@ -28,7 +28,7 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// The request line and headers, in bytes.
     pub max_header_bytes: usize,
-    /// A request body, in bytes (no endpoint reads one).
+    /// A request body, in bytes (only the sign-in forms read one).
     pub max_body_bytes: u64,
 }
 

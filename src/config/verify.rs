@@ -6,7 +6,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifySettings {
-    /// A cookie that may carry the token (after the `Authorization` header); unset: none.
+    /// A cookie that may carry the token (after the `Authorization` header); unset: none, or
+    /// the portal's session cookie when the portal is on.
     pub cookie_name: Option<String>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway: u64,
@@ -27,8 +28,7 @@ impl Default for VerifySettings {
 
 pub(super) fn validate_verify(v: &VerifySettings, problems: &mut Vec<String>) {
     if let Some(name) = &v.cookie_name {
-        let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if name.is_empty() || !name.chars().all(token_char) {
+        if !super::portal::is_cookie_name(name) {
             problems.push(format!(
                 "verify.cookie_name = {name:?} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)"
             ));

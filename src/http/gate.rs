@@ -31,17 +31,23 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
+    pub const LOGIN: &str = "/auth/login";
+    pub const LOGOUT: &str = "/auth/logout";
+    pub const PORTAL_CSS: &str = "/auth/portal.css";
 }
 
 /// Every route, as `latchkey_http_requests_total` labels them. A path that is none of these is
 /// counted as `unmatched`.
-pub const ROUTES: [&str; 6] = [
+pub const ROUTES: [&str; 9] = [
     paths::REQUEST_TOKEN,
     paths::VERIFY,
     paths::TOKEN_INFO,
     paths::HEALTHZ,
     paths::READYZ,
     paths::METRICS,
+    paths::LOGIN,
+    paths::LOGOUT,
+    paths::PORTAL_CSS,
 ];
 
 const UNMATCHED: &str = "unmatched";

@@ -5,6 +5,8 @@
 //! POST|GET /auth/request-token   request_token.rs
 //! *        /auth/verify          verify.rs (forward-auth)
 //! GET      /auth/token-info      verify.rs
+//! GET|POST /auth/login, /auth/logout, GET /auth/portal.css
+//!                                portal/ (the sign-in pages, when `portal.url` is set)
 //! GET      /healthz              health.rs
 //! GET      /readyz, /metrics     ops.rs
 //! ```
@@ -18,6 +20,8 @@ pub mod error;
 pub mod gate;
 mod health;
 pub mod ops;
+pub mod portal;
+pub mod redirect;
 pub mod request_token;
 pub mod span;
 pub mod verified;
@@ -84,8 +88,11 @@ pub struct AppState {
     /// The token durations a request may ask for.
     pub durations: Durations,
     pub verifier: Verifier,
-    /// The cookie a token may also come in, for forward-auth.
+    /// The cookie a token may also come in, for forward-auth: `verify.cookie_name`, else the
+    /// portal's session cookie when the portal is on.
     pub cookie_name: Option<String>,
+    /// The sign-in pages, when `portal.url` is set.
+    pub portal: Option<portal::Portal>,
     /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
     pub verified_cache_bytes: u64,
     pub process: ProcessState,
@@ -122,7 +129,16 @@ impl AppState {
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
             durations: Durations::new(config),
             verifier: tokens::verifier(&config.tokens, config.verify.leeway),
-            cookie_name: config.verify.cookie_name.clone(),
+            cookie_name: config.verify.cookie_name.clone().or_else(|| {
+                config
+                    .portal
+                    .as_ref()
+                    .map(|portal| portal.cookie_name.clone())
+            }),
+            portal: config
+                .portal
+                .as_ref()
+                .map(|portal| portal::Portal::new(portal, &config.tokens)),
             verified_cache_bytes: config.verify.cache_max_bytes
                 / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),
             process,
@@ -163,5 +179,6 @@ pub fn app(
         .configure(|cfg| verify::configure(cfg, &state))
         .configure(health::configure)
         .configure(ops::configure)
+        .configure(|cfg| portal::configure(cfg, &state))
         .default_service(web::to(error::not_found))
 }

@@ -10,8 +10,9 @@ use super::basic;
 use super::error::ApiError;
 use super::gate::paths;
 use super::AppState;
+use crate::identity::Identity;
 use crate::login::{LoginAttempt, LoginOptions, LoginRules};
-use crate::tokens::TokenError;
+use crate::tokens::{IssuedToken, TokenError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -144,7 +145,28 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
         .logins
         .log_in(&attempt, password, &asked.login)
         .await?;
-    let issued = state.issuer.issue(&identity, asked.duration).map_err(|e| {
+    let issued = issue_for(state, &attempt, &identity, asked.duration)?;
+    let expires_at = issued.expires_at_rfc3339();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(TokenResponse {
+            token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            expires_at,
+        }))
+}
+
+/// The token of a login that succeeded, valid `duration` seconds: counted in the metrics and
+/// the attempt's audit line written, whether it could be made or not. The sign-in form calls it
+/// too.
+pub(crate) fn issue_for(
+    state: &AppState,
+    attempt: &LoginAttempt<'_>,
+    identity: &Identity,
+    duration: u64,
+) -> Result<IssuedToken, ApiError> {
+    let issued = state.issuer.issue(identity, duration).map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
         let reason = match e {
             TokenError::TooLarge { .. } => "token_too_large",
@@ -155,15 +177,7 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
     })?;
     state.process.metrics.token_issued();
     attempt.issued(&identity.username);
-    let expires_at = issued.expires_at_rfc3339();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(TokenResponse {
-            token: issued.token,
-            token_type: "Bearer",
-            expires_in: issued.expires_in,
-            expires_at,
-        }))
+    Ok(issued)
 }
 
 /// The client's address: the TCP peer, or what a trusted proxy says it is.

@@ -284,6 +284,11 @@ impl TestConfig {
             .brute_force("min_failure_time", "0s")
     }
 
+    /// `[portal]`: `url`, `cookie_domain`, `allowed_redirect_hosts`, ...
+    pub fn portal(self, key: &str, value: impl Toml) -> TestConfig {
+        self.set("portal", key, value)
+    }
+
     /// `[log]`: `format`, ...
     pub fn log(self, key: &str, value: impl Toml) -> TestConfig {
         self.set("log", key, value)
@@ -324,15 +329,26 @@ impl TestConfig {
 
     /// `latchkey serve` for it on a free port (two workers), logging at `rust_log`.
     pub fn serve(&self, dir: &Path, rust_log: &str) -> Served {
+        self.serve_with(dir, rust_log, |config, _| config)
+    }
+
+    /// [`TestConfig::serve`] with the changes `on_port` makes once the port is known (for
+    /// settings that name the service's own address, such as `portal.url`).
+    pub fn serve_with(
+        &self,
+        dir: &Path,
+        rust_log: &str,
+        on_port: impl Fn(TestConfig, u16) -> TestConfig + 'static,
+    ) -> Served {
         let config = self.clone();
         serve(
             dir,
             move |port| {
-                config
+                let config = config
                     .clone()
                     .server("listen", format!("127.0.0.1:{port}"))
-                    .server("workers", 2)
-                    .toml()
+                    .server("workers", 2);
+                on_port(config, port).toml()
             },
             rust_log,
         )

@@ -1,9 +1,11 @@
 #![allow(dead_code)]
 //! Shared helpers for the integration tests (`mod support;` in a test file).
 
+pub mod browser;
 pub mod caddy;
 pub mod config;
 pub mod nginx;
+pub mod portal;
 pub mod process;
 pub mod served;
 pub mod service;

@@ -164,6 +164,11 @@ impl Process {
             .id()
     }
 
+    /// PID of the child if it is running (for a `Drop` that must not panic).
+    pub fn running_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// What the child has written to its standard output and error, across restarts.
     pub fn log(&self) -> String {
         read_log(&self.spec.log)

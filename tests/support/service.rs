@@ -56,10 +56,7 @@ pub struct Answer {
 impl Answer {
     /// A header's value, or "" when it is missing.
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().expect("a visible header value"))
-            .unwrap_or("")
+        header_value(&self.headers, name)
     }
 
     /// Assert the status, showing the body when it is another.
@@ -79,6 +76,14 @@ impl Answer {
             .as_str()
             .unwrap_or_else(|| panic!("no token in {:?} {}", self.status, self.body))
     }
+}
+
+/// The value of header `name` in `headers`, or "" when it is missing.
+pub fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map(|v| v.to_str().expect("a visible header value"))
+        .unwrap_or("")
 }
 
 /// Send `req` and read the answer; the body must be JSON.
