@@ -102,4 +102,10 @@ fn the_demo_configuration_loads_with_the_secret_the_demo_adds() {
     );
     assert_eq!(config.claims.flags.len(), 1);
     assert_eq!(d.cache.ttl, std::time::Duration::from_secs(30));
+    // The sign-in page on the demo's loopback address, its cookies without Secure.
+    let portal = config.portal.expect("the demo serves the sign-in page");
+    assert_eq!(portal.url.as_str(), "http://127.0.0.1:8080/");
+    assert!(!portal.cookie_secure);
+    assert_eq!(portal.cookie_name, "latchkey_session");
+    assert_eq!(portal.session_duration, 12 * 3600);
 }
