@@ -236,6 +236,7 @@ async fn a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
         "Sign out?\nYou will have to sign in again to open the sites this sign-in \
          covers.\nSign out"
     );
+    browser.screenshot("sign-out").await;
     browser.click("Sign out").await;
     assert_eq!(browser.status().await, 200);
     assert_eq!(browser.url().await, portal.url("/auth/logout"));
@@ -244,6 +245,7 @@ async fn a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
         "Signed out\nYou are signed out.\nSign in again"
     );
     assert_eq!(browser.cookie("latchkey_session").await, None);
+    browser.screenshot("signed-out").await;
     browser.click("Sign in again").await;
     assert_eq!(browser.url().await, portal.url("/auth/login"));
     assert_sign_in_form(&browser).await;
