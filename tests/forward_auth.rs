@@ -382,12 +382,12 @@ const GUARDED: &str = "/reports/q3?year=2025&tab=a+b";
 const SIGN_IN: &str = "http://127.0.0.1/auth/login?rd=http%3A%2F%2F127.0.0.1%2Freports%2Fq3%3Fyear%3D2025%26tab%3Da%2Bb";
 
 /// A slapd and a `latchkey serve` with the sign-in page on (the loopback demo's settings),
-/// trusting the proxies on 127.0.0.1 and letting `rd` name 127.0.0.1; keep all three.
-fn latchkey_with_portal() -> (Slapd, tempfile::TempDir, Served) {
+/// trusting the proxies at `trusted_proxies` and letting `rd` name 127.0.0.1; keep all three.
+fn latchkey_with_portal(trusted_proxies: &[&str]) -> (Slapd, tempfile::TempDir, Served) {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let latchkey = TestConfig::new(&slapd)
-        .server("trusted_proxies", ["127.0.0.1"])
+        .server("trusted_proxies", trusted_proxies)
         .portal("url", "http://127.0.0.1")
         .portal("cookie_secure", false)
         .portal("allowed_redirect_hosts", ["127.0.0.1"])
@@ -470,7 +470,7 @@ fn browsers_are_sent_to_sign_in(port: u16, post_status: u16) -> Answer {
 
 #[test]
 fn nginx_sends_a_browser_to_sign_in_and_lets_its_session_through() {
-    let (_slapd, _dir, latchkey) = latchkey_with_portal();
+    let (_slapd, _dir, latchkey) = latchkey_with_portal(&["127.0.0.1"]);
     let nginx = Nginx::start(&nginx_config(latchkey.port, echo_upstream()));
     // nginx redirects every method with its own 302 (Latchkey answered it a 401 with Location).
     let get = browsers_are_sent_to_sign_in(nginx.port(), 302);
@@ -506,7 +506,7 @@ fn nginx_sends_a_browser_to_sign_in_and_lets_its_session_through() {
 
 #[test]
 fn caddy_sends_a_browser_to_sign_in_and_lets_its_session_through() {
-    let (_slapd, _dir, latchkey) = latchkey_with_portal();
+    let (_slapd, _dir, latchkey) = latchkey_with_portal(&["127.0.0.1"]);
     let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
     // forward_auth passes Latchkey's redirect on: 302 for a GET, 303 for a POST.
     let get = browsers_are_sent_to_sign_in(caddy.port(), 303);
@@ -516,13 +516,7 @@ fn caddy_sends_a_browser_to_sign_in_and_lets_its_session_through() {
 
 #[test]
 fn without_the_proxy_in_trusted_proxies_a_browser_gets_the_plain_401() {
-    let slapd = Slapd::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let latchkey = TestConfig::new(&slapd)
-        .portal("url", "http://127.0.0.1")
-        .portal("cookie_secure", false)
-        .portal("allowed_redirect_hosts", ["127.0.0.1"])
-        .serve(dir.path(), "info");
+    let (_slapd, _dir, latchkey) = latchkey_with_portal(&[]);
     let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
     let refused = request(caddy.port(), "GET", GUARDED, &[BROWSER]);
     assert_eq!(refused.status, 401, "{refused:?}");
