@@ -70,10 +70,19 @@ fn nginx_config(latchkey_port: u16, app_port: u16) -> String {
         .replace(
             "/etc/nginx/latchkey-identity.conf",
             &deploy.join("latchkey-identity.conf").display().to_string(),
+        )
+        .replace(
+            "/etc/nginx/latchkey-original-url.conf",
+            &deploy
+                .join("latchkey-original-url.conf")
+                .display()
+                .to_string(),
         );
+    // The application's server first (the default one, which the tests' `Host: 127.0.0.1`
+    // reaches), the sign-in page's second.
     assert_eq!(
         replaced.matches("{listen}").count(),
-        1,
+        2,
         "the example changed shape"
     );
     replaced
@@ -84,9 +93,14 @@ fn nginx_config(latchkey_port: u16, app_port: u16) -> String {
 fn caddy_config(latchkey_port: u16, app_port: u16) -> String {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/caddy/Caddyfile");
     let text = std::fs::read_to_string(example).expect("read the example");
-    assert_eq!(text.matches("127.0.0.1:8080").count(), 3, "{text}");
+    assert_eq!(text.matches("127.0.0.1:8080").count(), 4, "{text}");
     assert_eq!(text.matches("127.0.0.1:9000").count(), 2, "{text}");
     assert_eq!(text.matches("app.example.org {").count(), 1, "{text}");
+    // The sign-in page's own site would listen on port 443: left out here.
+    let (text, signin_site) = text
+        .split_once("\n# The sign-in page, on a host of its own")
+        .expect("the sign-in page's site comes last");
+    assert!(signin_site.contains("auth.example.org {"), "{signin_site}");
     text.replace("127.0.0.1:8080", &format!("127.0.0.1:{latchkey_port}"))
         .replace("127.0.0.1:9000", &format!("127.0.0.1:{app_port}"))
         .replace("app.example.org {", "http://{listen} {")
@@ -352,4 +366,163 @@ fn caddy_replaces_every_identity_header_the_client_sends() {
     for target in ["/", "/admin/users"] {
         reaches_the_upstream_as(caddy.port(), target, &carol, ["carol", "", "", ""], &[]);
     }
+}
+
+/// A browser's `Accept` as Chromium sends it when it opens a page.
+const BROWSER: (&str, &str) = (
+    "Accept",
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+);
+
+/// A guarded page, with a query.
+const GUARDED: &str = "/reports/q3?year=2025&tab=a+b";
+
+/// The sign-in page with [`GUARDED`] as `rd`, as the tests' proxies see it (`Host: 127.0.0.1`,
+/// plain http).
+const SIGN_IN: &str = "http://127.0.0.1/auth/login?rd=http%3A%2F%2F127.0.0.1%2Freports%2Fq3%3Fyear%3D2025%26tab%3Da%2Bb";
+
+/// A slapd and a `latchkey serve` with the sign-in page on (the loopback demo's settings),
+/// trusting the proxies at `trusted_proxies` and letting `rd` name 127.0.0.1; keep all three.
+fn latchkey_with_portal(trusted_proxies: &[&str]) -> (Slapd, tempfile::TempDir, Served) {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let latchkey = TestConfig::new(&slapd)
+        .server("trusted_proxies", trusted_proxies)
+        .portal("url", "http://127.0.0.1")
+        .portal("cookie_secure", false)
+        .portal("allowed_redirect_hosts", ["127.0.0.1"])
+        .serve(dir.path(), "info");
+    (slapd, dir, latchkey)
+}
+
+/// Through the proxy on `port`: a browser without a session is sent to sign in with `GUARDED`
+/// as `rd` (a 302 for a GET, `post_status` for a POST), with a broken session cookie too; API
+/// callers get the 401 with the challenge; a browser with a session cookie reaches the upstream
+/// with its identity. Returns the redirect of the GET, for the caller to check.
+fn browsers_are_sent_to_sign_in(port: u16, post_status: u16) -> Answer {
+    let redirected = |method: &str, headers: &[(&str, &str)], status: u16| {
+        let answer = request(port, method, GUARDED, headers);
+        assert_eq!(answer.status, status, "{method} {headers:?}: {answer:?}");
+        assert_eq!(answer.header("Location"), Some(SIGN_IN), "{answer:?}");
+        assert_eq!(
+            answer.header("Cache-Control"),
+            Some("no-store"),
+            "{answer:?}"
+        );
+        assert!(!answer.body.contains("/reports/q3"), "{}", answer.body);
+        answer
+    };
+    let get = redirected("GET", &[BROWSER], 302);
+    redirected("POST", &[BROWSER], post_status);
+    redirected("GET", &[BROWSER, ("Cookie", "latchkey_session=a.b.c")], 302);
+
+    // Programs keep the 401 and its challenge, and are sent nowhere.
+    for headers in [
+        vec![("Accept", "application/json")],
+        vec![],
+        vec![BROWSER, ("X-Requested-With", "XMLHttpRequest")],
+        vec![BROWSER, ("Authorization", "Bearer a.b.c")],
+    ] {
+        let refused = request(port, "GET", GUARDED, &headers);
+        assert_eq!(refused.status, 401, "{headers:?}: {refused:?}");
+        assert_eq!(refused.header("Location"), None, "{refused:?}");
+        let challenge = if headers.iter().any(|(name, _)| *name == "Authorization") {
+            r#"Bearer realm="latchkey", error="invalid_token""#
+        } else {
+            r#"Bearer realm="latchkey""#
+        };
+        let challenges: Vec<&str> = refused
+            .headers
+            .iter()
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(name, _)| name.eq_ignore_ascii_case("WWW-Authenticate"))
+            .map(|(_, value)| value.trim())
+            .collect();
+        assert_eq!(challenges, [challenge], "{refused:?}");
+        assert!(!refused.body.contains("/reports/q3"), "{}", refused.body);
+    }
+
+    // A browser with a session passes, with its identity, to the page it asked for.
+    let issued = request(
+        port,
+        "POST",
+        "/auth/request-token",
+        &[("Authorization", &basic(ALICE.login, ALICE.password))],
+    );
+    assert_eq!(issued.status, 200, "{issued:?}");
+    let json: serde_json::Value = serde_json::from_str(&issued.body).expect("JSON");
+    let session = format!(
+        "latchkey_session={}",
+        json["token"].as_str().expect("a token")
+    );
+    let passed = request(port, "GET", GUARDED, &[BROWSER, ("Cookie", &session)]);
+    assert_eq!(passed.status, 200, "{passed:?}");
+    assert!(
+        passed.body.starts_with(&format!("GET {GUARDED} HTTP/1.")),
+        "{}",
+        passed.body
+    );
+    assert_eq!(received(&passed, "Remote-User"), ["alice"]);
+    assert_eq!(received(&passed, "Remote-Email"), ["alice@example.org"]);
+    assert_eq!(received(&passed, "Remote-Name"), ["Alice Liddell"]);
+    get
+}
+
+#[test]
+fn nginx_sends_a_browser_to_sign_in_and_lets_its_session_through() {
+    let (_slapd, _dir, latchkey) = latchkey_with_portal(&["127.0.0.1"]);
+    let nginx = Nginx::start(&nginx_config(latchkey.port, echo_upstream()));
+    // nginx redirects every method with its own 302 (Latchkey answered it a 401 with Location).
+    let get = browsers_are_sent_to_sign_in(nginx.port(), 302);
+    // auth_request keeps the challenge of Latchkey's 401 on the answer; browsers ignore it on a
+    // redirect.
+    assert_eq!(
+        get.header("WWW-Authenticate"),
+        Some(r#"Bearer realm="latchkey""#),
+        "{get:?}"
+    );
+    assert!(
+        get.body.contains("<title>302 Found</title>"),
+        "{}",
+        get.body
+    );
+
+    // A client's own X-Forwarded-* never reach Latchkey through nginx: the URL is nginx's.
+    let forged = request(
+        nginx.port(),
+        "GET",
+        GUARDED,
+        &[
+            BROWSER,
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "evil.net"),
+            ("X-Forwarded-Uri", "/"),
+            ("X-Forwarded-Method", "GET"),
+        ],
+    );
+    assert_eq!(forged.status, 302, "{forged:?}");
+    assert_eq!(forged.header("Location"), Some(SIGN_IN));
+}
+
+#[test]
+fn caddy_sends_a_browser_to_sign_in_and_lets_its_session_through() {
+    let (_slapd, _dir, latchkey) = latchkey_with_portal(&["127.0.0.1"]);
+    let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
+    // forward_auth passes Latchkey's redirect on: 302 for a GET, 303 for a POST.
+    let get = browsers_are_sent_to_sign_in(caddy.port(), 303);
+    assert_eq!(get.body, "", "{}", caddy.log());
+    assert_eq!(get.header("WWW-Authenticate"), None, "{get:?}");
+}
+
+#[test]
+fn without_the_proxy_in_trusted_proxies_a_browser_gets_the_plain_401() {
+    let (_slapd, _dir, latchkey) = latchkey_with_portal(&[]);
+    let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
+    let refused = request(caddy.port(), "GET", GUARDED, &[BROWSER]);
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(refused.header("Location"), None);
+    assert_eq!(
+        refused.header("WWW-Authenticate"),
+        Some(r#"Bearer realm="latchkey""#)
+    );
 }

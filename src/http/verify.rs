@@ -8,6 +8,15 @@
 //! as `%25`). A token's verification and headers are kept for its next request, by each
 //! worker (`verified.rs`).
 //!
+//! Browsers, when the portal is on: a request without a valid token that looks like a browser
+//! opening a page (no `Authorization`, no `X-Requested-With: XMLHttpRequest`, `text/html` in
+//! `Accept`), relayed by one of `server.trusted_proxies`, is sent to `<portal.url>/auth/login`
+//! with its original URL as `rd`: a 302 (GET, HEAD) or 303 when Traefik or Caddy describe that
+//! URL in `X-Forwarded-Proto`, `-Host`, `-Uri` and `-Method`; the usual 401 with a `Location`
+//! when nginx sends it in `X-Original-URL` (the nginx example turns that into the redirect).
+//! The original URL must pass the portal's redirect rule; anything else gets the plain 401.
+//! This is decided only after a refusal: the path of a valid token does not change.
+//!
 //! `GET /auth/token-info`: the verified claims as JSON.
 
 use std::future::ready;
@@ -20,11 +29,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use latchkey_verify::actix::{require_groups, token_headers, token_of_request, Rejection};
 use latchkey_verify::locate_token;
+use url::Url;
 
 use super::error::ApiError;
 use super::gate::paths;
+use super::portal::Portal;
 use super::verified::{Verified, VerifiedTokens};
 use super::AppState;
+use crate::client_ip::TrustedProxies;
 use crate::group_expr::{Expr, GroupSet};
 
 /// Register the routes of one worker, with its own cache of verified tokens. `/auth/verify` is
@@ -108,7 +120,14 @@ fn verify(req: &HttpRequest, state: &AppState, tokens: &VerifiedTokens) -> HttpR
         Ok(verified) => verified,
         Err(rejection) => {
             tracing::debug!(reason = %rejection, "forward-auth refused");
-            return rejection.error_response();
+            let sign_in = state
+                .portal
+                .as_ref()
+                .and_then(|portal| sign_in(req, portal, &state.process.proxies));
+            return match sign_in {
+                Some(sign_in) => sign_in.response(&rejection),
+                None => rejection.error_response(),
+            };
         }
     };
     if let Err(rejection) = require_groups(&verified.claims, &wanted.groups) {
@@ -152,6 +171,120 @@ fn verified_token(
         .map_err(Rejection::Token)
 }
 
+/// How a browser that came without a valid token is sent to the sign-in page.
+#[derive(Debug, PartialEq, Eq)]
+struct SignIn {
+    /// 302 or 303 for a proxy that passes a redirect on (Traefik, Caddy); 401 for nginx, whose
+    /// `auth_request` turns it into the redirect.
+    status: StatusCode,
+    /// The sign-in page, with the original URL as `rd`.
+    location: HeaderValue,
+}
+
+impl SignIn {
+    /// The answer: the refusal's own 401 with a `Location` for nginx, a bare redirect otherwise.
+    fn response(&self, rejection: &Rejection) -> HttpResponse {
+        let mut response = if self.status == StatusCode::UNAUTHORIZED {
+            rejection.error_response()
+        } else {
+            HttpResponse::new(self.status)
+        };
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::LOCATION, self.location.clone());
+        response
+    }
+}
+
+/// Where to send a request without a valid token when the portal is on, or None for a plain
+/// 401: an API caller, a peer that is not one of `server.trusted_proxies`, no original URL, or
+/// one the portal's redirect rule would not return to.
+fn sign_in(req: &HttpRequest, portal: &Portal, proxies: &TrustedProxies) -> Option<SignIn> {
+    if is_api_caller(req) || !proxies.contains(req.peer_addr()?.ip()) {
+        return None;
+    }
+    let (original, status) = match forwarded_url(req) {
+        Some(url) => {
+            let status = match single_header(req, "x-forwarded-method") {
+                Some("GET" | "HEAD") => StatusCode::FOUND,
+                _ => StatusCode::SEE_OTHER,
+            };
+            (url, status)
+        }
+        None => (
+            single_header(req, "x-original-url")?.to_owned(),
+            StatusCode::UNAUTHORIZED,
+        ),
+    };
+    let Some(original) = portal.rule.allows(&original) else {
+        tracing::debug!("no sign-in redirect: the redirect rule does not allow the original URL");
+        return None;
+    };
+    let mut location = Url::parse(portal.login_url()).ok()?;
+    location
+        .query_pairs_mut()
+        .append_pair("rd", original.as_str());
+    let location = HeaderValue::from_str(location.as_str()).ok()?;
+    Some(SignIn { status, location })
+}
+
+/// Whether the request comes from a program rather than a browser opening a page: it sent an
+/// `Authorization` header or `X-Requested-With: XMLHttpRequest`, or its `Accept` lacks
+/// `text/html`.
+fn is_api_caller(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::AUTHORIZATION)
+        || headers
+            .get_all("x-requested-with")
+            .any(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
+        || !headers
+            .get_all(header::ACCEPT)
+            .any(|value| accepts_html(value.as_bytes()))
+}
+
+/// Whether an `Accept` value lists `text/html` (not with `q=0`). Wildcards do not count: a
+/// browser opening a page names `text/html`.
+fn accepts_html(accept: &[u8]) -> bool {
+    let Ok(accept) = std::str::from_utf8(accept) else {
+        return false;
+    };
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        media.eq_ignore_ascii_case("text/html")
+            && parts.all(|param| {
+                let (name, value) = param.split_once('=').unwrap_or((param, ""));
+                !(name.trim().eq_ignore_ascii_case("q")
+                    && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+            })
+    })
+}
+
+/// The original URL Traefik and Caddy describe in `X-Forwarded-Proto`, `X-Forwarded-Host` and
+/// `X-Forwarded-Uri`, when each is there once, the scheme is http(s), the host has only the
+/// characters of a host and port, and the URI is a path.
+fn forwarded_url(req: &HttpRequest) -> Option<String> {
+    let proto = single_header(req, "x-forwarded-proto")?;
+    let host = single_header(req, "x-forwarded-host")?;
+    let uri = single_header(req, "x-forwarded-uri")?;
+    let scheme_ok = proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("http");
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    (scheme_ok && host_ok && uri.starts_with('/')).then(|| format!("{proto}://{host}{uri}"))
+}
+
+/// The value of header `name` when the request has it exactly once, in visible ASCII.
+fn single_header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    let mut values = req.headers().get_all(name);
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()
+}
+
 /// The claims of the request's token. Verified every time: introspection is not on the path of
 /// every request, as `/auth/verify` is.
 #[tracing::instrument(name = "token_info", skip_all)]
@@ -167,8 +300,220 @@ async fn token_info(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::testing::{parse, GOOD};
+    use crate::config::PortalConfig;
+    use actix_web::test::TestRequest;
+    use latchkey_verify::VerifyError;
+
+    const PROXY: &str = "10.0.0.1:40000";
+    const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+    fn portal() -> (Portal, TrustedProxies) {
+        let config = parse(&format!(
+            "{GOOD}\n[portal]\nurl = \"https://auth.example.org\"\ncookie_domain = \"example.org\"\n"
+        ))
+        .unwrap();
+        let portal_config: &PortalConfig = config.portal.as_ref().unwrap();
+        (
+            Portal::new(portal_config, &config.tokens),
+            TrustedProxies::parse(&["10.0.0.0/8"]).unwrap(),
+        )
+    }
+
+    /// A request from `peer` with a browser's `Accept` and `headers`.
+    fn browser(peer: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        let mut req = TestRequest::get()
+            .uri("/auth/verify")
+            .peer_addr(peer.parse().unwrap())
+            .insert_header((header::ACCEPT, BROWSER_ACCEPT));
+        for (name, value) in headers {
+            req = req.append_header((*name, *value));
+        }
+        req.to_http_request()
+    }
+
+    /// Traefik's or Caddy's description of `method https://app.example.org<uri>`.
+    fn forwarded<'a>(method: &'a str, uri: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.org"),
+            ("X-Forwarded-Uri", uri),
+            ("X-Forwarded-Method", method),
+        ]
+    }
+
+    fn decide(req: &HttpRequest) -> Option<(u16, String)> {
+        let (portal, proxies) = portal();
+        sign_in(req, &portal, &proxies)
+            .map(|s| (s.status.as_u16(), s.location.to_str().unwrap().to_owned()))
+    }
+
+    const TO_Q3: &str =
+        "https://auth.example.org/auth/login?rd=https%3A%2F%2Fapp.example.org%2Freports%2Fq3%3Fyear%3D2025%26tab%3Da%2Bb";
+
+    #[test]
+    fn a_browser_behind_traefik_or_caddy_is_redirected_by_method() {
+        let uri = "/reports/q3?year=2025&tab=a+b";
+        for (method, status) in [
+            ("GET", 302),
+            ("HEAD", 302),
+            ("POST", 303),
+            ("PUT", 303),
+            ("DELETE", 303),
+            ("get", 303),
+        ] {
+            let req = browser(PROXY, &forwarded(method, uri));
+            assert_eq!(decide(&req), Some((status, TO_Q3.into())), "{method}");
+        }
+        // No method at all: a 303, which every method may follow with a GET.
+        let mut headers = forwarded("GET", uri);
+        headers.pop();
+        assert_eq!(decide(&browser(PROXY, &headers)), Some((303, TO_Q3.into())));
+    }
+
+    #[test]
+    fn a_browser_behind_nginx_gets_a_401_with_the_location() {
+        let req = browser(
+            PROXY,
+            &[(
+                "X-Original-URL",
+                "https://app.example.org/reports/q3?year=2025&tab=a+b",
+            )],
+        );
+        assert_eq!(decide(&req), Some((401, TO_Q3.into())));
+        let (portal, proxies) = portal();
+        let answer = sign_in(&req, &portal, &proxies)
+            .unwrap()
+            .response(&Rejection::Token(VerifyError::Missing));
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        let headers = answer.headers();
+        assert_eq!(headers.get(header::LOCATION).unwrap(), TO_Q3);
+        assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        assert_eq!(
+            headers.get(header::WWW_AUTHENTICATE).unwrap(),
+            r#"Bearer realm="latchkey""#
+        );
+        let redirect = sign_in(&browser(PROXY, &forwarded("GET", "/")), &portal, &proxies)
+            .unwrap()
+            .response(&Rejection::Token(VerifyError::Missing));
+        assert_eq!(redirect.status(), StatusCode::FOUND);
+        assert_eq!(
+            redirect.headers().get(header::LOCATION).unwrap(),
+            "https://auth.example.org/auth/login?rd=https%3A%2F%2Fapp.example.org%2F"
+        );
+        assert_eq!(
+            redirect.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+        assert_eq!(redirect.headers().get(header::WWW_AUTHENTICATE), None);
+    }
+
+    #[test]
+    fn api_callers_get_the_plain_401() {
+        let uri = "/reports/q3";
+        let mut cases: Vec<Vec<(&str, &str)>> = Vec::new();
+        for extra in [
+            ("Authorization", "Bearer a.b.c"),
+            ("Authorization", "Basic Zm9vOg=="),
+            ("X-Requested-With", "XMLHttpRequest"),
+            ("x-requested-with", "xmlhttprequest"),
+        ] {
+            let mut headers = forwarded("GET", uri);
+            headers.push(extra);
+            cases.push(headers);
+        }
+        for headers in cases {
+            assert_eq!(decide(&browser(PROXY, &headers)), None, "{headers:?}");
+        }
+        for accept in [
+            None,
+            Some("application/json"),
+            Some("*/*"),
+            Some("text/*"),
+            Some("text/htmlx"),
+            Some("text/html;q=0"),
+            Some("text/html; q=0.000, application/json"),
+        ] {
+            let mut req = TestRequest::get()
+                .uri("/auth/verify")
+                .peer_addr(PROXY.parse().unwrap());
+            if let Some(accept) = accept {
+                req = req.insert_header((header::ACCEPT, accept));
+            }
+            for (name, value) in forwarded("GET", uri) {
+                req = req.insert_header((name, value));
+            }
+            assert_eq!(decide(&req.to_http_request()), None, "{accept:?}");
+        }
+        assert!(accepts_html(b"TEXT/HTML ; level=1"));
+        assert!(accepts_html(b"application/json, text/html;q=0.1"));
+    }
+
+    #[test]
+    fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
+        for peer in ["192.0.2.9:40000", "127.0.0.1:40000", "[::1]:40000"] {
+            let req = browser(peer, &forwarded("GET", "/reports/q3"));
+            assert_eq!(decide(&req), None, "{peer}");
+            let req = browser(peer, &[("X-Original-URL", "https://app.example.org/")]);
+            assert_eq!(decide(&req), None, "{peer}");
+        }
+        assert!(decide(&browser("[::ffff:10.0.0.1]:1", &forwarded("GET", "/"))).is_some());
+    }
+
+    #[test]
+    fn a_hostile_or_incomplete_original_url_gets_the_plain_401() {
+        for (proto, host, uri) in [
+            ("https", "evil.net", "/"),
+            ("https", "app.example.org.evil.net", "/"),
+            ("https", "app.example.org@evil.net", "/"),
+            ("https", "app.example.org", "@evil.net/"),
+            ("https", "app.example.org", ".evil.net/"),
+            ("https", "evil.net/x", "/"),
+            ("https", "app.example.org", "x"),
+            ("https", "", "/"),
+            ("http", "app.example.org", "/"),
+            ("javascript", "app.example.org", "/"),
+            ("https://app.example.org/#", "evil.net", "/"),
+            ("https", "app.example.org", "/a\tb"),
+        ] {
+            let headers = [
+                ("X-Forwarded-Proto", proto),
+                ("X-Forwarded-Host", host),
+                ("X-Forwarded-Uri", uri),
+                ("X-Forwarded-Method", "GET"),
+            ];
+            assert_eq!(
+                decide(&browser(PROXY, &headers)),
+                None,
+                "{proto} {host} {uri}"
+            );
+        }
+        for original in [
+            "//evil.net/",
+            "/reports/q3",
+            "https://evil.net/",
+            "https://good@evil.net/",
+            "https:evil.net",
+            "javascript:alert(1)",
+            "https://app.example.org\\@evil.net/",
+        ] {
+            let req = browser(PROXY, &[("X-Original-URL", original)]);
+            assert_eq!(decide(&req), None, "{original}");
+        }
+        // Missing pieces, or a header sent twice.
+        assert_eq!(decide(&browser(PROXY, &[])), None);
+        let mut twice = forwarded("GET", "/");
+        twice.push(("X-Forwarded-Host", "evil.net"));
+        assert_eq!(decide(&browser(PROXY, &twice)), None);
+        let twice = [
+            ("X-Original-URL", "https://app.example.org/"),
+            ("X-Original-URL", "https://evil.net/"),
+        ];
+        assert_eq!(decide(&browser(PROXY, &twice)), None);
+    }
 
     #[test]
     fn groups_are_collected_and_empty_ones_refused() {

@@ -96,6 +96,11 @@ impl Portal {
         }
     }
 
+    /// The sign-in form's absolute URL (`<portal.url>/auth/login`).
+    pub fn login_url(&self) -> &str {
+        &self.login_url
+    }
+
     /// `rd` as the URL to follow, when the rule allows it; a refused one is logged.
     fn target(&self, rd: &str) -> Option<Url> {
         if rd.is_empty() {
