@@ -29,7 +29,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use latchkey_verify::actix::{require_groups, token_headers, token_of_request, Rejection};
 use latchkey_verify::locate_token;
-use url::Url;
 
 use super::error::ApiError;
 use super::gate::paths;
@@ -220,11 +219,14 @@ fn sign_in(req: &HttpRequest, portal: &Portal, proxies: &TrustedProxies) -> Opti
         tracing::debug!("no sign-in redirect: the redirect rule does not allow the original URL");
         return None;
     };
-    let mut location = Url::parse(portal.login_url()).ok()?;
-    location
-        .query_pairs_mut()
-        .append_pair("rd", original.as_str());
-    let location = HeaderValue::from_str(location.as_str()).ok()?;
+    // `login_url` comes from the parsed `portal.url` and has no query: appending the encoded
+    // `rd` is what `Url::query_pairs_mut` would do, without parsing it again per request.
+    let rd = original.as_str();
+    let mut location = String::with_capacity(portal.login_url().len() + 4 + rd.len() * 2);
+    location.push_str(portal.login_url());
+    location.push_str("?rd=");
+    location.extend(url::form_urlencoded::byte_serialize(rd.as_bytes()));
+    let location = HeaderValue::from_maybe_shared(location).ok()?;
     Some(SignIn { status, location })
 }
 
