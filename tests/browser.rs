@@ -167,6 +167,34 @@ async fn assert_sign_in_form(browser: &Browser) {
     assert_eq!(browser.value("Password").await, "");
 }
 
+/// Sign in as alice with a wrong password on the form shown: the form again at `form_url`, with a
+/// 401, the one generic message, the login kept and the password not.
+async fn a_wrong_password_shows_the_error(browser: &Browser, form_url: &str) {
+    browser.fill("Login", ALICE.login).await;
+    browser.fill("Password", "not-her-password").await;
+    browser.click("Sign in").await;
+    assert_eq!(browser.status().await, 401);
+    assert_eq!(browser.url().await, form_url);
+    assert_eq!(
+        content(browser).await,
+        "Sign in\nUse your directory login and password.\n\
+         The login or password is wrong.\nLogin\nPassword\nSign in"
+    );
+    assert_eq!(browser.value("Login").await, "alice");
+    assert_eq!(browser.value("Password").await, "");
+}
+
+/// The page after signing out at `logout_url`, with the session cookie gone.
+async fn assert_signed_out(browser: &Browser, logout_url: &str) {
+    assert_eq!(browser.status().await, 200);
+    assert_eq!(browser.url().await, logout_url);
+    assert_eq!(
+        content(browser).await,
+        "Signed out\nYou are signed out.\nSign in again"
+    );
+    assert_eq!(browser.cookie("latchkey_session").await, None);
+}
+
 /// The page alice sees once signed in, without a `rd`.
 const ALICE_SIGNED_IN: &str = "Signed in\nSigned in as Alice Liddell (alice).\n\
     Groups\nadmins\nbackend\ncycle-a\nstaff\nSign out";
@@ -197,18 +225,7 @@ async fn a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
 
     // A wrong password: the form again, one generic message tied to the fields, the login
     // kept, the password not, the focus on the password.
-    browser.fill("Login", ALICE.login).await;
-    browser.fill("Password", "not-her-password").await;
-    browser.click("Sign in").await;
-    assert_eq!(browser.status().await, 401);
-    assert_eq!(browser.url().await, portal.url("/auth/login"));
-    assert_eq!(
-        content(&browser).await,
-        "Sign in\nUse your directory login and password.\n\
-         The login or password is wrong.\nLogin\nPassword\nSign in"
-    );
-    assert_eq!(browser.value("Login").await, "alice");
-    assert_eq!(browser.value("Password").await, "");
+    a_wrong_password_shows_the_error(&browser, &portal.url("/auth/login")).await;
     assert_eq!(browser.focused().await, "password");
     for field in ["Login", "Password"] {
         let field = browser.field(field).await;
@@ -255,13 +272,7 @@ async fn a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
     );
     browser.screenshot("sign-out").await;
     browser.click("Sign out").await;
-    assert_eq!(browser.status().await, 200);
-    assert_eq!(browser.url().await, portal.url("/auth/logout"));
-    assert_eq!(
-        content(&browser).await,
-        "Signed out\nYou are signed out.\nSign in again"
-    );
-    assert_eq!(browser.cookie("latchkey_session").await, None);
+    assert_signed_out(&browser, &portal.url("/auth/logout")).await;
     browser.screenshot("signed-out").await;
     browser.click("Sign in again").await;
     assert_eq!(browser.url().await, portal.url("/auth/login"));
@@ -493,18 +504,7 @@ async fn a_person_signs_in_through<P: 'static>(proxied: &Proxied<P>, screenshot:
     assert_eq!(browser.url().await, sign_in);
     assert_sign_in_form(&browser).await;
 
-    browser.fill("Login", ALICE.login).await;
-    browser.fill("Password", "not-her-password").await;
-    browser.click("Sign in").await;
-    assert_eq!(browser.status().await, 401);
-    assert_eq!(browser.url().await, proxied.url("/auth/login"));
-    assert_eq!(
-        content(&browser).await,
-        "Sign in\nUse your directory login and password.\n\
-         The login or password is wrong.\nLogin\nPassword\nSign in"
-    );
-    assert_eq!(browser.value("Login").await, "alice");
-    assert_eq!(browser.value("Password").await, "");
+    a_wrong_password_shows_the_error(&browser, &proxied.url("/auth/login")).await;
     assert_eq!(browser.cookie("latchkey_session").await, None);
 
     browser.fill("Password", ALICE.password).await;
@@ -531,13 +531,7 @@ async fn a_person_signs_in_through<P: 'static>(proxied: &Proxied<P>, screenshot:
 
     browser.open(&proxied.url("/auth/logout")).await;
     browser.click("Sign out").await;
-    assert_eq!(browser.status().await, 200);
-    assert_eq!(browser.url().await, proxied.url("/auth/logout"));
-    assert_eq!(
-        content(&browser).await,
-        "Signed out\nYou are signed out.\nSign in again"
-    );
-    assert_eq!(browser.cookie("latchkey_session").await, None);
+    assert_signed_out(&browser, &proxied.url("/auth/logout")).await;
 
     browser.open(&guarded).await;
     assert_eq!(browser.url().await, sign_in);
