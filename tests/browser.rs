@@ -4,6 +4,11 @@
 //! The sign-in pages (`[portal]`) are served directly on `http://127.0.0.1:<port>` (the
 //! loopback demo configuration: `cookie_secure = false`), and a person is sent on to the kit's
 //! upstream on `http://localhost:<port>`, another host, allowed by `allowed_redirect_hosts`.
+//!
+//! Then the same person goes through the real nginx and the real Caddy, each running its
+//! example from `deploy/` in front of Latchkey and the upstream on one address
+//! `http://127.0.0.1:<proxy port>`: the guarded page sends the browser to the sign-in page the
+//! proxy serves, and back, with the identity the proxy hands the upstream.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,10 +18,14 @@
 
 mod support;
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
 use support::browser::{upstream, Browser, StoredCookie};
+use support::caddy::{self, Caddy};
 use support::config::TestConfig;
+use support::nginx::{self, Nginx};
 use support::served::Served;
 use support::slapd::Slapd;
 use support::users::ALICE;
@@ -83,7 +92,8 @@ impl Portal {
     fn start() -> Portal {
         let slapd = Slapd::start();
         let dir = tempfile::tempdir().expect("temp dir");
-        let latchkey = serve_portal(TestConfig::new(&slapd).member_groups(), dir.path());
+        let config = TestConfig::new(&slapd).member_groups();
+        let latchkey = serve_portal(config, dir.path(), |port| port, APP_HOST);
         Portal {
             _slapd: slapd,
             _dir: dir,
@@ -111,14 +121,21 @@ impl Portal {
     }
 }
 
-/// `latchkey serve` for `config` with the sign-in pages on its own loopback address.
-fn serve_portal(config: TestConfig, dir: &Path) -> Served {
-    config.serve_with(dir, "info", |config, port| {
+/// `latchkey serve` for `config` with the sign-in pages on `http://127.0.0.1:<port>`, where
+/// `port` is what `portal_port` answers for Latchkey's own port, and `rd` allowed to name
+/// `redirect_host`.
+fn serve_portal(
+    config: TestConfig,
+    dir: &Path,
+    portal_port: impl Fn(u16) -> u16 + 'static,
+    redirect_host: &'static str,
+) -> Served {
+    config.serve_with(dir, "info", move |config, port| {
         config
-            .portal("url", format!("http://127.0.0.1:{port}"))
+            .portal("url", format!("http://127.0.0.1:{}", portal_port(port)))
             .portal("cookie_secure", false)
             .portal("session_duration", format!("{SESSION_SECONDS}s"))
-            .portal("allowed_redirect_hosts", [APP_HOST])
+            .portal("allowed_redirect_hosts", [redirect_host])
     })
 }
 
@@ -148,6 +165,34 @@ async fn assert_sign_in_form(browser: &Browser) {
     );
     assert_eq!(browser.value("Login").await, "");
     assert_eq!(browser.value("Password").await, "");
+}
+
+/// Sign in as alice with a wrong password on the form shown: the form again at `form_url`, with a
+/// 401, the one generic message, the login kept and the password not.
+async fn a_wrong_password_shows_the_error(browser: &Browser, form_url: &str) {
+    browser.fill("Login", ALICE.login).await;
+    browser.fill("Password", "not-her-password").await;
+    browser.click("Sign in").await;
+    assert_eq!(browser.status().await, 401);
+    assert_eq!(browser.url().await, form_url);
+    assert_eq!(
+        content(browser).await,
+        "Sign in\nUse your directory login and password.\n\
+         The login or password is wrong.\nLogin\nPassword\nSign in"
+    );
+    assert_eq!(browser.value("Login").await, "alice");
+    assert_eq!(browser.value("Password").await, "");
+}
+
+/// The page after signing out at `logout_url`, with the session cookie gone.
+async fn assert_signed_out(browser: &Browser, logout_url: &str) {
+    assert_eq!(browser.status().await, 200);
+    assert_eq!(browser.url().await, logout_url);
+    assert_eq!(
+        content(browser).await,
+        "Signed out\nYou are signed out.\nSign in again"
+    );
+    assert_eq!(browser.cookie("latchkey_session").await, None);
 }
 
 /// The page alice sees once signed in, without a `rd`.
@@ -180,18 +225,7 @@ async fn a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
 
     // A wrong password: the form again, one generic message tied to the fields, the login
     // kept, the password not, the focus on the password.
-    browser.fill("Login", ALICE.login).await;
-    browser.fill("Password", "not-her-password").await;
-    browser.click("Sign in").await;
-    assert_eq!(browser.status().await, 401);
-    assert_eq!(browser.url().await, portal.url("/auth/login"));
-    assert_eq!(
-        content(&browser).await,
-        "Sign in\nUse your directory login and password.\n\
-         The login or password is wrong.\nLogin\nPassword\nSign in"
-    );
-    assert_eq!(browser.value("Login").await, "alice");
-    assert_eq!(browser.value("Password").await, "");
+    a_wrong_password_shows_the_error(&browser, &portal.url("/auth/login")).await;
     assert_eq!(browser.focused().await, "password");
     for field in ["Login", "Password"] {
         let field = browser.field(field).await;
@@ -238,13 +272,7 @@ async fn a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
     );
     browser.screenshot("sign-out").await;
     browser.click("Sign out").await;
-    assert_eq!(browser.status().await, 200);
-    assert_eq!(browser.url().await, portal.url("/auth/logout"));
-    assert_eq!(
-        content(&browser).await,
-        "Signed out\nYou are signed out.\nSign in again"
-    );
-    assert_eq!(browser.cookie("latchkey_session").await, None);
+    assert_signed_out(&browser, &portal.url("/auth/logout")).await;
     browser.screenshot("signed-out").await;
     browser.click("Sign in again").await;
     assert_eq!(browser.url().await, portal.url("/auth/login"));
@@ -397,4 +425,133 @@ async fn the_whole_flow_works_with_javascript_off() {
         "Signed out\nYou are signed out.\nSign in again"
     );
     assert_eq!(browser.cookie("latchkey_session").await, None);
+}
+
+/// A directory, the upstream, and a real proxy in front of both the upstream and Latchkey, which
+/// serves its sign-in pages on the proxy's address `http://127.0.0.1:<port>` and trusts the
+/// proxy's account of the original URL; keep them all.
+struct Proxied<P> {
+    _slapd: Slapd,
+    _dir: tempfile::TempDir,
+    _latchkey: Served,
+    _proxy: P,
+    port: u16,
+}
+
+impl<P: 'static> Proxied<P> {
+    /// `start(latchkey_port, app_port)` starts the proxy, `port_of` tells its port.
+    fn start(start: impl Fn(u16, u16) -> P + 'static, port_of: fn(&P) -> u16) -> Proxied<P> {
+        let slapd = Slapd::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let app_port = upstream();
+        let config = TestConfig::new(&slapd)
+            .member_groups()
+            .server("trusted_proxies", ["127.0.0.1/32"]);
+        // The proxy's configuration names Latchkey's port and Latchkey's names the proxy's, so
+        // the proxy is started for each port Latchkey is about to try (it starts without its
+        // upstreams); one started for an earlier try is stopped when replaced.
+        let slot: Rc<RefCell<Option<P>>> = Rc::default();
+        let started = Rc::clone(&slot);
+        let portal_port = move |latchkey_port| {
+            let proxy = start(latchkey_port, app_port);
+            let port = port_of(&proxy);
+            *started.borrow_mut() = Some(proxy);
+            port
+        };
+        let latchkey = serve_portal(config, dir.path(), portal_port, "127.0.0.1");
+        let proxy = slot
+            .borrow_mut()
+            .take()
+            .expect("the proxy started with Latchkey");
+        let port = port_of(&proxy);
+        Proxied {
+            _slapd: slapd,
+            _dir: dir,
+            _latchkey: latchkey,
+            _proxy: proxy,
+            port,
+        }
+    }
+
+    /// `http://127.0.0.1:<the proxy's port><path>`.
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// The identity headers the upstream receives for alice with the groups of `member` (the
+/// `Remote-*` lines of its page, in name order: Caddy sends headers sorted, nginx does not).
+const ALICE_IDENTITY: [&str; 4] = [
+    "Remote-Email: alice@example.org",
+    "Remote-Groups: admins,backend,cycle-a,staff",
+    "Remote-Name: Alice Liddell",
+    "Remote-User: alice",
+];
+
+/// The issue's flow through `proxied`: a guarded URL with a path and query sends the browser to
+/// sign in; a wrong password shows the error; the right one leads back to that URL, where the
+/// upstream shows the identity the proxy gave it (saved as the screenshot `screenshot`); after
+/// signing out, the guarded URL sends the browser to sign in again.
+async fn a_person_signs_in_through<P: 'static>(proxied: &Proxied<P>, screenshot: &str) {
+    let guarded = proxied.url("/app/reports?year=2026&q=a%20b");
+    let sign_in = proxied.url(&format!(
+        "/auth/login?rd=http%3A%2F%2F127.0.0.1%3A{}%2Fapp%2Freports%3Fyear%3D2026%26q%3Da%2520b",
+        proxied.port
+    ));
+    let browser = Browser::start().await;
+
+    browser.open(&guarded).await;
+    assert_eq!(browser.url().await, sign_in);
+    assert_sign_in_form(&browser).await;
+
+    a_wrong_password_shows_the_error(&browser, &proxied.url("/auth/login")).await;
+    assert_eq!(browser.cookie("latchkey_session").await, None);
+
+    browser.fill("Password", ALICE.password).await;
+    browser.click("Sign in").await;
+    assert_eq!(browser.url().await, guarded);
+    assert_eq!(browser.status().await, 200);
+    assert_eq!(browser.title().await, "upstream");
+    let text = browser.text().await;
+    let (arrived, headers) = text.split_once('\n').unwrap_or((&text, ""));
+    assert_eq!(arrived, "upstream got GET /app/reports?year=2026&q=a%20b");
+    let mut identity: Vec<&str> = headers
+        .lines()
+        .filter(|line| line.starts_with("Remote-"))
+        .collect();
+    identity.sort_unstable();
+    assert_eq!(identity, ALICE_IDENTITY, "{text}");
+    browser.screenshot(screenshot).await;
+    let session = browser
+        .cookie("latchkey_session")
+        .await
+        .expect("a session cookie");
+    assert_eq!(session.domain.as_deref(), Some("127.0.0.1"));
+    assert_eq!(support::service::claims(&session.value).sub, "alice");
+
+    browser.open(&proxied.url("/auth/logout")).await;
+    browser.click("Sign out").await;
+    assert_signed_out(&browser, &proxied.url("/auth/logout")).await;
+
+    browser.open(&guarded).await;
+    assert_eq!(browser.url().await, sign_in);
+    assert_sign_in_form(&browser).await;
+}
+
+#[tokio::test]
+async fn through_nginx_a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
+    let proxied = Proxied::start(
+        |latchkey, app| Nginx::start(&nginx::deploy_example(latchkey, app)),
+        Nginx::port,
+    );
+    a_person_signs_in_through(&proxied, "through-nginx").await;
+}
+
+#[tokio::test]
+async fn through_caddy_a_person_signs_in_lands_on_the_page_asked_for_and_signs_out() {
+    let proxied = Proxied::start(
+        |latchkey, app| Caddy::start(&caddy::deploy_example(latchkey, app)),
+        Caddy::port,
+    );
+    a_person_signs_in_through(&proxied, "through-caddy").await;
 }

@@ -13,14 +13,13 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use latchkey_verify::Claims;
 use serde_json::json;
 use support::caddy::{self, Caddy};
 use support::config::TestConfig;
-use support::nginx::Nginx;
+use support::nginx::{self, Nginx};
 use support::served::{request, Answer, Served};
 use support::service::{basic, TEST_ISSUER, TEST_KID, TEST_SECRET};
 use support::slapd::Slapd;
@@ -51,59 +50,6 @@ fn echo_upstream() -> u16 {
         }
     });
     port
-}
-
-/// `deploy/nginx/latchkey.conf` pointed at this test's Latchkey and upstream.
-fn nginx_config(latchkey_port: u16, app_port: u16) -> String {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx");
-    let conf = std::fs::read_to_string(deploy.join("latchkey.conf")).expect("read the example");
-    let replaced = conf
-        .replace(
-            "server 127.0.0.1:8080;",
-            &format!("server 127.0.0.1:{latchkey_port};"),
-        )
-        .replace(
-            "server 127.0.0.1:9000;",
-            &format!("server 127.0.0.1:{app_port};"),
-        )
-        .replace("listen 80;", "listen {listen};")
-        .replace(
-            "/etc/nginx/latchkey-identity.conf",
-            &deploy.join("latchkey-identity.conf").display().to_string(),
-        )
-        .replace(
-            "/etc/nginx/latchkey-original-url.conf",
-            &deploy
-                .join("latchkey-original-url.conf")
-                .display()
-                .to_string(),
-        );
-    // The application's server first (the default one, which the tests' `Host: 127.0.0.1`
-    // reaches), the sign-in page's second.
-    assert_eq!(
-        replaced.matches("{listen}").count(),
-        2,
-        "the example changed shape"
-    );
-    replaced
-}
-
-/// `deploy/caddy/Caddyfile` pointed at this test's Latchkey and upstream, served over plain HTTP
-/// on the harness's port.
-fn caddy_config(latchkey_port: u16, app_port: u16) -> String {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/caddy/Caddyfile");
-    let text = std::fs::read_to_string(example).expect("read the example");
-    assert_eq!(text.matches("127.0.0.1:8080").count(), 4, "{text}");
-    assert_eq!(text.matches("127.0.0.1:9000").count(), 2, "{text}");
-    assert_eq!(text.matches("app.example.org {").count(), 1, "{text}");
-    // The sign-in page's own site would listen on port 443: left out here.
-    let (text, signin_site) = text
-        .split_once("\n# The sign-in page, on a host of its own")
-        .expect("the sign-in page's site comes last");
-    assert!(signin_site.contains("auth.example.org {"), "{signin_site}");
-    text.replace("127.0.0.1:8080", &format!("127.0.0.1:{latchkey_port}"))
-        .replace("127.0.0.1:9000", &format!("127.0.0.1:{app_port}"))
-        .replace("app.example.org {", "http://{listen} {")
 }
 
 /// Header lines the upstream received named `name`.
@@ -144,7 +90,7 @@ fn latchkey() -> (Slapd, tempfile::TempDir, Served) {
 fn nginx_auth_request_lets_valid_tokens_through_with_identity_headers() {
     let (_slapd, _dir, latchkey) = latchkey();
     let app = echo_upstream();
-    let nginx = Nginx::start(&nginx_config(latchkey.port, app));
+    let nginx = Nginx::start(&nginx::deploy_example(latchkey.port, app));
     let port = nginx.port();
 
     // Tokens are requested through the proxy too.
@@ -317,7 +263,7 @@ fn a_forged_identity_never_reaches_the_upstream(port: u16, empty: &[&str]) -> An
 #[test]
 fn nginx_replaces_every_identity_header_the_client_sends() {
     let (_slapd, _dir, latchkey) = latchkey();
-    let nginx = Nginx::start(&nginx_config(latchkey.port, echo_upstream()));
+    let nginx = Nginx::start(&nginx::deploy_example(latchkey.port, echo_upstream()));
     // nginx leaves out a header set to an empty value.
     let refused = a_forged_identity_never_reaches_the_upstream(nginx.port(), &[]);
     // nginx answers a refusal from auth_request with its own page.
@@ -336,7 +282,7 @@ fn caddy_replaces_every_identity_header_the_client_sends() {
     let (major, minor, patch) = caddy::version();
     println!("caddy {major}.{minor}.{patch}");
     let (_slapd, _dir, latchkey) = latchkey();
-    let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
+    let caddy = Caddy::start(&caddy::deploy_example(latchkey.port, echo_upstream()));
     // Before 2.9, copy_headers sets every header it names, empty ones too; from 2.9 on it
     // skips those that are empty in Latchkey's answer.
     let empty: &[&str] = if (major, minor) < (2, 9) { &[""] } else { &[] };
@@ -356,8 +302,8 @@ fn caddy_replaces_every_identity_header_the_client_sends() {
     // they never pass. Shown here with the example copying Remote-User only, as a version that
     // keeps the client's copy of an empty header would treat the other three.
     let copy_all = "copy_headers Remote-User Remote-Groups Remote-Email Remote-Name";
-    let user_only =
-        caddy_config(latchkey.port, echo_upstream()).replace(copy_all, "copy_headers Remote-User");
+    let user_only = caddy::deploy_example(latchkey.port, echo_upstream())
+        .replace(copy_all, "copy_headers Remote-User");
     let caddy = Caddy::start(&user_only);
     let carol = format!(
         "Bearer {}",
@@ -471,7 +417,7 @@ fn browsers_are_sent_to_sign_in(port: u16, post_status: u16) -> Answer {
 #[test]
 fn nginx_sends_a_browser_to_sign_in_and_lets_its_session_through() {
     let (_slapd, _dir, latchkey) = latchkey_with_portal(&["127.0.0.1"]);
-    let nginx = Nginx::start(&nginx_config(latchkey.port, echo_upstream()));
+    let nginx = Nginx::start(&nginx::deploy_example(latchkey.port, echo_upstream()));
     // nginx redirects every method with its own 302 (Latchkey answered it a 401 with Location).
     let get = browsers_are_sent_to_sign_in(nginx.port(), 302);
     // auth_request keeps the challenge of Latchkey's 401 on the answer; browsers ignore it on a
@@ -507,7 +453,7 @@ fn nginx_sends_a_browser_to_sign_in_and_lets_its_session_through() {
 #[test]
 fn caddy_sends_a_browser_to_sign_in_and_lets_its_session_through() {
     let (_slapd, _dir, latchkey) = latchkey_with_portal(&["127.0.0.1"]);
-    let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
+    let caddy = Caddy::start(&caddy::deploy_example(latchkey.port, echo_upstream()));
     // forward_auth passes Latchkey's redirect on: 302 for a GET, 303 for a POST.
     let get = browsers_are_sent_to_sign_in(caddy.port(), 303);
     assert_eq!(get.body, "", "{}", caddy.log());
@@ -517,7 +463,7 @@ fn caddy_sends_a_browser_to_sign_in_and_lets_its_session_through() {
 #[test]
 fn without_the_proxy_in_trusted_proxies_a_browser_gets_the_plain_401() {
     let (_slapd, _dir, latchkey) = latchkey_with_portal(&[]);
-    let caddy = Caddy::start(&caddy_config(latchkey.port, echo_upstream()));
+    let caddy = Caddy::start(&caddy::deploy_example(latchkey.port, echo_upstream()));
     let refused = request(caddy.port(), "GET", GUARDED, &[BROWSER]);
     assert_eq!(refused.status, 401, "{refused:?}");
     assert_eq!(refused.header("Location"), None);

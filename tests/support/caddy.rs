@@ -116,6 +116,26 @@ impl Caddy {
     }
 }
 
+/// `deploy/caddy/Caddyfile` pointed at Latchkey on `latchkey_port` and the application on
+/// `app_port`, its application site served over plain HTTP on the harness's port, for
+/// [`Caddy::start`]; the tests of `tests/forward_auth.rs` and `tests/browser.rs` run the shipped
+/// example through it.
+pub fn deploy_example(latchkey_port: u16, app_port: u16) -> String {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/caddy/Caddyfile");
+    let text = std::fs::read_to_string(example).expect("read the example");
+    assert_eq!(text.matches("127.0.0.1:8080").count(), 4, "{text}");
+    assert_eq!(text.matches("127.0.0.1:9000").count(), 2, "{text}");
+    assert_eq!(text.matches("app.example.org {").count(), 1, "{text}");
+    // The sign-in page's own site would listen on port 443: left out here.
+    let (text, signin_site) = text
+        .split_once("\n# The sign-in page, on a host of its own")
+        .expect("the sign-in page's site comes last");
+    assert!(signin_site.contains("auth.example.org {"), "{signin_site}");
+    text.replace("127.0.0.1:8080", &format!("127.0.0.1:{latchkey_port}"))
+        .replace("127.0.0.1:9000", &format!("127.0.0.1:{app_port}"))
+        .replace("app.example.org {", "http://{listen} {")
+}
+
 /// The global options (no admin endpoint, no automatic HTTPS, storage in `dir`) and the
 /// caller's site blocks listening on `port`.
 fn caddyfile(dir: &Path, port: u16, site_blocks: &str) -> String {

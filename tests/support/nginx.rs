@@ -183,6 +183,43 @@ impl Nginx {
     }
 }
 
+/// `deploy/nginx/latchkey.conf` (with the two files it includes) pointed at Latchkey on
+/// `latchkey_port` and the application on `app_port`, for [`Nginx::start`]; the tests of
+/// `tests/forward_auth.rs` and `tests/browser.rs` run the shipped example through it.
+pub fn deploy_example(latchkey_port: u16, app_port: u16) -> String {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx");
+    let conf = std::fs::read_to_string(deploy.join("latchkey.conf")).expect("read the example");
+    let replaced = conf
+        .replace(
+            "server 127.0.0.1:8080;",
+            &format!("server 127.0.0.1:{latchkey_port};"),
+        )
+        .replace(
+            "server 127.0.0.1:9000;",
+            &format!("server 127.0.0.1:{app_port};"),
+        )
+        .replace("listen 80;", "listen {listen};")
+        .replace(
+            "/etc/nginx/latchkey-identity.conf",
+            &deploy.join("latchkey-identity.conf").display().to_string(),
+        )
+        .replace(
+            "/etc/nginx/latchkey-original-url.conf",
+            &deploy
+                .join("latchkey-original-url.conf")
+                .display()
+                .to_string(),
+        );
+    // The application's server first (the default one, which the tests' `Host: 127.0.0.1`
+    // reaches), the sign-in page's second.
+    assert_eq!(
+        replaced.matches("{listen}").count(),
+        2,
+        "the example changed shape"
+    );
+    replaced
+}
+
 /// `nginx -t` for the configuration in `root`: panic with nginx's message and `conf` if it fails.
 fn check_config(nginx_bin: &Path, root: &Path, conf: &str) {
     let out = Command::new(nginx_bin)
