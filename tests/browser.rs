@@ -526,6 +526,11 @@ async fn a_person_signs_in_through<P: 'static>(proxied: &Proxied<P>, screenshot:
         .cookie("latchkey_session")
         .await
         .expect("a session cookie");
+    // The session is Latchkey's: the application never receives it (it could replay it at
+    // every site Latchkey guards), while the browser's other cookies still reach it.
+    assert!(!text.contains(&session.value), "{text}");
+    assert!(!text.contains("latchkey_session"), "{text}");
+    assert!(text.contains("latchkey_csrf="), "{text}");
     assert_eq!(session.domain.as_deref(), Some("127.0.0.1"));
     assert_eq!(support::service::claims(&session.value).sub, "alice");
 
