@@ -21,9 +21,10 @@
 //!
 //! An admitted attempt holds a place in the count of each of its keys until it settles: a
 //! key admits a new attempt only while `failures + attempts in flight < limit`. However many
-//! requests arrive at once, at most `limit` of them reach the directory before the ban, and
-//! [`Throttle::check`], [`Throttle::record_failure`] and [`Throttle::record_success`] stay
-//! available for callers that count without reserving. The in-flight counts are kept apart
+//! requests arrive at once, at most `limit` of them reach the directory before the ban. (The
+//! unit tests state the counting rules below through `check`, `record_failure` and
+//! `record_success`, which count without reserving and exist for them only.) The in-flight
+//! counts are kept apart
 //! from the failure entries and hold one small entry per key with attempts in flight, so
 //! their size is bounded by the number of requests in flight.
 //!
@@ -56,7 +57,7 @@
 //! * **Limit: the N-th failure bans.** With a limit of `N`, at most `N`
 //!   failures of one key are recorded per window: recording the `N`-th
 //!   failure starts the ban. The first `N` attempts therefore reach the
-//!   directory, and attempt `N + 1` is refused by [`Throttle::check`].
+//!   directory, and attempt `N + 1` is refused by [`Throttle::begin`].
 //! * **A limit of 0 disables** that kind of key: nothing is counted or
 //!   stored for it, and it never bans.
 //! * **Bans are not extended.** A ban lasts exactly [`ThrottleConfig::ban`]
@@ -140,7 +141,8 @@ pub struct ThrottleConfig {
     pub max_tracked: usize,
 }
 
-/// Outcome of [`Throttle::check`].
+/// Outcome of `Throttle::check` (tests only).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Neither the login nor the address is banned: go ahead and ask the
@@ -596,6 +598,7 @@ impl Throttle {
         }
     }
 
+    #[cfg(test)]
     /// Says whether an attempt for `login` from `addr` may go to the
     /// directory. Checked before any directory traffic; does not count
     /// anything itself.
@@ -625,6 +628,7 @@ impl Throttle {
         }
     }
 
+    #[cfg(test)]
     /// Counts a failed login for both `login` and `addr`. Reaching a limit
     /// bans that key for [`ThrottleConfig::ban`]; a key that is already
     /// banned is left alone (its ban is not extended).
@@ -639,6 +643,7 @@ impl Throttle {
         }
     }
 
+    #[cfg(test)]
     /// Records a successful login: forgets the failures of `login` (and of
     /// no other login). The address counter of `addr` is deliberately left
     /// as it is, and an active ban of `login` is not lifted.

@@ -616,7 +616,7 @@ pub(crate) fn ldap_scope(scope: SearchScope) -> Scope {
 }
 
 /// One server's state for `/readyz`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct ServerHealth {
     pub url: String,
     /// `up`: a connection (and the service bind, when configured) succeeded.
@@ -624,7 +624,6 @@ pub struct ServerHealth {
     /// How long connecting took, in milliseconds.
     pub elapsed_ms: u64,
     /// Why the server is down.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
