@@ -1,5 +1,5 @@
 //! Tests of the test harness itself: the fixture directory, its ACLs and the
-//! `Slapd` lifecycle.
+//! `Slapd` lifecycle, and the `Redis` lifecycle.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use support::redis::Redis;
 use support::slapd::Slapd;
 use support::users::{ALICE, CAROL};
 use support::{BASE_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD};
@@ -404,4 +405,25 @@ fn drop_during_panic_still_cleans_up() {
         !PathBuf::from(format!("/proc/{pid}")).exists(),
         "slapd pid {pid} survived the panic"
     );
+}
+
+/// The test kit's redis-server answers on its port, keeps nothing over a restart on the same
+/// port, and its directory is gone once it is dropped.
+#[test]
+fn redis_starts_restarts_empty_and_cleans_up() {
+    let mut redis = Redis::start();
+    assert_eq!(redis.cli(&["PING"]), "PONG");
+    assert_eq!(redis.cli(&["SET", "latchkey:probe", "1"]), "OK");
+    assert_eq!(redis.cli(&["GET", "latchkey:probe"]), "1");
+    let port = redis.port();
+    let pid = redis.pid();
+    redis.restart();
+    assert_eq!(redis.port(), port);
+    assert_ne!(redis.pid(), pid, "restart() started a new process");
+    assert_eq!(redis.cli(&["EXISTS", "latchkey:probe"]), "0");
+    let dir = redis.dir().to_path_buf();
+    redis.stop();
+    assert!(!support::process::listening(port), "port {port} still open after stop()");
+    drop(redis);
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }

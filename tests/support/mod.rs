@@ -7,6 +7,7 @@ pub mod config;
 pub mod nginx;
 pub mod portal;
 pub mod process;
+pub mod redis;
 pub mod served;
 pub mod service;
 pub mod slapd;
