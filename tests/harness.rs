@@ -423,7 +423,10 @@ fn redis_starts_restarts_empty_and_cleans_up() {
     assert_eq!(redis.cli(&["EXISTS", "latchkey:probe"]), "0");
     let dir = redis.dir().to_path_buf();
     redis.stop();
-    assert!(!support::process::listening(port), "port {port} still open after stop()");
+    assert!(
+        !support::process::listening(port),
+        "port {port} still open after stop()"
+    );
     drop(redis);
     assert!(!dir.exists(), "{} left behind", dir.display());
 }

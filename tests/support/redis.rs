@@ -90,7 +90,10 @@ impl Redis {
     /// Run `redis-cli` with `args` against this server and return its standard output,
     /// trimmed; panics when it fails.
     pub fn cli(&self, args: &[&str]) -> String {
-        let cli = find_tool("redis-cli", "the shared-state tests read keys with redis-cli");
+        let cli = find_tool(
+            "redis-cli",
+            "the shared-state tests read keys with redis-cli",
+        );
         let out = Command::new(&cli)
             .args(["-h", "127.0.0.1", "-p", &self.port().to_string()])
             .args(args)
