@@ -185,7 +185,7 @@ pub(crate) fn client_address(req: &HttpRequest, state: &AppState) -> IpAddr {
     let peer = req
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let forwarded = req.headers().get_all("x-forwarded-for");
+    let forwarded = req.headers().get_all(header::X_FORWARDED_FOR);
     state.process.proxies.client_ip(peer, forwarded)
 }
 

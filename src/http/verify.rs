@@ -24,7 +24,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::dev::{fn_service, ServiceRequest};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use latchkey_verify::actix::{require_groups, token_headers, token_of_request, Rejection};
@@ -37,6 +37,14 @@ use super::verified::{Verified, VerifiedTokens};
 use super::AppState;
 use crate::client_ip::TrustedProxies;
 use crate::group_expr::{Expr, GroupSet};
+
+// The headers forward-auth reads, named once: a lookup by `&str` parses the name every time.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
 
 /// Register the routes of one worker, with its own cache of verified tokens. `/auth/verify` is
 /// a plain service over `state` rather than a handler with extractors: a proxy asks it on every
@@ -204,24 +212,24 @@ fn sign_in(req: &HttpRequest, portal: &Portal, proxies: &TrustedProxies) -> Opti
     }
     let (original, status) = match forwarded_url(req) {
         Some(url) => {
-            let status = match single_header(req, "x-forwarded-method") {
+            let status = match single_header(req, &X_FORWARDED_METHOD) {
                 Some("GET" | "HEAD") => StatusCode::FOUND,
                 _ => StatusCode::SEE_OTHER,
             };
             (url, status)
         }
         None => (
-            single_header(req, "x-original-url")?.to_owned(),
+            single_header(req, &X_ORIGINAL_URL)?.to_owned(),
             StatusCode::UNAUTHORIZED,
         ),
     };
-    let Some(original) = portal.rule.allows(&original) else {
+    let Some(original) = portal.rule.allowed_text(&original) else {
         tracing::debug!("no sign-in redirect: the redirect rule does not allow the original URL");
         return None;
     };
     // `login_url` comes from the parsed `portal.url` and has no query: appending the encoded
     // `rd` is what `Url::query_pairs_mut` would do, without parsing it again per request.
-    let rd = original.as_str();
+    let rd: &str = &original;
     let mut location = String::with_capacity(portal.login_url().len() + 4 + rd.len() * 2);
     location.push_str(portal.login_url());
     location.push_str("?rd=");
@@ -237,7 +245,7 @@ fn is_api_caller(req: &HttpRequest) -> bool {
     let headers = req.headers();
     headers.contains_key(header::AUTHORIZATION)
         || headers
-            .get_all("x-requested-with")
+            .get_all(&X_REQUESTED_WITH)
             .any(|value| value.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"))
         || !headers
             .get_all(header::ACCEPT)
@@ -266,19 +274,26 @@ fn accepts_html(accept: &[u8]) -> bool {
 /// `X-Forwarded-Uri`, when each is there once, the scheme is http(s), the host has only the
 /// characters of a host and port, and the URI is a path.
 fn forwarded_url(req: &HttpRequest) -> Option<String> {
-    let proto = single_header(req, "x-forwarded-proto")?;
-    let host = single_header(req, "x-forwarded-host")?;
-    let uri = single_header(req, "x-forwarded-uri")?;
+    let proto = single_header(req, &X_FORWARDED_PROTO)?;
+    let host = single_header(req, &X_FORWARDED_HOST)?;
+    let uri = single_header(req, &X_FORWARDED_URI)?;
     let scheme_ok = proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("http");
     let host_ok = !host.is_empty()
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    (scheme_ok && host_ok && uri.starts_with('/')).then(|| format!("{proto}://{host}{uri}"))
+    if !(scheme_ok && host_ok && uri.starts_with('/')) {
+        return None;
+    }
+    let mut url = String::with_capacity(proto.len() + 3 + host.len() + uri.len());
+    for part in [proto, "://", host, uri] {
+        url.push_str(part);
+    }
+    Some(url)
 }
 
 /// The value of header `name` when the request has it exactly once, in visible ASCII.
-fn single_header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+fn single_header<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<&'a str> {
     let mut values = req.headers().get_all(name);
     let value = values.next()?;
     if values.next().is_some() {
