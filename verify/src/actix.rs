@@ -43,45 +43,25 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
-use crate::{token_in_headers, Claims, ErrorBody, Verifier, VerifyError};
+pub use crate::{require_groups, Rejection};
+use crate::{token_in_headers, Claims, Requirement, Verifier, VerifyError};
 
-/// Why a request was turned away, rendered as Latchkey renders it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    /// No valid token: 401.
-    #[error("{}", .0.message())]
-    Token(VerifyError),
-    /// A valid token without a required group: 403.
-    #[error("This needs membership of the group {0:?}.")]
-    MissingGroup(String),
-}
-
+/// The answer is [`Rejection`]'s own (status, challenge, JSON body), in actix's types.
 impl ResponseError for Rejection {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Rejection::Token(_) => StatusCode::UNAUTHORIZED,
-            Rejection::MissingGroup(_) => StatusCode::FORBIDDEN,
-        }
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let mut response = HttpResponse::build(status);
+        let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        let code = match self {
-            Rejection::Token(e) => {
-                // RFC 6750: no error code when no token was sent at all.
-                let challenge = if *e == VerifyError::Missing {
-                    HeaderValue::from_static(r#"Bearer realm="latchkey""#)
-                } else {
-                    HeaderValue::from_static(r#"Bearer realm="latchkey", error="invalid_token""#)
-                };
-                response.insert_header((header::WWW_AUTHENTICATE, challenge));
-                e.code()
-            }
-            Rejection::MissingGroup(_) => "forbidden",
-        };
-        response.json(ErrorBody::new(code, self.to_string(), status.as_u16()))
+        if let Some(challenge) = self.challenge() {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            ));
+        }
+        response.json(self.body())
     }
 }
 
@@ -124,23 +104,8 @@ pub fn token_headers<'a>(
     (authorization, cookie)
 }
 
-/// Require every group in `groups` of verified `claims`: 403 naming the first one missing.
-/// Names are compared by [`Claims::has_group`], without regard to case.
-pub fn require_groups(claims: &Claims, groups: &[String]) -> Result<(), Rejection> {
-    match groups.iter().find(|g| !claims.has_group(g)) {
-        Some(missing) => Err(Rejection::MissingGroup(missing.clone())),
-        None => Ok(()),
-    }
-}
-
-#[derive(Clone)]
-struct Requirement {
-    verifier: Arc<Verifier>,
-    cookie_name: Option<String>,
-    groups: Vec<String>,
-}
-
-/// Middleware that lets through only requests with a valid token (and the required groups).
+/// Middleware that lets through only requests with a valid token (and the required groups):
+/// a [`Requirement`] in actix's clothes.
 #[derive(Clone)]
 pub struct RequireToken {
     requirement: Requirement,
@@ -150,25 +115,27 @@ impl RequireToken {
     /// Require a token that `verifier` accepts.
     pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
         RequireToken {
-            requirement: Requirement {
-                verifier: verifier.into(),
-                cookie_name: None,
-                groups: Vec::new(),
-            },
+            requirement: Requirement::new(verifier),
         }
     }
 
     /// Also accept the token from the cookie `name` (after the `Authorization` header).
     pub fn cookie(mut self, name: impl Into<String>) -> Self {
-        self.requirement.cookie_name = Some(name.into());
+        self.requirement = self.requirement.cookie(name);
         self
     }
 
     /// Require membership of `group` too (every group named is required), compared by
     /// [`Claims::has_group`]: `.group("Admins")` accepts a token with the group `admins`.
     pub fn group(mut self, group: impl Into<String>) -> Self {
-        self.requirement.groups.push(group.into());
+        self.requirement = self.requirement.group(group);
         self
+    }
+}
+
+impl From<Requirement> for RequireToken {
+    fn from(requirement: Requirement) -> Self {
+        RequireToken { requirement }
     }
 }
 
@@ -213,12 +180,8 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let r = &self.requirement;
-        match check_request(
-            req.request(),
-            &r.verifier,
-            r.cookie_name.as_deref(),
-            &r.groups,
-        ) {
+        let (authorization, cookie) = token_headers(req.request(), r.cookie_name());
+        match r.check(authorization, cookie) {
             Ok(claims) => {
                 req.extensions_mut().insert(claims);
                 let response = self.service.call(req);

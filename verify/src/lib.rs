@@ -25,16 +25,24 @@
 
 #[cfg(feature = "actix")]
 pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod claims;
 mod error_body;
 mod extract;
 mod keys;
+mod requirement;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod verifier;
 
 pub use claims::{fold_group, Claims, RESERVED_CLAIMS};
 pub use error_body::ErrorBody;
 pub use extract::{decode_basic, locate_token, token_in_headers, token_text};
 pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
+pub use requirement::{
+    require_groups, Rejection, Requirement, CHALLENGE_INVALID, CHALLENGE_MISSING,
+};
 pub use verifier::{
     Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_LEEWAY, MAX_TOKEN_LEN,
 };
