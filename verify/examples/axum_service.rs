@@ -1,0 +1,79 @@
+//! The axum version of `protected_service`: a public route, a guarded one and an admins-only
+//! one, each guarded by `RequireTokenLayer` and reading the verified `Claims` as an argument.
+//!
+//! ```sh
+//! # the same key file Latchkey signs with (tokens.keys.<id>.secret_file)
+//! LATCHKEY_KEY_FILE=/etc/latchkey/token-key LATCHKEY_KEY_ID=2026-11 \
+//!   cargo run -p latchkey-verify --features axum --example axum_service
+//! curl http://127.0.0.1:8000/                                   # public
+//! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/hello
+//! curl -u "$TOKEN:" http://127.0.0.1:8000/hello                 # token as the Basic username
+//! curl -b "latchkey_session=$TOKEN" http://127.0.0.1:8000/hello # the sign-in page's cookie
+//! ```
+//!
+//! Settings, from the environment: `LATCHKEY_KEY_FILE` (required), `LATCHKEY_KEY_ID`
+//! (default `2026-11`), `LATCHKEY_ISSUER` (default `latchkey`), `LATCHKEY_COOKIE` (the cookie a
+//! token may come in, default `latchkey_session`, Latchkey's `portal.cookie_name`) and
+//! `LISTEN` (default `127.0.0.1:8000`; port 0 takes a free port). The address it listens on
+//! is printed as `listening on http://ADDRESS`.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use latchkey_verify::tower::RequireTokenLayer;
+use latchkey_verify::{Claims, HmacKey, Secret, Verifier};
+
+async fn public() -> &'static str {
+    "Anyone may read this.\n"
+}
+
+async fn hello(claims: Claims) -> String {
+    format!(
+        "Hello, {}!\n",
+        claims.name.as_deref().unwrap_or(&claims.sub)
+    )
+}
+
+async fn admin(claims: Claims) -> String {
+    format!("{} is an admin.\n", claims.sub)
+}
+
+/// The service's routes: `/` for anyone, `/hello` for any valid token, `/admin` for members of
+/// `admins`.
+fn app(verifier: Arc<Verifier>, cookie: String) -> Router {
+    let token = RequireTokenLayer::new(verifier).cookie(cookie);
+    let admins = Router::new()
+        .route("/admin", get(admin))
+        .route_layer(token.clone().group("admins"));
+    Router::new()
+        .route("/hello", get(hello))
+        .route_layer(token)
+        .merge(admins)
+        .route("/", get(public))
+}
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let key_file = std::env::var("LATCHKEY_KEY_FILE")
+        .map_err(|_| "set LATCHKEY_KEY_FILE to Latchkey's signing key file")?;
+    let key = HmacKey::new(
+        setting("LATCHKEY_KEY_ID", "2026-11"),
+        Secret::from_file(&key_file)?,
+    );
+    let issuer = setting("LATCHKEY_ISSUER", "latchkey");
+    let verifier = Arc::new(Verifier::builder().key(&key).issuer(issuer).build());
+    let app = app(verifier, setting("LATCHKEY_COOKIE", "latchkey_session"));
+
+    let listen = setting("LISTEN", "127.0.0.1:8000");
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen} (set LISTEN to another address): {e}"))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
