@@ -8,6 +8,12 @@
 //! It never depends on an LDAP crate: a service that only checks tokens pulls in JSON, HMAC and
 //! time handling, nothing more.
 //!
+//! A guarded route's decision (find the token, verify it, require groups) is the framework-free
+//! [`Requirement`], and its refusals are [`Rejection`]s that know their whole answer. The
+//! features only translate them: `actix` (module `actix`: middleware and `Claims` extractor),
+//! `tower` (module `tower`: a layer for any tower HTTP stack) and `axum` (module `axum`: a
+//! `Claims` extractor, with `tower`).
+//!
 //! ```
 //! use latchkey_verify::{Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
 //!
