@@ -35,7 +35,6 @@ use std::borrow::Cow;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
@@ -44,7 +43,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
 pub use crate::{require_groups, Rejection};
-use crate::{token_in_headers, Claims, Requirement, Verifier, VerifyError};
+use crate::{token_in_headers, Claims, IntoTokenVerifier, Requirement, Verifier, VerifyError};
 
 /// The answer is [`Rejection`]'s own (status, challenge, JSON body), in actix's types.
 impl ResponseError for Rejection {
@@ -113,7 +112,7 @@ pub struct RequireToken {
 
 impl RequireToken {
     /// Require a token that `verifier` accepts.
-    pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
+    pub fn new(verifier: impl IntoTokenVerifier) -> Self {
         RequireToken {
             requirement: Requirement::new(verifier),
         }
@@ -236,7 +235,8 @@ mod tests {
     }
 
     async fn call(req: TestRequest) -> (StatusCode, Option<String>, String) {
-        let verifier = Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
+        let verifier =
+            std::sync::Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
         let app = test::init_service(
             App::new()
                 .route("/open", web::get().to(|| async { "open" }))
@@ -330,7 +330,8 @@ mod tests {
 
     #[actix_web::test]
     async fn required_groups_are_compared_without_regard_to_case() {
-        let verifier = Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
+        let verifier =
+            std::sync::Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
         let app = test::init_service(
             App::new().service(
                 web::resource("/eu")

@@ -47,7 +47,8 @@ pub use error_body::ErrorBody;
 pub use extract::{decode_basic, locate_token, token_in_headers, token_text};
 pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
 pub use requirement::{
-    require_groups, Rejection, Requirement, CHALLENGE_INVALID, CHALLENGE_MISSING,
+    require_groups, IntoTokenVerifier, Rejection, Requirement, TokenVerifier, CHALLENGE_INVALID,
+    CHALLENGE_MISSING,
 };
 pub use verifier::{
     Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_LEEWAY, MAX_TOKEN_LEN,

@@ -8,9 +8,49 @@
 //! `Cache-Control: no-store`); each framework module only copies that answer into its own
 //! response type. Nothing here does I/O.
 
+use std::fmt;
 use std::sync::Arc;
 
 use crate::{token_in_headers, Claims, ErrorBody, Verifier, VerifyError};
+
+/// What checks a token's signature and claims for a [`Requirement`]: a [`Verifier`] with the
+/// keys it was built with, or (feature `jwks`) a `JwksSource` whose keys follow Latchkey's
+/// `jwks_uri`. It must answer at once, without waiting on the network.
+pub trait TokenVerifier: Send + Sync {
+    /// Check `token` and return its claims.
+    fn verify_token(&self, token: &str) -> Result<Claims, VerifyError>;
+}
+
+impl TokenVerifier for Verifier {
+    fn verify_token(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.verify(token)
+    }
+}
+
+/// What the middleware constructors take as the verifier: a [`Verifier`], an `Arc<Verifier>`,
+/// a `JwksSource` (feature `jwks`), or any `Arc<dyn TokenVerifier>`.
+pub trait IntoTokenVerifier {
+    /// The verifier, shared.
+    fn into_token_verifier(self) -> Arc<dyn TokenVerifier>;
+}
+
+impl IntoTokenVerifier for Verifier {
+    fn into_token_verifier(self) -> Arc<dyn TokenVerifier> {
+        Arc::new(self)
+    }
+}
+
+impl IntoTokenVerifier for Arc<Verifier> {
+    fn into_token_verifier(self) -> Arc<dyn TokenVerifier> {
+        self
+    }
+}
+
+impl IntoTokenVerifier for Arc<dyn TokenVerifier> {
+    fn into_token_verifier(self) -> Arc<dyn TokenVerifier> {
+        self
+    }
+}
 
 /// The `WWW-Authenticate` challenge of a 401 for a request that sent no token (RFC 6750: no
 /// error code then).
@@ -96,18 +136,27 @@ pub fn require_groups(claims: &Claims, groups: &[String]) -> Result<(), Rejectio
 /// assert_eq!((refused.status(), refused.challenge()), (401, Some(r#"Bearer realm="latchkey""#)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Requirement {
-    verifier: Arc<Verifier>,
+    verifier: Arc<dyn TokenVerifier>,
     cookie_name: Option<String>,
     groups: Vec<String>,
 }
 
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Requirement")
+            .field("cookie_name", &self.cookie_name)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Requirement {
     /// Require a token that `verifier` accepts.
-    pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
+    pub fn new(verifier: impl IntoTokenVerifier) -> Self {
         Requirement {
-            verifier: verifier.into(),
+            verifier: verifier.into_token_verifier(),
             cookie_name: None,
             groups: Vec::new(),
         }
@@ -141,7 +190,10 @@ impl Requirement {
         let cookie_name = self.cookie_name.as_deref();
         let token = token_in_headers(authorization, cookie_header, cookie_name)
             .map_err(Rejection::Token)?;
-        let claims = self.verifier.verify(&token).map_err(Rejection::Token)?;
+        let claims = self
+            .verifier
+            .verify_token(&token)
+            .map_err(Rejection::Token)?;
         require_groups(&claims, &self.groups)?;
         Ok(claims)
     }

@@ -39,7 +39,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use crate::{require_groups, Rejection};
-use crate::{Claims, Requirement, Verifier};
+use crate::{Claims, IntoTokenVerifier, Requirement};
 
 /// A layer that lets through only requests with a valid token (and the required groups).
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub struct RequireTokenLayer {
 
 impl RequireTokenLayer {
     /// Require a token that `verifier` accepts.
-    pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
+    pub fn new(verifier: impl IntoTokenVerifier) -> Self {
         Requirement::new(verifier).into()
     }
 
@@ -215,7 +215,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{HmacAlgorithm, HmacKey, Secret, Signer};
+    use crate::{HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
     use std::convert::Infallible;
     use tower::ServiceExt;
 
