@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use latchkey_verify::{HmacAlgorithm, HmacKey, Secret};
+use latchkey_verify::{Algorithm, Secret, SigningKey, VerifyingKey};
 use serde::Deserialize;
 
 /// `[tokens]`
@@ -16,7 +16,7 @@ pub struct TokenSettings {
     #[serde(default)]
     pub audience: Option<String>,
     #[serde(default)]
-    pub algorithm: HmacAlgorithm,
+    pub algorithm: Algorithm,
     #[serde(default = "default_duration")]
     pub default_duration: u64,
     #[serde(default = "max_duration")]
@@ -63,13 +63,13 @@ impl fmt::Debug for KeySettings {
 pub struct TokenConfig {
     pub issuer: String,
     pub audience: Option<String>,
-    pub algorithm: HmacAlgorithm,
+    pub algorithm: Algorithm,
     pub default_duration: u64,
     pub max_duration: u64,
     /// The key that signs.
-    pub signing_key: HmacKey,
+    pub signing_key: SigningKey,
     /// Every key, the signing key included: all of them verify.
-    pub keys: Vec<HmacKey>,
+    pub keys: Vec<VerifyingKey>,
 }
 
 /// The longest token lifetime `tokens.max_duration` may allow, in seconds: a year.
@@ -127,8 +127,10 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
                 Secret::from_file(path).map_err(|e| format!("{where_}.secret_file: {e}"))
             }
         };
-        match secret {
-            Ok(secret) => keys.push(HmacKey::new(id.clone(), secret)),
+        match secret.and_then(|secret| {
+            SigningKey::hmac(id.clone(), t.algorithm, secret).map_err(|e| format!("{where_}: {e}"))
+        }) {
+            Ok(key) => keys.push(key),
             Err(problem) => problems.push(problem),
         }
     }
@@ -166,7 +168,7 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
         default_duration: t.default_duration,
         max_duration: t.max_duration,
         signing_key,
-        keys,
+        keys: keys.iter().map(SigningKey::verifying_key).collect(),
     })
 }
 

@@ -2,7 +2,10 @@
 //! one, each guarded by `RequireTokenLayer` and reading the verified `Claims` as an argument.
 //!
 //! ```sh
-//! # the same key file Latchkey signs with (tokens.keys.<id>.secret_file)
+//! # Latchkey's public key, when it signs with EdDSA or ES256
+//! LATCHKEY_PUBLIC_KEY_FILE=/etc/latchkey/2026-11.pub LATCHKEY_KEY_ID=2026-11 \
+//!   cargo run -p latchkey-verify --features axum --example axum_service
+//! # or the HMAC secret Latchkey signs with (tokens.keys.<id>.secret_file), HS256
 //! LATCHKEY_KEY_FILE=/etc/latchkey/token-key LATCHKEY_KEY_ID=2026-11 \
 //!   cargo run -p latchkey-verify --features axum --example axum_service
 //! curl http://127.0.0.1:8000/                                   # public
@@ -11,8 +14,9 @@
 //! curl -b "latchkey_session=$TOKEN" http://127.0.0.1:8000/hello # the sign-in page's cookie
 //! ```
 //!
-//! Settings, from the environment: `LATCHKEY_KEY_FILE` (required), `LATCHKEY_KEY_ID`
-//! (default `2026-11`), `LATCHKEY_ISSUER` (default `latchkey`), `LATCHKEY_COOKIE` (the cookie a
+//! Settings, from the environment: the key, as `LATCHKEY_PUBLIC_KEY_FILE` (a public key PEM file)
+//! or `LATCHKEY_KEY_FILE` (an HMAC secret file), with its id `LATCHKEY_KEY_ID` (default
+//! `2026-11`); `LATCHKEY_ISSUER` (default `latchkey`), `LATCHKEY_COOKIE` (the cookie a
 //! token may come in, default `latchkey_session`, Latchkey's `portal.cookie_name`) and
 //! `LISTEN` (default `127.0.0.1:8000`; port 0 takes a free port). The address it listens on
 //! is printed as `listening on http://ADDRESS`.
@@ -22,7 +26,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use latchkey_verify::tower::RequireTokenLayer;
-use latchkey_verify::{Claims, HmacKey, Secret, Verifier};
+use latchkey_verify::{Algorithm, Claims, Secret, TokenVerifier, Verifier, VerifyingKey};
 
 async fn public() -> &'static str {
     "Anyone may read this.\n"
@@ -41,7 +45,7 @@ async fn admin(claims: Claims) -> String {
 
 /// The service's routes: `/` for anyone, `/hello` for any valid token, `/admin` for members of
 /// `admins`.
-fn app(verifier: Arc<Verifier>, cookie: String) -> Router {
+fn app(verifier: Arc<dyn TokenVerifier>, cookie: String) -> Router {
     let token = RequireTokenLayer::new(verifier).cookie(cookie);
     let admins = Router::new()
         .route("/admin", get(admin))
@@ -53,20 +57,34 @@ fn app(verifier: Arc<Verifier>, cookie: String) -> Router {
         .route("/", get(public))
 }
 
+/// The verifier the settings describe.
+async fn verifier() -> Result<Arc<dyn TokenVerifier>, Box<dyn std::error::Error>> {
+    let template = Verifier::builder().issuer(setting("LATCHKEY_ISSUER", "latchkey"));
+    let id = setting("LATCHKEY_KEY_ID", "2026-11");
+    let key = match (
+        std::env::var("LATCHKEY_PUBLIC_KEY_FILE"),
+        std::env::var("LATCHKEY_KEY_FILE"),
+    ) {
+        (Ok(public), _) => VerifyingKey::from_public_key_pem_file(id, public)?,
+        (_, Ok(secret)) => VerifyingKey::hmac(id, Algorithm::HS256, Secret::from_file(secret)?)?,
+        _ => {
+            return Err(
+                "set LATCHKEY_PUBLIC_KEY_FILE to Latchkey's public key file (EdDSA, ES256), \
+                        or LATCHKEY_KEY_FILE to its HMAC secret file"
+                    .into(),
+            )
+        }
+    };
+    Ok(Arc::new(template.key(&key).build()))
+}
+
 fn setting(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let key_file = std::env::var("LATCHKEY_KEY_FILE")
-        .map_err(|_| "set LATCHKEY_KEY_FILE to Latchkey's signing key file")?;
-    let key = HmacKey::new(
-        setting("LATCHKEY_KEY_ID", "2026-11"),
-        Secret::from_file(&key_file)?,
-    );
-    let issuer = setting("LATCHKEY_ISSUER", "latchkey");
-    let verifier = Arc::new(Verifier::builder().key(&key).issuer(issuer).build());
+    let verifier = verifier().await?;
     let app = app(verifier, setting("LATCHKEY_COOKIE", "latchkey_session"));
 
     let listen = setting("LISTEN", "127.0.0.1:8000");

@@ -4,14 +4,15 @@
 //! use std::sync::Arc;
 //! use actix_web::{web, App, HttpServer};
 //! use latchkey_verify::actix::RequireToken;
-//! use latchkey_verify::{Claims, HmacKey, Secret, Verifier};
+//! use latchkey_verify::{Claims, Verifier, VerifyingKey};
 //!
 //! async fn hello(claims: Claims) -> String {
 //!     format!("Hello, {}!", claims.sub)
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = HmacKey::new("2026-11", Secret::from_file("/etc/latchkey/token-key")?);
+//! // Latchkey's public key (`tokens.algorithm = "EdDSA"` or `"ES256"`), as a PEM file.
+//! let key = VerifyingKey::from_public_key_pem_file("2026-11", "/etc/latchkey/2026-11.pub")?;
 //! let verifier = Arc::new(Verifier::builder().key(&key).issuer("latchkey").build());
 //! HttpServer::new(move || {
 //!     App::new().service(
@@ -213,21 +214,23 @@ impl FromRequest for Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{HmacAlgorithm, HmacKey, Secret, Signer};
+    use crate::{Algorithm, Secret, Signer, SigningKey, VerifyingKey};
     use actix_web::test::{self, TestRequest};
     use actix_web::{web, App};
 
-    fn key() -> HmacKey {
-        HmacKey::new("k1", Secret::new(vec![3; 32]).unwrap())
+    fn signing_key() -> SigningKey {
+        SigningKey::hmac("k1", Algorithm::HS256, Secret::new(vec![3; 32]).unwrap()).unwrap()
+    }
+
+    fn key() -> VerifyingKey {
+        signing_key().verifying_key()
     }
 
     fn token(groups: &[&str], exp_in: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = Claims::new("latchkey", "alice", now, now + exp_in);
         claims.groups = groups.iter().map(|g| g.to_string()).collect();
-        Signer::new(&key(), HmacAlgorithm::HS256)
-            .sign(&claims)
-            .unwrap()
+        Signer::new(&signing_key()).sign(&claims).unwrap()
     }
 
     async fn hello(claims: Claims) -> String {

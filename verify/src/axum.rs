@@ -6,14 +6,14 @@
 //! use std::sync::Arc;
 //! use axum::{routing::get, Router};
 //! use latchkey_verify::tower::RequireTokenLayer;
-//! use latchkey_verify::{Claims, HmacKey, Secret, Verifier};
+//! use latchkey_verify::{Algorithm, Claims, Secret, Verifier, VerifyingKey};
 //!
 //! async fn hello(claims: Claims) -> String {
 //!     format!("Hello, {}!", claims.sub)
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = HmacKey::new("2026-11", Secret::new(vec![7; 32])?);
+//! let key = VerifyingKey::hmac("2026-11", Algorithm::HS256, Secret::new(vec![7; 32])?)?;
 //! let verifier = Arc::new(Verifier::builder().key(&key).issuer("latchkey").build());
 //! let app: Router = Router::new()
 //!     .route("/api/hello", get(hello))
@@ -62,24 +62,26 @@ impl IntoResponse for Rejection {
 mod tests {
     use super::*;
     use crate::tower::RequireTokenLayer;
-    use crate::{HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
+    use crate::{Algorithm, Secret, Signer, SigningKey, Verifier, VerifyingKey};
     use axum::body::Body;
     use axum::routing::get;
     use axum::Router;
     use http::Request;
     use tower::ServiceExt;
 
-    fn key() -> HmacKey {
-        HmacKey::new("k1", Secret::new(vec![3; 32]).unwrap())
+    fn signing_key() -> SigningKey {
+        SigningKey::hmac("k1", Algorithm::HS256, Secret::new(vec![3; 32]).unwrap()).unwrap()
+    }
+
+    fn key() -> VerifyingKey {
+        signing_key().verifying_key()
     }
 
     fn bearer(groups: &[&str]) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = Claims::new("latchkey", "alice", now, now + 60);
         claims.groups = groups.iter().map(|g| g.to_string()).collect();
-        let token = Signer::new(&key(), HmacAlgorithm::HS256)
-            .sign(&claims)
-            .unwrap();
+        let token = Signer::new(&signing_key()).sign(&claims).unwrap();
         format!("Bearer {token}")
     }
 

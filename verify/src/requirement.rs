@@ -126,9 +126,9 @@ pub fn require_groups(claims: &Claims, groups: &[String]) -> Result<(), Rejectio
 ///
 /// ```
 /// use std::sync::Arc;
-/// use latchkey_verify::{HmacKey, Requirement, Secret, Verifier, VerifyError, Rejection};
+/// use latchkey_verify::{Algorithm, Rejection, Requirement, Secret, Verifier, VerifyError, VerifyingKey};
 ///
-/// let key = HmacKey::new("2026-11", Secret::new(vec![7; 32])?);
+/// let key = VerifyingKey::hmac("2026-11", Algorithm::HS256, Secret::new(vec![7; 32])?)?;
 /// let verifier = Arc::new(Verifier::builder().key(&key).issuer("latchkey").build());
 /// let requirement = Requirement::new(verifier).cookie("latchkey").group("staff");
 /// let refused = requirement.check(None, Some(b"theme=dark")).unwrap_err();
@@ -202,19 +202,21 @@ impl Requirement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{HmacAlgorithm, HmacKey, Secret, Signer};
+    use crate::{Algorithm, Secret, Signer, SigningKey, VerifyingKey};
 
-    fn key() -> HmacKey {
-        HmacKey::new("k1", Secret::new(vec![3; 32]).unwrap())
+    fn signing_key() -> SigningKey {
+        SigningKey::hmac("k1", Algorithm::HS256, Secret::new(vec![3; 32]).unwrap()).unwrap()
+    }
+
+    fn key() -> VerifyingKey {
+        signing_key().verifying_key()
     }
 
     fn token(groups: &[&str], exp_in: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = Claims::new("latchkey", "alice", now, now + exp_in);
         claims.groups = groups.iter().map(|g| g.to_string()).collect();
-        Signer::new(&key(), HmacAlgorithm::HS256)
-            .sign(&claims)
-            .unwrap()
+        Signer::new(&signing_key()).sign(&claims).unwrap()
     }
 
     fn requirement() -> Requirement {

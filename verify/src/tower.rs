@@ -4,11 +4,15 @@
 //! ```
 //! use std::sync::Arc;
 //! use latchkey_verify::tower::RequireTokenLayer;
-//! use latchkey_verify::{HmacKey, Secret, Verifier};
+//! use latchkey_verify::{Verifier, VerifyingKey};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = HmacKey::new("2026-11", Secret::new(vec![7; 32])?);
-//! let verifier = Arc::new(Verifier::builder().key(&key).issuer("latchkey").build());
+//! # let signing = latchkey_verify::SigningKey::generate("2026-11", latchkey_verify::Algorithm::EdDSA)?;
+//! # let jwks = serde_json::json!({ "keys": [signing.verifying_key().to_jwk()] }).to_string();
+//! // Latchkey's public keys, from its /.well-known/jwks.json (with feature `jwks`, a
+//! // JwksSource follows that document instead).
+//! let keys = VerifyingKey::from_jwks_json(jwks.as_bytes())?;
+//! let verifier = Arc::new(Verifier::builder().keys(&keys).issuer("latchkey").build());
 //! // Bearer or Basic-username token, or the cookie `latchkey`; members of `staff` only.
 //! let layer = RequireTokenLayer::new(verifier).cookie("latchkey").group("staff");
 //! // axum: Router::new().route("/api/hello", get(hello)).route_layer(layer)
@@ -215,21 +219,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
+    use crate::{Algorithm, Secret, Signer, SigningKey, Verifier, VerifyingKey};
     use std::convert::Infallible;
     use tower::ServiceExt;
 
-    fn key() -> HmacKey {
-        HmacKey::new("k1", Secret::new(vec![3; 32]).unwrap())
+    fn signing_key() -> SigningKey {
+        SigningKey::hmac("k1", Algorithm::HS256, Secret::new(vec![3; 32]).unwrap()).unwrap()
+    }
+
+    fn key() -> VerifyingKey {
+        signing_key().verifying_key()
     }
 
     fn token(groups: &[&str], exp_in: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = Claims::new("latchkey", "alice", now, now + exp_in);
         claims.groups = groups.iter().map(|g| g.to_string()).collect();
-        Signer::new(&key(), HmacAlgorithm::HS256)
-            .sign(&claims)
-            .unwrap()
+        Signer::new(&signing_key()).sign(&claims).unwrap()
     }
 
     fn layer() -> RequireTokenLayer {

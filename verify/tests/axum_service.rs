@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use latchkey_verify::{Claims, HmacAlgorithm, HmacKey, Secret, Signer};
+use latchkey_verify::{Algorithm, Claims, Secret, Signer, SigningKey};
 
 const KID: &str = "2026-11";
 const SECRET: &[u8] = b"the-example-service-test-secret-0123456789";
@@ -211,10 +211,9 @@ fn alice(groups: &[&str]) -> Claims {
 }
 
 fn sign_with(claims: &Claims, kid: &str, secret: &[u8]) -> String {
-    let key = HmacKey::new(kid, Secret::new(secret.to_vec()).unwrap());
-    Signer::new(&key, HmacAlgorithm::HS256)
-        .sign(claims)
-        .unwrap()
+    let key =
+        SigningKey::hmac(kid, Algorithm::HS256, Secret::new(secret.to_vec()).unwrap()).unwrap();
+    Signer::new(&key).sign(claims).unwrap()
 }
 
 fn sign(claims: &Claims) -> String {
