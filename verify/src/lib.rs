@@ -14,7 +14,8 @@
 //! [`Requirement`], and its refusals are [`Rejection`]s that know their whole answer. The
 //! features only translate them: `actix` (module `actix`: middleware and `Claims` extractor),
 //! `tower` (module `tower`: a layer for any tower HTTP stack) and `axum` (module `axum`: a
-//! `Claims` extractor, with `tower`).
+//! `Claims` extractor, with `tower`). With `jwks`, a `JwksSource` keeps the public keys of
+//! Latchkey's `jwks_uri` fresh and verifies with them, in any of these.
 //!
 //! ```
 //! use latchkey_verify::{Algorithm, Claims, Signer, SigningKey, Verifier, VerifyingKey};
@@ -41,6 +42,8 @@ pub mod axum;
 mod claims;
 mod error_body;
 mod extract;
+#[cfg(feature = "jwks")]
+mod jwks;
 mod keys;
 mod requirement;
 mod signer;
@@ -55,6 +58,11 @@ pub use extract::{decode_basic, locate_token, token_in_headers, token_text};
 /// The JWK types of jsonwebtoken that [`VerifyingKey::from_jwk`] reads and
 /// [`VerifyingKey::to_jwk`] writes.
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
+#[cfg(feature = "jwks")]
+pub use jwks::{
+    JwksError, JwksSource, JwksSourceBuilder, DEFAULT_MAX_REFRESH, DEFAULT_MIN_REFRESH,
+    DEFAULT_TIMEOUT, MAX_JWKS_LEN,
+};
 pub use keys::{KeyError, Secret, SecretError, SigningKey, VerifyingKey, MIN_SECRET_LEN};
 pub use requirement::{
     require_groups, IntoTokenVerifier, Rejection, Requirement, TokenVerifier, CHALLENGE_INVALID,
