@@ -8,15 +8,20 @@
 //! # or the HMAC secret Latchkey signs with (tokens.keys.<id>.secret_file), HS256
 //! LATCHKEY_KEY_FILE=/etc/latchkey/token-key LATCHKEY_KEY_ID=2026-11 \
 //!   cargo run -p latchkey-verify --features axum --example axum_service
+//! # or (feature `jwks`) the keys Latchkey publishes, followed as it rotates them
+//! LATCHKEY_JWKS_URI=https://auth.example.org/.well-known/jwks.json \
+//!   cargo run -p latchkey-verify --features axum,jwks --example axum_service
 //! curl http://127.0.0.1:8000/                                   # public
 //! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/hello
 //! curl -u "$TOKEN:" http://127.0.0.1:8000/hello                 # token as the Basic username
 //! curl -b "latchkey_session=$TOKEN" http://127.0.0.1:8000/hello # the sign-in page's cookie
 //! ```
 //!
-//! Settings, from the environment: the key, as `LATCHKEY_PUBLIC_KEY_FILE` (a public key PEM file)
-//! or `LATCHKEY_KEY_FILE` (an HMAC secret file), with its id `LATCHKEY_KEY_ID` (default
-//! `2026-11`); `LATCHKEY_ISSUER` (default `latchkey`), `LATCHKEY_COOKIE` (the cookie a
+//! Settings, from the environment: the keys, as `LATCHKEY_JWKS_URI` (with feature `jwks`: a
+//! `JwksSource`, which refetches for an unknown kid at most once per
+//! `LATCHKEY_JWKS_MIN_REFRESH` seconds, default 30), or `LATCHKEY_PUBLIC_KEY_FILE` (a public
+//! key PEM file) or `LATCHKEY_KEY_FILE` (an HMAC secret file) with the key's id
+//! `LATCHKEY_KEY_ID` (default `2026-11`); `LATCHKEY_ISSUER` (default `latchkey`), `LATCHKEY_COOKIE` (the cookie a
 //! token may come in, default `latchkey_session`, Latchkey's `portal.cookie_name`) and
 //! `LISTEN` (default `127.0.0.1:8000`; port 0 takes a free port). The address it listens on
 //! is printed as `listening on http://ADDRESS`.
@@ -60,6 +65,18 @@ fn app(verifier: Arc<dyn TokenVerifier>, cookie: String) -> Router {
 /// The verifier the settings describe.
 async fn verifier() -> Result<Arc<dyn TokenVerifier>, Box<dyn std::error::Error>> {
     let template = Verifier::builder().issuer(setting("LATCHKEY_ISSUER", "latchkey"));
+    #[cfg(feature = "jwks")]
+    if let Ok(uri) = std::env::var("LATCHKEY_JWKS_URI") {
+        let min_refresh: u64 = setting("LATCHKEY_JWKS_MIN_REFRESH", "30")
+            .parse()
+            .map_err(|_| "LATCHKEY_JWKS_MIN_REFRESH is a number of seconds")?;
+        let source = latchkey_verify::JwksSource::builder(uri)
+            .verifier(template)
+            .min_refresh(std::time::Duration::from_secs(min_refresh))
+            .start()
+            .await?;
+        return Ok(Arc::new(source));
+    }
     let id = setting("LATCHKEY_KEY_ID", "2026-11");
     let key = match (
         std::env::var("LATCHKEY_PUBLIC_KEY_FILE"),

@@ -8,6 +8,9 @@
     clippy::indexing_slicing
 )]
 
+#[cfg(feature = "jwks")]
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -35,8 +38,13 @@ fn example_binary() -> &'static PathBuf {
         let profile_dir = deps.parent().unwrap();
         let target_dir = profile_dir.parent().unwrap();
         let mut features = vec!["axum"];
-        if cfg!(feature = "actix") {
-            features.push("actix");
+        for (enabled, feature) in [
+            (cfg!(feature = "actix"), "actix"),
+            (cfg!(feature = "jwks"), "jwks"),
+        ] {
+            if enabled {
+                features.push(feature);
+            }
         }
         let mut cargo = Command::new(env!("CARGO"));
         cargo
@@ -69,17 +77,30 @@ struct ExampleService {
 }
 
 impl ExampleService {
+    /// The service with the HMAC key [`SECRET`] as [`KID`], from a key file.
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// The same, with more settings (which come first: `LATCHKEY_JWKS_URI` does).
+    fn start_with(settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("token-key");
         // With the line break an editor adds, which Secret::from_file drops.
         std::fs::write(&key_file, [SECRET, b"\n"].concat()).unwrap();
-        let mut child = Command::new(example_binary())
+        let mut command = Command::new(example_binary());
+        command
             .env("LATCHKEY_KEY_FILE", &key_file)
             .env("LATCHKEY_KEY_ID", KID)
             .env("LATCHKEY_ISSUER", "latchkey")
             .env_remove("LATCHKEY_COOKIE")
-            .env("LISTEN", "127.0.0.1:0")
+            .env_remove("LATCHKEY_PUBLIC_KEY_FILE")
+            .env_remove("LATCHKEY_JWKS_URI")
+            .env("LISTEN", "127.0.0.1:0");
+        for (name, value) in settings {
+            command.env(name, value);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -313,4 +334,52 @@ fn the_admin_route_is_403_without_the_group_and_200_with_it() {
         service.get("/hello", &[("Authorization", &staff)]),
         Answer::text("Hello, Alice Liddell!\n")
     );
+}
+
+/// With `LATCHKEY_JWKS_URI`, the service follows the published keys: a key Latchkey rotates in
+/// is accepted from its first tokens on, without a restart.
+#[cfg(feature = "jwks")]
+#[test]
+fn with_a_jwks_uri_a_rotated_key_is_accepted_without_a_restart() {
+    use support::key_server::KeyServer;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let old = SigningKey::generate("2026-11", Algorithm::EdDSA).unwrap();
+    let new = SigningKey::generate("2026-12", Algorithm::ES256).unwrap();
+    let keys = runtime.block_on(KeyServer::start(&[&old], "max-age=3600"));
+    let uri = keys.uri();
+    let service = ExampleService::start_with(&[
+        ("LATCHKEY_JWKS_URI", &uri),
+        ("LATCHKEY_JWKS_MIN_REFRESH", "1"),
+    ]);
+    let hello = |key: &SigningKey| {
+        let bearer = format!("Bearer {}", Signer::new(key).sign(&alice(&[])).unwrap());
+        service.get("/hello", &[("Authorization", &bearer)])
+    };
+    assert_eq!(hello(&old), Answer::text("Hello, Alice Liddell!\n"));
+    // The HMAC key file is not used once a jwks_uri is given.
+    let hmac = format!("Bearer {}", sign(&alice(&[])));
+    assert_eq!(
+        service.get("/hello", &[("Authorization", &hmac)]),
+        Answer::invalid_token("The token's signing algorithm is not allowed.")
+    );
+    assert_eq!(keys.requests(), 1);
+
+    keys.publish(&[&old, &new]);
+    assert_eq!(
+        hello(&new),
+        Answer::invalid_token("The token was signed with a key this server does not hold.")
+    );
+    let asked = std::time::Instant::now();
+    while hello(&new).status != 200 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "the new key was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(hello(&new), Answer::text("Hello, Alice Liddell!\n"));
+    assert_eq!(hello(&old), Answer::text("Hello, Alice Liddell!\n"));
+    drop(service);
+    drop(keys);
 }
