@@ -68,6 +68,10 @@ pub const DEFAULT_MAX_REFRESH: Duration = Duration::from_secs(3600);
 /// How long one fetch may take, unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The least `min_refresh` there is: a smaller one (zero included) is taken as this, so that no
+/// setting lets unknown kids turn the task into a loop of fetches.
+pub const LEAST_MIN_REFRESH: Duration = Duration::from_millis(100);
+
 /// What an answer without `max-age` is taken to allow.
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 
@@ -237,8 +241,9 @@ impl JwksSourceBuilder {
         self
     }
 
-    /// The least time between two fetches (default [`DEFAULT_MIN_REFRESH`]): the shortest
-    /// `max-age` honoured, and the interval of refetches for unknown kids and of retries.
+    /// The least time between two fetches (default [`DEFAULT_MIN_REFRESH`], at least
+    /// [`LEAST_MIN_REFRESH`]): the shortest `max-age` honoured, and the interval of refetches
+    /// for unknown kids and of retries.
     pub fn min_refresh(mut self, interval: Duration) -> Self {
         self.min_refresh = interval;
         self
@@ -280,12 +285,13 @@ impl JwksSourceBuilder {
                 uri: self.uri.clone(),
                 reason: with_causes(&e),
             })?;
+        let min_refresh = self.min_refresh.max(LEAST_MIN_REFRESH);
         let mut shared = Shared {
             uri,
             template: self.template,
             client,
-            min_refresh: self.min_refresh,
-            max_refresh: self.max_refresh.max(self.min_refresh),
+            min_refresh,
+            max_refresh: self.max_refresh.max(min_refresh),
             current: RwLock::new(Arc::new(Verifier::builder().build())),
             last_error: Mutex::new(None),
             unknown_kid: AtomicBool::new(false),

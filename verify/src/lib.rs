@@ -61,7 +61,7 @@ pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 #[cfg(feature = "jwks")]
 pub use jwks::{
     JwksError, JwksSource, JwksSourceBuilder, DEFAULT_MAX_REFRESH, DEFAULT_MIN_REFRESH,
-    DEFAULT_TIMEOUT, MAX_JWKS_LEN,
+    DEFAULT_TIMEOUT, LEAST_MIN_REFRESH, MAX_JWKS_LEN,
 };
 pub use keys::{KeyError, Secret, SecretError, SigningKey, VerifyingKey, MIN_SECRET_LEN};
 pub use requirement::{
