@@ -641,6 +641,20 @@ impl VerifyingKey {
         })
     }
 
+    /// The public key as an SPKI PEM document (`-----BEGIN PUBLIC KEY-----`), for a key pair;
+    /// `None` for an HMAC key.
+    pub fn to_public_key_pem(&self) -> Option<String> {
+        use p256::pkcs8::EncodePublicKey;
+        match &self.public {
+            Public::Hmac(..) => None,
+            Public::Ed25519(bytes) => ed25519_dalek::VerifyingKey::from_bytes(bytes)
+                .ok()?
+                .to_public_key_pem(LineEnding::LF)
+                .ok(),
+            Public::P256(key) => key.to_public_key_pem(LineEnding::LF).ok(),
+        }
+    }
+
     /// The key id, as written in the `kid` header.
     pub fn id(&self) -> &str {
         &self.id
@@ -785,7 +799,10 @@ eTFpB8omUoVKpKhLN3VllDdIsJMyp/EMi/87cw9ijLiCp1/gV7x+osCT
             assert!(json.get("d").is_none(), "no private part: {json}");
             let back = VerifyingKey::from_jwk(&jwk).unwrap();
             assert_eq!(back.algorithm(), alg);
-            assert_eq!(back.to_jwk(), Some(jwk));
+            assert_eq!(back.to_jwk(), Some(jwk.clone()));
+            let pem = back.to_public_key_pem().unwrap();
+            let from_pem = VerifyingKey::from_public_key_pem("2026-12", &pem).unwrap();
+            assert_eq!(from_pem.to_jwk(), Some(jwk));
             // Two keys are two keys.
             let other = SigningKey::generate("2026-12", alg).unwrap();
             assert_ne!(other.verifying_key().to_jwk(), key.verifying_key().to_jwk());
