@@ -27,7 +27,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`RequireToken`] verifies the token of every request to what it wraps and puts the
+//! [`RequireToken::new`] takes a [`Verifier`], or anything else that verifies
+//! ([`IntoTokenVerifier`]: with feature `jwks`, a `JwksSource` that follows Latchkey's published
+//! keys). [`RequireToken`] verifies the token of every request to what it wraps and puts the
 //! [`Claims`] into the request; handlers take them as an argument. A request without a valid
 //! token gets 401 with `WWW-Authenticate: Bearer`, one whose token lacks a required group gets
 //! 403; both with Latchkey's JSON error body.

@@ -185,7 +185,7 @@ impl JwksSource {
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let shared = &self.running.shared;
         let result = shared.verifier().verify(token);
-        if result == Err(VerifyError::UnknownKey) {
+        if matches!(result, Err(VerifyError::UnknownKey)) {
             shared.unknown_kid.store(true, Ordering::Release);
             shared.wake.notify_one();
         }
