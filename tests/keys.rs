@@ -518,4 +518,11 @@ fn keygen_writes_a_private_key_the_service_starts_with() {
     let keys = VerifyingKey::from_jwks_json(jwks.as_bytes()).unwrap();
     let verifier = Verifier::builder().keys(&keys).issuer(TEST_ISSUER).build();
     assert_eq!(verifier.verify(&token).unwrap().sub, "alice");
+    // Neither the private key nor the token reaches the log.
+    let pem = std::fs::read_to_string(&out).unwrap();
+    let secret_line = pem.lines().nth(1).unwrap();
+    let log = served.log();
+    assert!(log.contains("latchkey starting"), "{log}");
+    assert!(!log.contains(secret_line), "{log}");
+    assert!(!log.contains(&token), "{log}");
 }
