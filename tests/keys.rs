@@ -366,6 +366,18 @@ fn key_configurations_that_cannot_work_are_refused_with_what_to_do() {
           EdDSA, ES256 (spelled exactly so) for key `tokens.algorithm`"
         ]
     );
+    // The public URL and the portal's name one place.
+    assert_eq!(
+        base()
+            .server("public_url", "https://auth.example.org")
+            .portal("url", "https://login.example.org")
+            .problems(),
+        [
+            "server.public_url = \"https://auth.example.org/\" is not portal.url = \
+          \"https://login.example.org/\"; both name where clients reach this Latchkey: keep \
+          portal.url and drop server.public_url"
+        ]
+    );
     // The public URL is a base URL.
     assert_eq!(
         base()
@@ -467,10 +479,30 @@ fn keygen_writes_a_private_key_the_service_starts_with() {
         assert!(!other.exists());
     }
 
-    // The service starts with the key as written, and its tokens verify with the JWKS alone.
-    let served = TestConfig::new(&slapd)
-        .key_pair("EdDSA", "2026-12", &out)
-        .serve(dir.path(), "info");
+    // `check` names the key, and the service starts with it as written; its tokens verify
+    // with the JWKS alone.
+    let config = TestConfig::new(&slapd).key_pair("EdDSA", "2026-12", &out);
+    let check_dir = tempfile::tempdir().unwrap();
+    let path = config.write(check_dir.path());
+    let (code, stdout, stderr) = run(latchkey().arg("--config").arg(&path).arg("check"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "\n  key \"2026-12\": EdDSA, signs and verifies (public key published in \
+             /.well-known/jwks.json)\n  discovery: /.well-known/latchkey, with paths only (set \
+             server.public_url for absolute URLs)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  warning: neither server.public_url nor portal.url is set: /.well-known/latchkey \
+             names its endpoints and jwks_uri by path only; set server.public_url to the URL \
+             clients reach Latchkey at\n"
+        ),
+        "{stdout}"
+    );
+    let served = config.serve(dir.path(), "info");
     let (status, body) = served.request(
         "POST",
         "/auth/request-token",
@@ -486,4 +518,11 @@ fn keygen_writes_a_private_key_the_service_starts_with() {
     let keys = VerifyingKey::from_jwks_json(jwks.as_bytes()).unwrap();
     let verifier = Verifier::builder().keys(&keys).issuer(TEST_ISSUER).build();
     assert_eq!(verifier.verify(&token).unwrap().sub, "alice");
+    // Neither the private key nor the token reaches the log.
+    let pem = std::fs::read_to_string(&out).unwrap();
+    let secret_line = pem.lines().nth(1).unwrap();
+    let log = served.log();
+    assert!(log.contains("latchkey starting"), "{log}");
+    assert!(!log.contains(secret_line), "{log}");
+    assert!(!log.contains(&token), "{log}");
 }

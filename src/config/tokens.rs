@@ -172,16 +172,14 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
             format!("no token key is configured; {}", key_pair_hint(t.algorithm))
         });
     }
-    let secrets: Vec<&str> = t
-        .keys
-        .iter()
+    // Keys with one setting each, by kind (a key with several is a problem of its own).
+    let single = || t.keys.iter().filter(|(_, k)| k.given().len() == 1);
+    let secrets: Vec<&str> = single()
         .filter(|(_, k)| k.is_secret())
         .map(|(id, _)| id.as_str())
         .collect();
-    let pairs: Vec<&str> = t
-        .keys
-        .iter()
-        .filter(|(_, k)| k.private_key_file.is_some() || k.public_key_file.is_some())
+    let pairs: Vec<&str> = single()
+        .filter(|(_, k)| !k.is_secret())
         .map(|(id, _)| id.as_str())
         .collect();
     let mixed = !secrets.is_empty() && !pairs.is_empty();
@@ -212,10 +210,8 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
             continue;
         }
         match (t.algorithm.is_hmac(), given.first().copied()) {
-            (_, None) if t.algorithm.is_hmac() => {
-                problems.push(format!("{where_} has no secret; {SECRET_HINT}"))
-            }
-            (_, None) => problems.push(format!(
+            (true, None) => problems.push(format!("{where_} has no secret; {SECRET_HINT}")),
+            (false, None) => problems.push(format!(
                 "{where_} has no private_key_file; {}",
                 key_pair_hint(t.algorithm)
             )),
@@ -437,6 +433,45 @@ mod tests {
         assert_eq!(
             p,
             vec!["tokens.default_duration = 90000 must be from 1 to tokens.max_duration (86400)"]
+        );
+    }
+
+    #[test]
+    fn a_secret_beside_a_key_pair_is_refused_naming_both() {
+        let mixed = GOOD.replace(
+            "[directory]",
+            "[tokens.keys.k2]\nprivate_key_file = \"/nonexistent/k2.pem\"\n[directory]",
+        );
+        assert_eq!(
+            problems(&mixed),
+            vec![
+                "tokens.keys mixes HMAC secrets (k1) with key pairs (k2); all keys are of the kind \
+                 tokens.algorithm names (now \"HS256\"): secrets for HS256/HS384/HS512, \
+                 private_key_file/public_key_file for EdDSA/ES256 (a service that holds a secret \
+                 can mint tokens, which a key pair is there to prevent)",
+                "several token keys are configured; say which one signs with tokens.signing_key"
+            ]
+        );
+        let both = GOOD.replace(
+            "[directory]",
+            "private_key_file = \"/nonexistent/k1.pem\"\n[directory]",
+        );
+        assert_eq!(
+            problems(&both),
+            vec!["tokens.keys.k1 has secret and private_key_file; keep one"]
+        );
+        let none = GOOD
+            .replace(
+                "[tokens.keys.k1]",
+                "[tokens]\nalgorithm = \"EdDSA\"\n[tokens.keys.k1]",
+            )
+            .replace("secret = \"0123456789abcdef0123456789abcdef\"", "");
+        assert_eq!(
+            problems(&none),
+            vec![
+                "tokens.keys.k1 has no private_key_file; make one with `latchkey keygen \
+                 --algorithm EdDSA --out FILE` and name FILE in tokens.keys.<id>.private_key_file"
+            ]
         );
     }
 
