@@ -1,8 +1,9 @@
 //! Latchkey: an LDAP token service.
 //!
 //! A client sends directory credentials with HTTP Basic to `POST /auth/request-token`;
-//! Latchkey finds the user in the directory, binds as them, and answers with an HMAC-signed,
-//! expiring JWT that services and reverse proxies verify without asking the directory again.
+//! Latchkey finds the user in the directory, binds as them, and answers with a signed (HMAC,
+//! EdDSA or ES256), expiring JWT that services and reverse proxies verify without asking the
+//! directory again.
 //!
 //! Layers, each depending only on those before it (ARCHITECTURE.md draws them):
 //! - [`ldap_syntax`], [`group_expr`]: DNs, filters, server addresses and group expressions as

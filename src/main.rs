@@ -1,4 +1,5 @@
-//! The `latchkey` command: serve the API, or check a configuration against the directory.
+//! The `latchkey` command: serve the API, check a configuration against the directory, or
+//! make a key pair.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ use latchkey::login::{Logins, Refusal as LoginRefusal};
 use latchkey::throttle::Throttle;
 use latchkey::tokens::TokenIssuer;
 use latchkey::{directory, http, telemetry};
+use latchkey_verify::{Algorithm, SigningKey};
 
 /// See Cargo.toml: allocation is a large share of a login's work.
 #[global_allocator]
@@ -70,6 +72,34 @@ enum Command {
         #[arg(long, value_name = "ATTRIBUTE", requires = "user")]
         search_criteria: Option<String>,
     },
+    /// Make a key pair for tokens.algorithm = "EdDSA" or "ES256".
+    ///
+    /// Writes the private key to FILE as PKCS#8 PEM, readable by its owner only (mode 0600),
+    /// and prints the configuration that uses it and its public JWK. Never overwrites a file.
+    Keygen {
+        /// EdDSA (an Ed25519 key) or ES256 (a P-256 key).
+        #[arg(long, value_name = "ALGORITHM", value_parser = key_pair_algorithm)]
+        algorithm: Algorithm,
+        /// Where to write the private key; the file must not exist.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The key's id (the tokens' kid); default: today's date, such as 2026-12-05.
+        #[arg(long, value_name = "ID")]
+        kid: Option<String>,
+    },
+}
+
+/// `--algorithm` of `keygen`: a key pair algorithm, by its exact JWS name.
+fn key_pair_algorithm(name: &str) -> Result<Algorithm, String> {
+    match Algorithm::from_name(name) {
+        Some(a) if !a.is_hmac() => Ok(a),
+        Some(a) => Err(format!(
+            "{a} keys are shared secrets, not key pairs; make one with `openssl rand -base64 48`"
+        )),
+        None => Err(format!(
+            "{name:?} is not EdDSA or ES256 (the names are case-sensitive)"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -81,6 +111,11 @@ fn main() -> ExitCode {
             user,
             search_criteria,
         } => check(cli.config, user, search_criteria),
+        Command::Keygen {
+            algorithm,
+            out,
+            kid,
+        } => keygen(algorithm, &out, kid),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -200,6 +235,32 @@ fn check(
         config.tokens.default_duration,
         config.tokens.max_duration
     );
+    for key in &config.tokens.keys {
+        let role = if key.id() == config.tokens.signing_key.id() {
+            "signs and verifies"
+        } else {
+            "verifies"
+        };
+        let published = if key.algorithm().is_hmac() {
+            "a secret, never published"
+        } else {
+            "public key published in /.well-known/jwks.json"
+        };
+        println!(
+            "  key {:?}: {}, {role} ({published})",
+            key.id(),
+            key.algorithm()
+        );
+    }
+    match config.public_base_url() {
+        Some(base) => println!(
+            "  discovery: {}/.well-known/latchkey",
+            base.as_str().trim_end_matches('/')
+        ),
+        None => println!(
+            "  discovery: /.well-known/latchkey, with paths only (set server.public_url for absolute URLs)"
+        ),
+    }
     let search = match d.search_mode {
         SearchMode::OnRequest => "service account by default, anonymous on request",
         SearchMode::Always => "always as the service account",
@@ -251,6 +312,62 @@ fn check(
             None => Ok(()),
         }
     })
+}
+
+/// `keygen`: a new key pair in `out` (mode 0600, never over an existing file), and the
+/// configuration that uses it.
+fn keygen(algorithm: Algorithm, out: &std::path::Path, kid: Option<String>) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let kid = kid.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string());
+    if !latchkey::config::valid_key_id(&kid) {
+        anyhow::bail!(
+            "--kid {kid:?}: a key id may hold only letters, digits, '-', '_' and '.' (at most 64)"
+        );
+    }
+    let key = SigningKey::generate(kid.clone(), algorithm)?;
+    let pem = key.to_pkcs8_pem()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                "{} exists; keygen never overwrites a file (it may be a key in use): choose another --out",
+                out.display()
+            ),
+            _ => anyhow::anyhow!("cannot create {}: {e}", out.display()),
+        })?;
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let path = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
+    let jwk =
+        serde_json::to_string(&key.verifying_key().to_jwk()).context("rendering the public JWK")?;
+    let kind = if algorithm == Algorithm::EdDSA {
+        "an Ed25519"
+    } else {
+        "a P-256"
+    };
+    println!(
+        "wrote {kind} private key ({algorithm}) to {}, readable by its owner only (mode 0600)
+
+# the configuration that signs with it; when another key signs now, add [tokens.keys.\"{kid}\"]
+# beside it and switch tokens.signing_key 5 minutes later (README, \"Rotating key pairs\")
+[tokens]
+algorithm = \"{algorithm}\"
+signing_key = \"{kid}\"
+
+[tokens.keys.\"{kid}\"]
+private_key_file = {:?}
+
+# its public JWK, as /.well-known/jwks.json lists it
+{jwk}",
+        path.display(),
+        path.display().to_string()
+    );
+    Ok(())
 }
 
 /// How connections to `url` are protected, for `check`.

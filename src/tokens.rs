@@ -56,7 +56,7 @@ pub enum TokenError {
 impl TokenIssuer {
     pub fn new(cfg: &TokenConfig, claims: &ClaimConfig) -> Self {
         TokenIssuer {
-            signer: Signer::new(&cfg.signing_key, cfg.algorithm),
+            signer: Signer::new(&cfg.signing_key),
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             claims: claims.clone(),
@@ -146,7 +146,6 @@ pub fn verifier(cfg: &TokenConfig, leeway: u64) -> Verifier {
     let mut builder = Verifier::builder()
         .keys(&cfg.keys)
         .leeway(leeway)
-        .algorithm(cfg.algorithm)
         .issuer(cfg.issuer.clone());
     if let Some(aud) = &cfg.audience {
         builder = builder.audience(aud.clone());
@@ -158,18 +157,19 @@ pub fn verifier(cfg: &TokenConfig, leeway: u64) -> Verifier {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use latchkey_verify::{HmacAlgorithm, HmacKey, Secret};
+    use latchkey_verify::{Algorithm, Secret, SigningKey};
 
     fn cfg(audience: Option<&str>) -> TokenConfig {
-        let key = HmacKey::new("k1", Secret::new(vec![9; 32]).unwrap());
+        let key =
+            SigningKey::hmac("k1", Algorithm::HS384, Secret::new(vec![9; 32]).unwrap()).unwrap();
         TokenConfig {
             issuer: "https://auth.example.org".into(),
             audience: audience.map(str::to_owned),
-            algorithm: HmacAlgorithm::HS384,
+            algorithm: Algorithm::HS384,
             default_duration: 3600,
             max_duration: 86400,
-            signing_key: key.clone(),
-            keys: vec![key],
+            keys: vec![key.verifying_key()],
+            signing_key: key,
         }
     }
 

@@ -55,6 +55,7 @@ fn each_command_s_help_describes_that_command() {
         "  serve        Serve the HTTP API\n\
          \x20 healthcheck  Ask the running service whether it is alive, for container health checks\n\
          \x20 check        Check the configuration against every directory server, without serving\n\
+         \x20 keygen       Make a key pair for tokens.algorithm = \"EdDSA\" or \"ES256\"\n\
          \x20 help         Print this message or the help of the given subcommand(s)"
     );
 }

@@ -109,3 +109,59 @@ fn the_demo_configuration_loads_with_the_secret_the_demo_adds() {
     assert_eq!(portal.cookie_name, "latchkey_session");
     assert_eq!(portal.session_duration, 12 * 3600);
 }
+
+#[test]
+fn the_example_configuration_s_key_pairs_load_when_turned_on() {
+    use latchkey_verify::{Algorithm, SigningKey};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let private = dir.path().join("2026-12.pem");
+    let key = SigningKey::generate("2026-12", Algorithm::EdDSA).expect("a key pair");
+    std::io::Write::write_all(
+        &mut std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&private)
+            .expect("a key file"),
+        key.to_pkcs8_pem().expect("PEM").as_bytes(),
+    )
+    .expect("write the key");
+    let retired = SigningKey::generate("2026-06", Algorithm::EdDSA).expect("a key pair");
+    let public = dir.path().join("2026-06.pub");
+    std::fs::write(
+        &public,
+        retired.verifying_key().to_public_key_pem().expect("PEM"),
+    )
+    .expect("write the public key");
+    let text = std::fs::read_to_string(root("config/latchkey.example.toml"))
+        .expect("read example")
+        .replace("algorithm = \"HS256\"", "algorithm = \"EdDSA\"")
+        .replace("# signing_key = \"2026-11\"", "signing_key = \"2026-12\"")
+        .replace(
+            "[tokens.keys.2026-11]\nsecret_file = \"/etc/latchkey/token-key\"\n",
+            "",
+        )
+        .replace("# [tokens.keys.", "[tokens.keys.")
+        .replace("# private_key_file = ", "private_key_file = ")
+        .replace("# public_key_file = ", "public_key_file = ")
+        .replace("/etc/latchkey/2026-12.pem", &private.display().to_string())
+        .replace("/etc/latchkey/2026-06.pub", &public.display().to_string())
+        .replace(
+            "# public_url = \"https://auth.example.org\"",
+            "public_url = \"https://auth.example.org\"",
+        );
+    let path = dir.path().join("latchkey.toml");
+    std::fs::write(&path, text).expect("write config");
+    let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.tokens.algorithm, Algorithm::EdDSA);
+    assert_eq!(config.tokens.signing_key.id(), "2026-12");
+    let ids: Vec<&str> = config.tokens.keys.iter().map(|k| k.id()).collect();
+    assert_eq!(ids, ["2026-06", "2026-12"]);
+    assert_eq!(config.tokens.public_jwks().len(), 2);
+    assert_eq!(
+        config.public_base_url().map(url::Url::as_str),
+        Some("https://auth.example.org/")
+    );
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}

@@ -12,8 +12,10 @@ mod support;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
+use latchkey_verify::Algorithm;
 use serde_json::Value;
 use support::config::{Raw, TestConfig};
+use support::keys::write_key_pair;
 use support::portal::{FormClient, Page};
 use support::service::{basic, login_as, token_request};
 use support::slapd::Slapd;
@@ -350,6 +352,30 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
         ),
         ("put", "/metrics", 405, TestRequest::put().uri("/metrics")),
         (
+            "get",
+            "/.well-known/jwks.json",
+            404,
+            TestRequest::get().uri("/.well-known/jwks.json"),
+        ),
+        (
+            "post",
+            "/.well-known/jwks.json",
+            405,
+            TestRequest::post().uri("/.well-known/jwks.json"),
+        ),
+        (
+            "get",
+            "/.well-known/latchkey",
+            200,
+            TestRequest::get().uri("/.well-known/latchkey"),
+        ),
+        (
+            "put",
+            "/.well-known/latchkey",
+            405,
+            TestRequest::put().uri("/.well-known/latchkey"),
+        ),
+        (
             "post",
             rt,
             431,
@@ -416,6 +442,21 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
         serde_json::json!(["admins", "backend", "cycle-a", "staff"])
     );
     spec.check("get", "/auth/token-info", status, &headers, &body);
+
+    // The key set and the discovery document of key pairs, with the sign-in pages on.
+    let keys = tempfile::tempdir().unwrap();
+    let (_, file) = write_key_pair(keys.path(), "ec-1", Algorithm::ES256);
+    let paired = with_portal(TestConfig::new(&slapd).key_pair("ES256", "ec-1", &file))
+        .tokens("audience", "wiki")
+        .app()
+        .await;
+    for path in ["/.well-known/jwks.json", "/.well-known/latchkey"] {
+        let response = test::call_service(&paired, TestRequest::get().uri(path).to_request()).await;
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let body = test::read_body(response).await;
+        assert_eq!(status, 200, "{path}");
+        spec.check("get", path, status, &headers, &body);
+    }
 
     // 429: a login banned after its failures.
     let strict = TestConfig::new(&slapd)
@@ -585,6 +626,7 @@ fn every_error_code_the_service_can_answer_is_in_openapi_yaml() {
         "internal_error",
         "token_too_large",
         "not_found",
+        "no_public_keys",
         "method_not_allowed",
     ] {
         assert!(
@@ -594,7 +636,7 @@ fn every_error_code_the_service_can_answer_is_in_openapi_yaml() {
     }
     assert_eq!(
         documented.len(),
-        15,
+        16,
         "openapi.yaml documents codes the service never sends"
     );
 }

@@ -48,7 +48,7 @@ pub use portal::{PortalConfig, PortalSettings};
 pub use presets::{AccountStatus, Preset, StrategyKind};
 pub use server::{ServerConfig, ServerSettings};
 pub use tls::{Encryption, TlsConfig, TlsSettings, TlsVersion, Trust, INSECURE_WARNING};
-pub use tokens::{KeySettings, TokenConfig, TokenSettings};
+pub use tokens::{valid_key_id, KeySettings, TokenConfig, TokenSettings};
 pub use users::{SearchScope, UserConfig, UserLocator, UserSettings};
 pub use verify::VerifySettings;
 
@@ -219,6 +219,26 @@ impl Settings {
             }
         }
         let tokens = tokens::validate_tokens(self.tokens, &mut problems);
+        if let (Some(server), Some(portal)) = (&server, &portal) {
+            if server
+                .public_url
+                .as_ref()
+                .is_some_and(|public| public != &portal.url)
+            {
+                problems.push(format!(
+                    "server.public_url = {:?} is not portal.url = {:?}; both name where clients reach this Latchkey: keep portal.url and drop server.public_url",
+                    server.public_url.as_ref().map(url::Url::as_str).unwrap_or_default(),
+                    portal.url.as_str()
+                ));
+            }
+        }
+        if let (Some(server), Some(tokens)) = (&server, &tokens) {
+            if !tokens.algorithm.is_hmac() && server.public_url.is_none() && portal.is_none() {
+                warnings.push(
+                    "neither server.public_url nor portal.url is set: /.well-known/latchkey names its endpoints and jwks_uri by path only; set server.public_url to the URL clients reach Latchkey at".into(),
+                );
+            }
+        }
         let directory = directory::validate_directory(self.directory, &mut problems, &mut warnings);
         brute_force::validate_brute_force(&self.brute_force, &mut problems);
         let claims = claims::validate_claims(self.claims, &mut problems);
@@ -253,6 +273,15 @@ impl Settings {
 }
 
 impl Config {
+    /// Where clients reach this Latchkey (`portal.url`, else `server.public_url`), for the
+    /// absolute URLs of the discovery document; None: paths only.
+    pub fn public_base_url(&self) -> Option<&url::Url> {
+        self.portal
+            .as_ref()
+            .map(|p| &p.url)
+            .or(self.server.public_url.as_ref())
+    }
+
     /// Load and validate in one step.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let source = path.map_or_else(|| "environment".to_owned(), |p| p.display().to_string());

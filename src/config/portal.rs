@@ -86,6 +86,25 @@ fn is_loopback(host: &Host<&str>) -> bool {
     }
 }
 
+/// `url` as a base URL: http or https, a host, an optional port, no user, path, query or
+/// fragment.
+pub(super) fn base_url(url: &str) -> Option<Url> {
+    Url::parse(url).ok().filter(|parsed| {
+        matches!(parsed.scheme(), "https" | "http")
+            && parsed.host().is_some()
+            && parsed.username().is_empty()
+            && parsed.password().is_none()
+            && parsed.path() == "/"
+            && parsed.query().is_none()
+            && parsed.fragment().is_none()
+    })
+}
+
+/// Whether `url`'s host is a loopback address (or `localhost`).
+pub(super) fn is_loopback_url(url: &Url) -> bool {
+    url.host().is_some_and(|h| is_loopback(&h))
+}
+
 pub(super) fn validate_portal(
     p: &PortalSettings,
     max_duration: u64,
@@ -93,28 +112,16 @@ pub(super) fn validate_portal(
 ) -> Option<PortalConfig> {
     let before = problems.len();
     let url = p.url.as_deref()?;
-    let url = match Url::parse(url) {
-        Ok(parsed)
-            if matches!(parsed.scheme(), "https" | "http")
-                && parsed.host().is_some()
-                && parsed.username().is_empty()
-                && parsed.password().is_none()
-                && parsed.path() == "/"
-                && parsed.query().is_none()
-                && parsed.fragment().is_none() =>
-        {
-            Some(parsed)
-        }
-        _ => {
-            problems.push(format!(
-                "portal.url = {url:?} is not a base URL such as \"https://auth.example.org\" (http or https, a host, an optional port, no path)"
-            ));
-            None
-        }
-    };
+    let url = base_url(url);
+    if url.is_none() {
+        problems.push(format!(
+            "portal.url = {url:?} is not a base URL such as \"https://auth.example.org\" (http or https, a host, an optional port, no path)",
+            url = p.url.as_deref().unwrap_or_default()
+        ));
+    }
     let loopback_http = url
         .as_ref()
-        .is_some_and(|u| u.scheme() == "http" && u.host().is_some_and(|h| is_loopback(&h)));
+        .is_some_and(|u| u.scheme() == "http" && is_loopback_url(u));
     if let Some(u) = &url {
         if u.scheme() == "http" && !loopback_http {
             problems.push(format!(

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
+use url::Url;
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,9 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// A request body, in bytes (only the sign-in forms read one).
     pub max_body_bytes: u64,
+    /// The base URL clients reach Latchkey at, such as `https://auth.example.org`, for the
+    /// absolute URLs of `/.well-known/latchkey`; `portal.url` serves when it is set.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -44,6 +48,7 @@ impl Default for ServerSettings {
             max_connections: 25_000,
             max_header_bytes: 16 * 1024,
             max_body_bytes: 4 * 1024,
+            public_url: None,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
+    /// `scheme://host[:port]`, without path.
+    pub public_url: Option<Url>,
 }
 
 pub(super) fn validate_server(
@@ -87,6 +94,23 @@ pub(super) fn validate_server(
             s.max_header_bytes
         ));
     }
+    let public_url = s.public_url.as_deref().and_then(|url| {
+        let parsed = super::portal::base_url(url);
+        if parsed.is_none() {
+            problems.push(format!(
+                "server.public_url = {url:?} is not a base URL such as \"https://auth.example.org\" (http or https, a host, an optional port, no path)"
+            ));
+        }
+        parsed
+    });
+    if let Some(u) = &public_url {
+        if u.scheme() == "http" && !super::portal::is_loopback_url(u) {
+            problems.push(format!(
+                "server.public_url = {:?} is http:// on a host that is not loopback; clients would send passwords in clear: use https://",
+                u.as_str()
+            ));
+        }
+    }
     let (listen, trusted_proxies) = (listen.ok()?, trusted_proxies.ok()?);
     if problems.len() > before {
         return None;
@@ -101,5 +125,6 @@ pub(super) fn validate_server(
         max_connections: s.max_connections,
         max_header_bytes: s.max_header_bytes,
         max_body_bytes: s.max_body_bytes,
+        public_url,
     })
 }

@@ -1,10 +1,17 @@
 //! `[tokens]`: who issues tokens, for how long, and the keys that sign and verify them.
+//!
+//! Keys are of one kind, the kind `tokens.algorithm` names: HMAC secrets (`secret`,
+//! `secret_file`) for HS256/384/512, or key pairs for EdDSA and ES256 (`private_key_file`, a
+//! PKCS#8 PEM; `public_key_file`, an SPKI PEM, for a retired key that still verifies after its
+//! private part was destroyed). A configuration mixing them is refused: the point of a key pair
+//! is that no verifying service holds anything that can sign, and one secret beside it would
+//! undo that. A private key file other users of the machine can read is refused too.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use latchkey_verify::{HmacAlgorithm, HmacKey, Secret};
+use latchkey_verify::{Algorithm, Secret, SigningKey, VerifyingKey};
 use serde::Deserialize;
 
 /// `[tokens]`
@@ -15,8 +22,8 @@ pub struct TokenSettings {
     pub issuer: String,
     #[serde(default)]
     pub audience: Option<String>,
-    #[serde(default)]
-    pub algorithm: HmacAlgorithm,
+    #[serde(default, deserialize_with = "algorithm_name")]
+    pub algorithm: Algorithm,
     #[serde(default = "default_duration")]
     pub default_duration: u64,
     #[serde(default = "max_duration")]
@@ -29,6 +36,12 @@ pub struct TokenSettings {
     pub keys: BTreeMap<String, KeySettings>,
 }
 
+/// `tokens.algorithm`, by its exact JWS name; a wrong name is answered with the right ones.
+fn algorithm_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(serde::de::Error::custom)
+}
+
 fn default_issuer() -> String {
     "latchkey".into()
 }
@@ -39,14 +52,22 @@ fn max_duration() -> u64 {
     86400
 }
 
-/// `[tokens.keys.<id>]`
+/// `[tokens.keys.<id>]`: exactly one of the four.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
+    /// An HMAC secret, inline.
     #[serde(default)]
     pub secret: Option<String>,
+    /// An HMAC secret, in a file.
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// An Ed25519 or P-256 private key, PKCS#8 PEM.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// An Ed25519 or P-256 public key, SPKI PEM: verifies, never signs.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for KeySettings {
@@ -54,7 +75,29 @@ impl fmt::Debug for KeySettings {
         f.debug_struct("KeySettings")
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("secret_file", &self.secret_file)
+            .field("private_key_file", &self.private_key_file)
+            .field("public_key_file", &self.public_key_file)
             .finish()
+    }
+}
+
+impl KeySettings {
+    /// The settings given, by name.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("secret", self.secret.is_some()),
+            ("secret_file", self.secret_file.is_some()),
+            ("private_key_file", self.private_key_file.is_some()),
+            ("public_key_file", self.public_key_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    /// Whether this key is an HMAC secret (false: a key pair, or nothing).
+    fn is_secret(&self) -> bool {
+        self.secret.is_some() || self.secret_file.is_some()
     }
 }
 
@@ -63,13 +106,21 @@ impl fmt::Debug for KeySettings {
 pub struct TokenConfig {
     pub issuer: String,
     pub audience: Option<String>,
-    pub algorithm: HmacAlgorithm,
+    pub algorithm: Algorithm,
     pub default_duration: u64,
     pub max_duration: u64,
     /// The key that signs.
-    pub signing_key: HmacKey,
+    pub signing_key: SigningKey,
     /// Every key, the signing key included: all of them verify.
-    pub keys: Vec<HmacKey>,
+    pub keys: Vec<VerifyingKey>,
+}
+
+impl TokenConfig {
+    /// The public JWKs of every key that verifies, for `/.well-known/jwks.json`; empty when
+    /// the keys are HMAC secrets, which are never published.
+    pub fn public_jwks(&self) -> Vec<latchkey_verify::Jwk> {
+        self.keys.iter().filter_map(VerifyingKey::to_jwk).collect()
+    }
 }
 
 /// The longest token lifetime `tokens.max_duration` may allow, in seconds: a year.
@@ -78,6 +129,14 @@ const MAX_TOKEN_LIFETIME: u64 = 365 * 86_400;
 /// How to make a secret, repeated wherever a secret is missing or weak.
 const SECRET_HINT: &str = "make one with `openssl rand -base64 48` and put it in \
      tokens.keys.<id>.secret_file (or LATCHKEY__TOKENS__KEYS__<ID>__SECRET)";
+
+/// How to make a key pair, repeated wherever a private key is missing.
+fn key_pair_hint(algorithm: Algorithm) -> String {
+    format!(
+        "make one with `latchkey keygen --algorithm {algorithm} --out FILE` and name FILE in \
+         tokens.keys.<id>.private_key_file"
+    )
+}
 
 pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> Option<TokenConfig> {
     let before = problems.len();
@@ -104,9 +163,36 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
             t.default_duration, t.max_duration
         ));
     }
-    let mut keys = Vec::new();
+    let mut keys: Vec<SigningKey> = Vec::new();
+    let mut public_keys: Vec<VerifyingKey> = Vec::new();
     if t.keys.is_empty() {
-        problems.push(format!("no token key is configured; {SECRET_HINT}"));
+        problems.push(if t.algorithm.is_hmac() {
+            format!("no token key is configured; {SECRET_HINT}")
+        } else {
+            format!("no token key is configured; {}", key_pair_hint(t.algorithm))
+        });
+    }
+    // Keys with one setting each, by kind (a key with several is a problem of its own).
+    let single = || t.keys.iter().filter(|(_, k)| k.given().len() == 1);
+    let secrets: Vec<&str> = single()
+        .filter(|(_, k)| k.is_secret())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let pairs: Vec<&str> = single()
+        .filter(|(_, k)| !k.is_secret())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mixed = !secrets.is_empty() && !pairs.is_empty();
+    if mixed {
+        problems.push(format!(
+            "tokens.keys mixes HMAC secrets ({}) with key pairs ({}); all keys are of the kind \
+             tokens.algorithm names (now {:?}): secrets for HS256/HS384/HS512, \
+             private_key_file/public_key_file for EdDSA/ES256 (a service that holds a secret can \
+             mint tokens, which a key pair is there to prevent)",
+            secrets.join(", "),
+            pairs.join(", "),
+            t.algorithm.name()
+        ));
     }
     for (id, key) in &t.keys {
         let where_ = format!("tokens.keys.{id}");
@@ -115,21 +201,56 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
                 "{where_}: a key id may hold only letters, digits, '-', '_' and '.' (at most 64)"
             ));
         }
-        let secret = match (&key.secret, &key.secret_file) {
-            (Some(_), Some(_)) => Err(format!(
-                "{where_} has both secret and secret_file; keep one"
+        let given = key.given();
+        if given.len() > 1 {
+            problems.push(format!("{where_} has {}; keep one", given.join(" and ")));
+            continue;
+        }
+        if mixed {
+            continue;
+        }
+        match (t.algorithm.is_hmac(), given.first().copied()) {
+            (true, None) => problems.push(format!("{where_} has no secret; {SECRET_HINT}")),
+            (false, None) => problems.push(format!(
+                "{where_} has no private_key_file; {}",
+                key_pair_hint(t.algorithm)
             )),
-            (None, None) => Err(format!("{where_} has no secret; {SECRET_HINT}")),
-            (Some(s), None) => {
-                Secret::new(s.as_bytes().to_vec()).map_err(|e| format!("{where_}: {e}"))
+            (true, Some(file @ ("private_key_file" | "public_key_file"))) => {
+                problems.push(format!(
+                    "{where_}.{file} is a key pair's, but tokens.algorithm = {:?} signs with \
+                     HMAC secrets; set tokens.algorithm = \"EdDSA\" or \"ES256\" to match the key",
+                    t.algorithm.name()
+                ))
             }
-            (None, Some(path)) => {
-                Secret::from_file(path).map_err(|e| format!("{where_}.secret_file: {e}"))
+            (false, Some(secret @ ("secret" | "secret_file"))) => problems.push(format!(
+                "{where_}.{secret} is an HMAC secret, but tokens.algorithm = {:?} signs with \
+                 key pairs; {}",
+                t.algorithm.name(),
+                key_pair_hint(t.algorithm)
+            )),
+            (true, Some(_)) => {
+                let secret = match (&key.secret, &key.secret_file) {
+                    (Some(s), _) => {
+                        Secret::new(s.as_bytes().to_vec()).map_err(|e| format!("{where_}: {e}"))
+                    }
+                    (None, Some(path)) => {
+                        Secret::from_file(path).map_err(|e| format!("{where_}.secret_file: {e}"))
+                    }
+                    (None, None) => Err(format!("{where_} has no secret; {SECRET_HINT}")),
+                };
+                match secret.and_then(|secret| {
+                    SigningKey::hmac(id.clone(), t.algorithm, secret)
+                        .map_err(|e| format!("{where_}: {e}"))
+                }) {
+                    Ok(key) => keys.push(key),
+                    Err(problem) => problems.push(problem),
+                }
             }
-        };
-        match secret {
-            Ok(secret) => keys.push(HmacKey::new(id.clone(), secret)),
-            Err(problem) => problems.push(problem),
+            (false, Some(_)) => match load_key_pair(id, key, t.algorithm, &where_) {
+                Ok(KeyPair::Private(key)) => keys.push(key),
+                Ok(KeyPair::Public(key)) => public_keys.push(key),
+                Err(problem) => problems.push(problem),
+            },
         }
     }
     let signing_id = match (&t.signing_key, t.keys.len()) {
@@ -152,6 +273,15 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
             None
         }
     };
+    if let Some(id) = &signing_id {
+        if public_keys.iter().any(|k| k.id() == id) {
+            problems.push(format!(
+                "tokens.keys.{id} has only a public_key_file, so it cannot sign; name a key with \
+                 a private_key_file in tokens.signing_key ({})",
+                key_pair_hint(t.algorithm)
+            ));
+        }
+    }
     if problems.len() > before {
         return None;
     }
@@ -159,6 +289,9 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
         .iter()
         .find(|k| Some(k.id()) == signing_id.as_deref())?
         .clone();
+    let mut verifying: Vec<VerifyingKey> = keys.iter().map(SigningKey::verifying_key).collect();
+    verifying.extend(public_keys);
+    verifying.sort_by(|a, b| a.id().cmp(b.id()));
     Some(TokenConfig {
         issuer: t.issuer,
         audience: t.audience,
@@ -166,11 +299,99 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
         default_duration: t.default_duration,
         max_duration: t.max_duration,
         signing_key,
-        keys,
+        keys: verifying,
     })
 }
 
-fn valid_key_id(id: &str) -> bool {
+/// A key pair's key, as configured: one that signs, or one that only verifies.
+enum KeyPair {
+    Private(SigningKey),
+    Public(VerifyingKey),
+}
+
+/// Read the `private_key_file` or `public_key_file` of key `id`, checking that its type is
+/// `algorithm` and that no other user can read a private key.
+fn load_key_pair(
+    id: &str,
+    key: &KeySettings,
+    algorithm: Algorithm,
+    where_: &str,
+) -> Result<KeyPair, String> {
+    let (loaded, file, path) = match (&key.private_key_file, &key.public_key_file) {
+        (Some(path), _) => {
+            let key = SigningKey::from_pkcs8_pem_file(id, path)
+                .map_err(|e| format!("{where_}.private_key_file: {e}"))?;
+            // After reading, so that a file that is no private key is named as such first.
+            check_private(path).map_err(|e| format!("{where_}.private_key_file: {e}"))?;
+            (Ok(KeyPair::Private(key)), "private_key_file", path)
+        }
+        (None, Some(path)) => (
+            VerifyingKey::from_public_key_pem_file(id, path).map(KeyPair::Public),
+            "public_key_file",
+            path,
+        ),
+        (None, None) => {
+            return Err(format!(
+                "{where_} has no private_key_file; {}",
+                key_pair_hint(algorithm)
+            ))
+        }
+    };
+    let loaded = loaded.map_err(|e| format!("{where_}.{file}: {e}"))?;
+    let found = match &loaded {
+        KeyPair::Private(k) => k.algorithm(),
+        KeyPair::Public(k) => k.algorithm(),
+    };
+    if found != algorithm {
+        return Err(format!(
+            "{where_}.{file}: {} is {} key ({found}), but tokens.algorithm = {:?}; every key \
+             must be of that algorithm ({})",
+            path.display(),
+            key_kind(found),
+            algorithm.name(),
+            key_pair_hint(algorithm)
+        ));
+    }
+    Ok(loaded)
+}
+
+/// "an Ed25519" or "a P-256", for messages.
+fn key_kind(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::EdDSA => "an Ed25519",
+        Algorithm::ES256 => "a P-256",
+        _ => "an HMAC",
+    }
+}
+
+/// Refuse a private key file that every user of the machine may read (group access is left
+/// to the operator: a `latchkey` group, or Kubernetes' `fsGroup`).
+#[cfg(unix)]
+fn check_private(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o004 != 0 {
+        return Err(format!(
+            "{} can be read by every user of this machine (mode {:04o}); make it private with \
+             `chmod 600 {}`",
+            path.display(),
+            mode & 0o7777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &std::path::Path) -> Result<(), String> {
+    Ok(())
+}
+
+/// Whether `id` can name a key: letters, digits, '-', '_' and '.', at most 64.
+pub fn valid_key_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
@@ -212,6 +433,45 @@ mod tests {
         assert_eq!(
             p,
             vec!["tokens.default_duration = 90000 must be from 1 to tokens.max_duration (86400)"]
+        );
+    }
+
+    #[test]
+    fn a_secret_beside_a_key_pair_is_refused_naming_both() {
+        let mixed = GOOD.replace(
+            "[directory]",
+            "[tokens.keys.k2]\nprivate_key_file = \"/nonexistent/k2.pem\"\n[directory]",
+        );
+        assert_eq!(
+            problems(&mixed),
+            vec![
+                "tokens.keys mixes HMAC secrets (k1) with key pairs (k2); all keys are of the kind \
+                 tokens.algorithm names (now \"HS256\"): secrets for HS256/HS384/HS512, \
+                 private_key_file/public_key_file for EdDSA/ES256 (a service that holds a secret \
+                 can mint tokens, which a key pair is there to prevent)",
+                "several token keys are configured; say which one signs with tokens.signing_key"
+            ]
+        );
+        let both = GOOD.replace(
+            "[directory]",
+            "private_key_file = \"/nonexistent/k1.pem\"\n[directory]",
+        );
+        assert_eq!(
+            problems(&both),
+            vec!["tokens.keys.k1 has secret and private_key_file; keep one"]
+        );
+        let none = GOOD
+            .replace(
+                "[tokens.keys.k1]",
+                "[tokens]\nalgorithm = \"EdDSA\"\n[tokens.keys.k1]",
+            )
+            .replace("secret = \"0123456789abcdef0123456789abcdef\"", "");
+        assert_eq!(
+            problems(&none),
+            vec![
+                "tokens.keys.k1 has no private_key_file; make one with `latchkey keygen \
+                 --algorithm EdDSA --out FILE` and name FILE in tokens.keys.<id>.private_key_file"
+            ]
         );
     }
 

@@ -50,6 +50,9 @@ pub enum ApiError {
     TokenTooLarge(usize),
     #[error("There is nothing at this path.")]
     NotFound,
+    /// `/.well-known/jwks.json` with HMAC keys only.
+    #[error("This server signs tokens with a shared secret ({0}), which is never published: it has no public keys. Verify its tokens with the secret, or ask its operator to switch to EdDSA or ES256 keys.")]
+    NoPublicKeys(latchkey_verify::Algorithm),
     #[error("{message}")]
     MethodNotAllowed {
         allow: &'static str,
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::Internal => "internal_error",
             ApiError::TokenTooLarge(_) => "token_too_large",
             ApiError::NotFound => "not_found",
+            ApiError::NoPublicKeys(_) => "no_public_keys",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
         }
     }
@@ -91,7 +95,7 @@ impl ResponseError for ApiError {
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::DirectoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal | ApiError::TokenTooLarge(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoPublicKeys(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }

@@ -9,6 +9,8 @@
 //!                                portal/ (the sign-in pages, when `portal.url` is set)
 //! GET      /healthz              health.rs
 //! GET      /readyz, /metrics     ops.rs
+//! GET      /.well-known/jwks.json, /.well-known/latchkey
+//!                                well_known.rs (public keys, discovery)
 //! ```
 //!
 //! Every answer passes the gate first (`gate.rs`): it refuses requests whose headers or
@@ -26,6 +28,7 @@ pub mod request_token;
 pub mod span;
 pub mod verified;
 pub mod verify;
+pub mod well_known;
 
 use std::sync::Arc;
 
@@ -56,6 +59,8 @@ pub struct ProcessState {
     pub readiness: Arc<ops::Readiness>,
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
+    /// The bodies of `/.well-known/jwks.json` and `/.well-known/latchkey`.
+    pub well_known: Arc<well_known::WellKnown>,
 }
 
 impl ProcessState {
@@ -76,6 +81,7 @@ impl ProcessState {
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
+            well_known: Arc::new(well_known::WellKnown::new(config)),
         }
     }
 }
@@ -179,6 +185,7 @@ pub fn app(
         .configure(|cfg| verify::configure(cfg, &state))
         .configure(health::configure)
         .configure(ops::configure)
+        .configure(well_known::configure)
         .configure(|cfg| portal::configure(cfg, &state))
         .default_service(web::to(error::not_found))
 }

@@ -164,15 +164,15 @@ impl quick_cache::Weighter<Box<[u8]>, Rc<Verified>> for ByWeight {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use latchkey_verify::{HmacAlgorithm, HmacKey, Secret, Signer};
+    use latchkey_verify::{Algorithm, Secret, Signer, SigningKey};
 
-    fn key() -> HmacKey {
-        HmacKey::new("k1", Secret::new(vec![7; 40]).unwrap())
+    fn key() -> SigningKey {
+        SigningKey::hmac("k1", Algorithm::HS256, Secret::new(vec![7; 40]).unwrap()).unwrap()
     }
 
     fn verifier(leeway: u64) -> Verifier {
         Verifier::builder()
-            .key(&key())
+            .key(&key().verifying_key())
             .issuer("latchkey")
             .leeway(leeway)
             .build()
@@ -186,9 +186,7 @@ mod tests {
         let now = unix_now();
         let mut claims = Claims::new("latchkey", sub, now, now + exp_in);
         claims.groups = vec!["staff".into(), "Sales, EMEA".into()];
-        Signer::new(&key(), HmacAlgorithm::HS256)
-            .sign(&claims)
-            .unwrap()
+        Signer::new(&key()).sign(&claims).unwrap()
     }
 
     #[test]

@@ -164,6 +164,25 @@ impl TestConfig {
         self.set(&format!("tokens.keys.{kid}"), "secret", secret)
     }
 
+    /// Sign with the key pair whose private key is in `file` (`tokens.algorithm`, a key `kid`
+    /// with `private_key_file`, `signing_key = kid`), instead of the test HMAC key.
+    pub fn key_pair(self, algorithm: &str, kid: &str, file: &Path) -> TestConfig {
+        self.without_test_key()
+            .tokens("algorithm", algorithm)
+            .tokens("signing_key", kid)
+            .private_key(kid, file)
+    }
+
+    /// `[tokens.keys.KID] private_key_file = FILE`.
+    pub fn private_key(self, kid: &str, file: &Path) -> TestConfig {
+        self.set(&format!("tokens.keys.{kid}"), "private_key_file", file)
+    }
+
+    /// `[tokens.keys.KID] public_key_file = FILE`: a key that only verifies.
+    pub fn public_key(self, kid: &str, file: &Path) -> TestConfig {
+        self.set(&format!("tokens.keys.{kid}"), "public_key_file", file)
+    }
+
     /// Leave the test key out (a test that configures its own keys).
     pub fn without_test_key(self) -> TestConfig {
         self.unset(&format!("tokens.keys.{TEST_KID}"), "secret")
@@ -320,6 +339,23 @@ impl TestConfig {
     /// Load it the way the service does: from a file, through validation.
     pub fn load(&self) -> Config {
         load_config(&self.toml())
+    }
+
+    /// The problems for which the service refuses this configuration.
+    pub fn problems(&self) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("a temp dir for the config");
+        let path = self.write(dir.path());
+        Config::load(Some(&path))
+            .err()
+            .unwrap_or_else(|| {
+                panic!(
+                    "the configuration is accepted:
+{}",
+                    self.toml()
+                )
+            })
+            .problems()
+            .to_vec()
     }
 
     /// The real app for it, in-process.

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod caddy;
 pub mod config;
+pub mod keys;
 pub mod nginx;
 pub mod portal;
 pub mod process;

@@ -77,6 +77,12 @@ impl Served {
         self.process.wait_exit(limit)
     }
 
+    /// Stop it and start it again on the same port, its configuration rendered anew (a
+    /// test whose render closure reads shared state changes the configuration this way).
+    pub fn restart(&mut self) {
+        self.process.restart(Duration::from_secs(10));
+    }
+
     /// Everything it has logged so far.
     pub fn log(&self) -> String {
         self.process.log()

@@ -129,10 +129,12 @@ pub fn token_request(login: &str, password: &str, query: &str) -> TestRequest {
 
 /// A verifier holding the test key, as a service guarding its routes would configure it.
 pub fn verifier() -> Verifier {
-    let key = latchkey_verify::HmacKey::new(
+    let key = latchkey_verify::VerifyingKey::hmac(
         TEST_KID,
+        latchkey_verify::Algorithm::HS256,
         latchkey_verify::Secret::new(TEST_SECRET.as_bytes().to_vec()).expect("a long secret"),
-    );
+    )
+    .expect("an HMAC key");
     Verifier::builder().key(&key).issuer(TEST_ISSUER).build()
 }
 

@@ -1,5 +1,6 @@
 //! How long verifying a realistic Latchkey token takes, beside jsonwebtoken's own decode of
-//! the same token with the same checks (the floor: HMAC, base64 and JSON).
+//! the same token with the same checks (the floor: HMAC, base64 and JSON), and the same token
+//! signed with Ed25519 (EdDSA) and P-256 (ES256) keys.
 //!
 //! `cargo bench -p latchkey-verify --bench verify`
 #![allow(
@@ -11,9 +12,11 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use latchkey_verify::{token_in_headers, Claims, HmacAlgorithm, HmacKey, Secret, Signer, Verifier};
+use latchkey_verify::{
+    token_in_headers, Algorithm as KeyAlgorithm, Claims, Secret, Signer, SigningKey, Verifier,
+};
 
-fn realistic_token(key: &HmacKey) -> String {
+fn realistic_token(key: &SigningKey) -> String {
     let now = chrono::Utc::now().timestamp();
     let mut claims = Claims::new("https://auth.example.org", "alice", now, now + 3600);
     claims.jti = "5d9a1f0c2b7e4a6c8f1e3d5b7a9c0e2f".into();
@@ -28,18 +31,29 @@ fn realistic_token(key: &HmacKey) -> String {
     ]
     .map(String::from)
     .to_vec();
-    Signer::new(key, HmacAlgorithm::HS256)
-        .sign(&claims)
-        .expect("sign")
+    Signer::new(key).sign(&claims).expect("sign")
 }
 
 fn bench(c: &mut Criterion) {
-    let key = HmacKey::new("2026-11", Secret::new(vec![42; 48]).expect("secret"));
-    let old = HmacKey::new("2026-05", Secret::new(vec![7; 48]).expect("secret"));
+    let secret = vec![42; 48];
+    let hmac = |id: &str, secret: Vec<u8>| {
+        SigningKey::hmac(
+            id,
+            KeyAlgorithm::HS256,
+            Secret::new(secret).expect("secret"),
+        )
+        .expect("HMAC key")
+    };
+    let key = hmac("2026-11", secret.clone());
+    let old = hmac("2026-05", vec![7; 48]);
+    let ed = SigningKey::generate("ed-2026-11", KeyAlgorithm::EdDSA).expect("Ed25519 key");
+    let ec = SigningKey::generate("ec-2026-11", KeyAlgorithm::ES256).expect("P-256 key");
     let token = realistic_token(&key);
     let verifier = Verifier::builder()
-        .key(&key)
-        .key(&old)
+        .key(&key.verifying_key())
+        .key(&old.verifying_key())
+        .key(&ed.verifying_key())
+        .key(&ec.verifying_key())
         .issuer("https://auth.example.org")
         .build();
     let header = format!("Bearer {token}");
@@ -59,7 +73,17 @@ fn bench(c: &mut Criterion) {
             verifier.verify(&token).expect("valid")
         })
     });
-    let decoding = DecodingKey::from_secret(key.secret().expose());
+    for (name, pair) in [("EdDSA", &ed), ("ES256", &ec)] {
+        let token = realistic_token(pair);
+        group.bench_function(format!("latchkey_verify::Verifier::verify ({name})"), |b| {
+            b.iter(|| {
+                verifier
+                    .verify(std::hint::black_box(&token))
+                    .expect("valid")
+            })
+        });
+    }
+    let decoding = DecodingKey::from_secret(&secret);
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&["https://auth.example.org"]);
     validation.set_required_spec_claims(&["exp", "iat", "sub"]);

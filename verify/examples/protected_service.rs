@@ -2,7 +2,11 @@
 //! flask-ldap-auth's `@login_required` hello-world.
 //!
 //! ```sh
-//! # the same key file Latchkey signs with (tokens.keys.<id>.secret_file)
+//! # Latchkey's public key, when it signs with EdDSA or ES256 (`openssl pkey -pubout` of its
+//! # private key, or a JWK of its /.well-known/jwks.json through VerifyingKey::from_jwk)
+//! LATCHKEY_PUBLIC_KEY_FILE=/etc/latchkey/2026-11.pub LATCHKEY_KEY_ID=2026-11 \
+//!   cargo run -p latchkey-verify --features actix --example protected_service
+//! # or the HMAC secret Latchkey signs with (tokens.keys.<id>.secret_file), HS256
 //! LATCHKEY_KEY_FILE=/etc/latchkey/token-key LATCHKEY_KEY_ID=2026-11 \
 //!   cargo run -p latchkey-verify --features actix --example protected_service
 //! curl http://127.0.0.1:8000/                                   # public
@@ -14,7 +18,7 @@ use std::sync::Arc;
 
 use actix_web::{web, App, HttpServer};
 use latchkey_verify::actix::RequireToken;
-use latchkey_verify::{Claims, HmacKey, Secret, Verifier};
+use latchkey_verify::{Algorithm, Claims, Secret, Verifier, VerifyingKey};
 
 async fn public() -> &'static str {
     "Anyone may read this.\n"
@@ -33,11 +37,16 @@ async fn admin(claims: Claims) -> String {
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let key_file = std::env::var("LATCHKEY_KEY_FILE")
-        .map_err(|_| "set LATCHKEY_KEY_FILE to Latchkey's signing key file")?;
     let key_id = std::env::var("LATCHKEY_KEY_ID").unwrap_or_else(|_| "2026-11".into());
     let issuer = std::env::var("LATCHKEY_ISSUER").unwrap_or_else(|_| "latchkey".into());
-    let key = HmacKey::new(key_id, Secret::from_file(&key_file)?);
+    let key = match (
+        std::env::var("LATCHKEY_PUBLIC_KEY_FILE"),
+        std::env::var("LATCHKEY_KEY_FILE"),
+    ) {
+        (Ok(public), _) => VerifyingKey::from_public_key_pem_file(key_id, public)?,
+        (_, Ok(secret)) => VerifyingKey::hmac(key_id, Algorithm::HS256, Secret::from_file(secret)?)?,
+        _ => return Err("set LATCHKEY_PUBLIC_KEY_FILE to Latchkey's public key file (EdDSA, ES256), or LATCHKEY_KEY_FILE to its HMAC secret file".into()),
+    };
     let verifier = Arc::new(Verifier::builder().key(&key).issuer(issuer).build());
 
     println!("listening on http://127.0.0.1:8000");

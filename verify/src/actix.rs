@@ -4,14 +4,15 @@
 //! use std::sync::Arc;
 //! use actix_web::{web, App, HttpServer};
 //! use latchkey_verify::actix::RequireToken;
-//! use latchkey_verify::{Claims, HmacKey, Secret, Verifier};
+//! use latchkey_verify::{Claims, Verifier, VerifyingKey};
 //!
 //! async fn hello(claims: Claims) -> String {
 //!     format!("Hello, {}!", claims.sub)
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let key = HmacKey::new("2026-11", Secret::from_file("/etc/latchkey/token-key")?);
+//! // Latchkey's public key (`tokens.algorithm = "EdDSA"` or `"ES256"`), as a PEM file.
+//! let key = VerifyingKey::from_public_key_pem_file("2026-11", "/etc/latchkey/2026-11.pub")?;
 //! let verifier = Arc::new(Verifier::builder().key(&key).issuer("latchkey").build());
 //! HttpServer::new(move || {
 //!     App::new().service(
@@ -26,7 +27,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`RequireToken`] verifies the token of every request to what it wraps and puts the
+//! [`RequireToken::new`] takes a [`Verifier`], or anything else that verifies
+//! ([`IntoTokenVerifier`]: with feature `jwks`, a `JwksSource` that follows Latchkey's published
+//! keys). [`RequireToken`] verifies the token of every request to what it wraps and puts the
 //! [`Claims`] into the request; handlers take them as an argument. A request without a valid
 //! token gets 401 with `WWW-Authenticate: Bearer`, one whose token lacks a required group gets
 //! 403; both with Latchkey's JSON error body.
@@ -35,7 +38,6 @@ use std::borrow::Cow;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
@@ -43,45 +45,25 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 
-use crate::{token_in_headers, Claims, ErrorBody, Verifier, VerifyError};
+pub use crate::{require_groups, Rejection};
+use crate::{token_in_headers, Claims, IntoTokenVerifier, Requirement, Verifier, VerifyError};
 
-/// Why a request was turned away, rendered as Latchkey renders it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    /// No valid token: 401.
-    #[error("{}", .0.message())]
-    Token(VerifyError),
-    /// A valid token without a required group: 403.
-    #[error("This needs membership of the group {0:?}.")]
-    MissingGroup(String),
-}
-
+/// The answer is [`Rejection`]'s own (status, challenge, JSON body), in actix's types.
 impl ResponseError for Rejection {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Rejection::Token(_) => StatusCode::UNAUTHORIZED,
-            Rejection::MissingGroup(_) => StatusCode::FORBIDDEN,
-        }
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let mut response = HttpResponse::build(status);
+        let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        let code = match self {
-            Rejection::Token(e) => {
-                // RFC 6750: no error code when no token was sent at all.
-                let challenge = if *e == VerifyError::Missing {
-                    HeaderValue::from_static(r#"Bearer realm="latchkey""#)
-                } else {
-                    HeaderValue::from_static(r#"Bearer realm="latchkey", error="invalid_token""#)
-                };
-                response.insert_header((header::WWW_AUTHENTICATE, challenge));
-                e.code()
-            }
-            Rejection::MissingGroup(_) => "forbidden",
-        };
-        response.json(ErrorBody::new(code, self.to_string(), status.as_u16()))
+        if let Some(challenge) = self.challenge() {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            ));
+        }
+        response.json(self.body())
     }
 }
 
@@ -124,23 +106,8 @@ pub fn token_headers<'a>(
     (authorization, cookie)
 }
 
-/// Require every group in `groups` of verified `claims`: 403 naming the first one missing.
-/// Names are compared by [`Claims::has_group`], without regard to case.
-pub fn require_groups(claims: &Claims, groups: &[String]) -> Result<(), Rejection> {
-    match groups.iter().find(|g| !claims.has_group(g)) {
-        Some(missing) => Err(Rejection::MissingGroup(missing.clone())),
-        None => Ok(()),
-    }
-}
-
-#[derive(Clone)]
-struct Requirement {
-    verifier: Arc<Verifier>,
-    cookie_name: Option<String>,
-    groups: Vec<String>,
-}
-
-/// Middleware that lets through only requests with a valid token (and the required groups).
+/// Middleware that lets through only requests with a valid token (and the required groups):
+/// a [`Requirement`] in actix's clothes.
 #[derive(Clone)]
 pub struct RequireToken {
     requirement: Requirement,
@@ -148,27 +115,29 @@ pub struct RequireToken {
 
 impl RequireToken {
     /// Require a token that `verifier` accepts.
-    pub fn new(verifier: impl Into<Arc<Verifier>>) -> Self {
+    pub fn new(verifier: impl IntoTokenVerifier) -> Self {
         RequireToken {
-            requirement: Requirement {
-                verifier: verifier.into(),
-                cookie_name: None,
-                groups: Vec::new(),
-            },
+            requirement: Requirement::new(verifier),
         }
     }
 
     /// Also accept the token from the cookie `name` (after the `Authorization` header).
     pub fn cookie(mut self, name: impl Into<String>) -> Self {
-        self.requirement.cookie_name = Some(name.into());
+        self.requirement = self.requirement.cookie(name);
         self
     }
 
     /// Require membership of `group` too (every group named is required), compared by
     /// [`Claims::has_group`]: `.group("Admins")` accepts a token with the group `admins`.
     pub fn group(mut self, group: impl Into<String>) -> Self {
-        self.requirement.groups.push(group.into());
+        self.requirement = self.requirement.group(group);
         self
+    }
+}
+
+impl From<Requirement> for RequireToken {
+    fn from(requirement: Requirement) -> Self {
+        RequireToken { requirement }
     }
 }
 
@@ -213,12 +182,8 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let r = &self.requirement;
-        match check_request(
-            req.request(),
-            &r.verifier,
-            r.cookie_name.as_deref(),
-            &r.groups,
-        ) {
+        let (authorization, cookie) = token_headers(req.request(), r.cookie_name());
+        match r.check(authorization, cookie) {
             Ok(claims) => {
                 req.extensions_mut().insert(claims);
                 let response = self.service.call(req);
@@ -251,21 +216,23 @@ impl FromRequest for Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{HmacAlgorithm, HmacKey, Secret, Signer};
+    use crate::{Algorithm, Secret, Signer, SigningKey, VerifyingKey};
     use actix_web::test::{self, TestRequest};
     use actix_web::{web, App};
 
-    fn key() -> HmacKey {
-        HmacKey::new("k1", Secret::new(vec![3; 32]).unwrap())
+    fn signing_key() -> SigningKey {
+        SigningKey::hmac("k1", Algorithm::HS256, Secret::new(vec![3; 32]).unwrap()).unwrap()
+    }
+
+    fn key() -> VerifyingKey {
+        signing_key().verifying_key()
     }
 
     fn token(groups: &[&str], exp_in: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = Claims::new("latchkey", "alice", now, now + exp_in);
         claims.groups = groups.iter().map(|g| g.to_string()).collect();
-        Signer::new(&key(), HmacAlgorithm::HS256)
-            .sign(&claims)
-            .unwrap()
+        Signer::new(&signing_key()).sign(&claims).unwrap()
     }
 
     async fn hello(claims: Claims) -> String {
@@ -273,7 +240,8 @@ mod tests {
     }
 
     async fn call(req: TestRequest) -> (StatusCode, Option<String>, String) {
-        let verifier = Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
+        let verifier =
+            std::sync::Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
         let app = test::init_service(
             App::new()
                 .route("/open", web::get().to(|| async { "open" }))
@@ -367,7 +335,8 @@ mod tests {
 
     #[actix_web::test]
     async fn required_groups_are_compared_without_regard_to_case() {
-        let verifier = Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
+        let verifier =
+            std::sync::Arc::new(Verifier::builder().key(&key()).issuer("latchkey").build());
         let app = test::init_service(
             App::new().service(
                 web::resource("/eu")

@@ -3,14 +3,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
-use crate::{Claims, HmacAlgorithm, HmacKey};
+use crate::{Algorithm, Claims, VerifyingKey};
 
 /// Tokens longer than this many bytes are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -51,7 +50,8 @@ pub enum VerifyError {
     /// The token's `aud` is not the expected audience.
     #[error("the token is meant for another audience")]
     WrongAudience,
-    /// The token's algorithm is not one this verifier allows.
+    /// The token's `alg` is not the algorithm of the key its `kid` names (or is no algorithm
+    /// Latchkey knows, such as `none`).
     #[error("the token's signing algorithm is not allowed")]
     DisallowedAlgorithm,
 }
@@ -86,24 +86,34 @@ impl VerifyError {
 /// Every configured key verifies (so tokens signed before a key rotation stay valid until they
 /// expire); the key is picked by the token's `kid` header, never by trying each in turn.
 ///
-/// Each part of the token is read once: the header (to pin the algorithm and pick the key),
-/// then the signature over header and payload, checked by jsonwebtoken's HMAC in constant
-/// time, and only then the claims.
+/// The algorithm is pinned to the key: each kid names one key of one [`Algorithm`], and a
+/// token whose `alg` is not its key's is refused before any signature check. So a public
+/// Ed25519 key can never be used as an HMAC secret (the "algorithm confusion" forgery), and
+/// `none` is never accepted.
+///
+/// Each part of the token is read once: the header (to pick the key and check the algorithm),
+/// then the signature over header and payload, checked by jsonwebtoken's rust_crypto backend
+/// (HMAC in constant time), and only then the claims.
 pub struct Verifier {
-    keys: HashMap<String, DecodingKey>,
-    allowed: Vec<HmacAlgorithm>,
+    keys: HashMap<String, PinnedKey>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: i64,
 }
 
+/// A key as the verifier holds it: its one algorithm and what checks its signatures.
+struct PinnedKey {
+    algorithm: Algorithm,
+    decoding: DecodingKey,
+}
+
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut kids: Vec<&String> = self.keys.keys().collect();
+        let mut kids: Vec<(&String, Algorithm)> =
+            self.keys.iter().map(|(k, p)| (k, p.algorithm)).collect();
         kids.sort();
         f.debug_struct("Verifier")
             .field("kids", &kids)
-            .field("allowed", &self.allowed)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway", &self.leeway)
@@ -111,34 +121,27 @@ impl fmt::Debug for Verifier {
     }
 }
 
-/// Builds a [`Verifier`].
-#[derive(Debug, Default)]
+/// Builds a [`Verifier`]. It can be cloned, to build verifiers that differ in their keys only
+/// (for a key set that changes).
+#[derive(Debug, Default, Clone)]
 pub struct VerifierBuilder {
-    keys: Vec<HmacKey>,
-    algorithms: Vec<HmacAlgorithm>,
+    keys: Vec<VerifyingKey>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: Option<u64>,
 }
 
 impl VerifierBuilder {
-    /// Accept tokens signed with `key` (named by its id).
-    pub fn key(mut self, key: &HmacKey) -> Self {
+    /// Accept tokens whose `kid` is `key`'s id, signed with `key`'s algorithm. A later key
+    /// with the same id replaces an earlier one.
+    pub fn key(mut self, key: &VerifyingKey) -> Self {
         self.keys.push(key.clone());
         self
     }
 
-    /// Accept tokens signed with any of `keys`.
-    pub fn keys<'a>(mut self, keys: impl IntoIterator<Item = &'a HmacKey>) -> Self {
+    /// Accept tokens signed with any of `keys` ([`VerifierBuilder::key`] for each).
+    pub fn keys<'a>(mut self, keys: impl IntoIterator<Item = &'a VerifyingKey>) -> Self {
         self.keys.extend(keys.into_iter().cloned());
-        self
-    }
-
-    /// Allow `algorithm`. When none is named, only HS256 is allowed.
-    pub fn algorithm(mut self, algorithm: HmacAlgorithm) -> Self {
-        if !self.algorithms.contains(&algorithm) {
-            self.algorithms.push(algorithm);
-        }
         self
     }
 
@@ -163,24 +166,21 @@ impl VerifierBuilder {
 
     /// The verifier.
     pub fn build(self) -> Verifier {
-        let allowed = if self.algorithms.is_empty() {
-            vec![HmacAlgorithm::HS256]
-        } else {
-            self.algorithms
-        };
         let keys = self
             .keys
             .iter()
             .map(|k| {
                 (
                     k.id().to_owned(),
-                    DecodingKey::from_secret(k.secret().expose()),
+                    PinnedKey {
+                        algorithm: k.algorithm(),
+                        decoding: k.decoding_key().clone(),
+                    },
                 )
             })
             .collect();
         Verifier {
             keys,
-            allowed,
             issuer: self.issuer,
             audience: self.audience,
             leeway: i64::try_from(self.leeway.unwrap_or(DEFAULT_LEEWAY).min(MAX_LEEWAY))
@@ -245,23 +245,25 @@ impl Verifier {
             .map_err(|_| VerifyError::Malformed)?;
         let header_fields: TokenHeader<'_> =
             serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
-        let alg = Algorithm::from_str(&header_fields.alg)
-            .ok()
-            .and_then(HmacAlgorithm::from_jwt)
-            .filter(|a| self.allowed.contains(a))
-            .ok_or(VerifyError::DisallowedAlgorithm)?;
+        let alg =
+            Algorithm::from_name(&header_fields.alg).ok_or(VerifyError::DisallowedAlgorithm)?;
         let key = header_fields
             .kid
             .as_deref()
             .and_then(|kid| self.keys.get(kid))
             .ok_or(VerifyError::UnknownKey)?;
+        // The key decides the algorithm; the header may only agree with it.
+        if alg != key.algorithm {
+            return Err(VerifyError::DisallowedAlgorithm);
+        }
 
         // header.payload, exactly as signed
         let signed = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        let valid = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), key, alg.jwt())
-            .map_err(|_| VerifyError::Malformed)?;
+        let valid =
+            jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key.decoding, alg.jwt())
+                .map_err(|_| VerifyError::Malformed)?;
         if !valid {
             return Err(VerifyError::BadSignature);
         }
@@ -296,10 +298,14 @@ fn unix_now() -> i64 {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::{Secret, Signer};
+    use crate::{Secret, Signer, SigningKey};
 
-    fn key(id: &str, fill: u8) -> HmacKey {
-        HmacKey::new(id, Secret::new(vec![fill; 40]).unwrap())
+    fn key(id: &str, fill: u8) -> SigningKey {
+        hmac(id, fill, Algorithm::HS256)
+    }
+
+    fn hmac(id: &str, fill: u8, algorithm: Algorithm) -> SigningKey {
+        SigningKey::hmac(id, algorithm, Secret::new(vec![fill; 40]).unwrap()).unwrap()
     }
 
     fn now() -> i64 {
@@ -312,28 +318,22 @@ mod tests {
         c
     }
 
-    fn verifier(keys: &[&HmacKey]) -> Verifier {
-        Verifier::builder()
-            .keys(keys.iter().copied())
-            .issuer("latchkey")
-            .build()
+    fn verifier(keys: &[&SigningKey]) -> Verifier {
+        let public: Vec<VerifyingKey> = keys.iter().map(|k| k.verifying_key()).collect();
+        Verifier::builder().keys(&public).issuer("latchkey").build()
     }
 
     #[test]
     fn a_token_signed_with_a_known_key_verifies_to_its_claims() {
         let k = key("k1", 1);
-        let token = Signer::new(&k, HmacAlgorithm::HS256)
-            .sign(&claims())
-            .unwrap();
+        let token = Signer::new(&k).sign(&claims()).unwrap();
         assert_eq!(verifier(&[&k]).verify(&token), Ok(claims()));
     }
 
     #[test]
     fn every_configured_key_verifies_by_kid() {
         let (old, new) = (key("old", 1), key("new", 2));
-        let token = Signer::new(&old, HmacAlgorithm::HS256)
-            .sign(&claims())
-            .unwrap();
+        let token = Signer::new(&old).sign(&claims()).unwrap();
         assert_eq!(verifier(&[&new, &old]).verify(&token), Ok(claims()));
         assert_eq!(
             verifier(&[&new]).verify(&token),
@@ -343,9 +343,7 @@ mod tests {
 
     #[test]
     fn same_kid_with_another_secret_is_a_bad_signature() {
-        let token = Signer::new(&key("k1", 1), HmacAlgorithm::HS256)
-            .sign(&claims())
-            .unwrap();
+        let token = Signer::new(&key("k1", 1)).sign(&claims()).unwrap();
         assert_eq!(
             verifier(&[&key("k1", 2)]).verify(&token),
             Err(VerifyError::BadSignature)
@@ -353,21 +351,15 @@ mod tests {
     }
 
     #[test]
-    fn an_algorithm_that_is_not_allowed_is_refused() {
-        let k = key("k1", 1);
-        let token = Signer::new(&k, HmacAlgorithm::HS512)
-            .sign(&claims())
-            .unwrap();
+    fn a_token_with_another_algorithm_than_its_key_is_refused() {
+        let hs512 = hmac("k1", 1, Algorithm::HS512);
+        let token = Signer::new(&hs512).sign(&claims()).unwrap();
+        // The same secret, pinned to HS256: the HS512 token is refused unchecked.
         assert_eq!(
-            verifier(&[&k]).verify(&token),
+            verifier(&[&key("k1", 1)]).verify(&token),
             Err(VerifyError::DisallowedAlgorithm)
         );
-        let both = Verifier::builder()
-            .key(&k)
-            .algorithm(HmacAlgorithm::HS256)
-            .algorithm(HmacAlgorithm::HS512)
-            .build();
-        assert_eq!(both.verify(&token), Ok(claims()));
+        assert_eq!(verifier(&[&hs512]).verify(&token), Ok(claims()));
     }
 
     #[test]
@@ -389,7 +381,7 @@ mod tests {
     #[test]
     fn expired_and_not_yet_valid_tokens_are_refused_beyond_the_leeway() {
         let k = key("k1", 1);
-        let signer = Signer::new(&k, HmacAlgorithm::HS256);
+        let signer = Signer::new(&k);
         let mut old = claims();
         old.exp = now() - 60;
         assert_eq!(
@@ -417,7 +409,7 @@ mod tests {
     #[test]
     fn wrong_issuer_and_unexpected_audience_are_refused() {
         let k = key("k1", 1);
-        let signer = Signer::new(&k, HmacAlgorithm::HS256);
+        let signer = Signer::new(&k);
         let mut other = claims();
         other.iss = "someone-else".into();
         assert_eq!(
@@ -431,9 +423,15 @@ mod tests {
             verifier(&[&k]).verify(&token),
             Err(VerifyError::WrongAudience)
         );
-        let wiki = Verifier::builder().key(&k).audience("wiki").build();
+        let wiki = Verifier::builder()
+            .key(&k.verifying_key())
+            .audience("wiki")
+            .build();
         assert_eq!(wiki.verify(&token), Ok(aud));
-        let mail = Verifier::builder().key(&k).audience("mail").build();
+        let mail = Verifier::builder()
+            .key(&k.verifying_key())
+            .audience("mail")
+            .build();
         assert_eq!(mail.verify(&token), Err(VerifyError::WrongAudience));
     }
 
@@ -452,13 +450,11 @@ mod tests {
     #[test]
     fn a_payload_changed_after_signing_is_a_bad_signature() {
         let k = key("k1", 1);
-        let token = Signer::new(&k, HmacAlgorithm::HS256)
-            .sign(&claims())
-            .unwrap();
+        let token = Signer::new(&k).sign(&claims()).unwrap();
         let mut parts: Vec<&str> = token.split('.').collect();
         let mut forged = claims();
         forged.sub = "root".into();
-        let forged_body = Signer::new(&k, HmacAlgorithm::HS256).sign(&forged).unwrap();
+        let forged_body = Signer::new(&k).sign(&forged).unwrap();
         let body = forged_body.split('.').nth(1).unwrap().to_owned();
         parts[1] = &body;
         assert_eq!(
@@ -475,7 +471,7 @@ mod tests {
         c.iat = 1_000;
         c.nbf = 1_000;
         c.exp = 2_000;
-        let token = Signer::new(&k, HmacAlgorithm::HS256).sign(&c).unwrap();
+        let token = Signer::new(&k).sign(&c).unwrap();
         assert!(
             v.verify_at(&token, 2_005).is_ok(),
             "exp + leeway is still valid"
@@ -492,9 +488,12 @@ mod tests {
         c.iat = 1_000;
         c.nbf = 1_000;
         c.exp = 2_000;
-        let token = Signer::new(&k, HmacAlgorithm::HS256).sign(&c).unwrap();
+        let token = Signer::new(&k).sign(&c).unwrap();
         for asked in [MAX_LEEWAY + 1, 86_400, u64::MAX] {
-            let v = Verifier::builder().key(&k).leeway(asked).build();
+            let v = Verifier::builder()
+                .key(&k.verifying_key())
+                .leeway(asked)
+                .build();
             assert!(v.verify_at(&token, 2_000 + 300).is_ok(), "{asked}");
             assert_eq!(
                 v.verify_at(&token, 2_301),
@@ -510,7 +509,10 @@ mod tests {
             assert!(format!("{v:?}").contains("leeway: 300"), "{v:?}");
         }
         // Up to the maximum, the leeway is what was asked.
-        let v = Verifier::builder().key(&k).leeway(MAX_LEEWAY - 1).build();
+        let v = Verifier::builder()
+            .key(&k.verifying_key())
+            .leeway(MAX_LEEWAY - 1)
+            .build();
         assert_eq!(v.verify_at(&token, 2_300), Err(VerifyError::Expired));
     }
 
@@ -518,9 +520,7 @@ mod tests {
     fn structure_errors_are_malformed_and_alg_none_is_disallowed() {
         let k = key("k1", 1);
         let v = verifier(&[&k]);
-        let good = Signer::new(&k, HmacAlgorithm::HS256)
-            .sign(&claims())
-            .unwrap();
+        let good = Signer::new(&k).sign(&claims()).unwrap();
         assert_eq!(
             v.verify(&format!("{good}.extra")),
             Err(VerifyError::Malformed)
@@ -546,7 +546,7 @@ mod tests {
         let token = jsonwebtoken::encode(
             &header,
             &no_exp,
-            &jsonwebtoken::EncodingKey::from_secret(k.secret().expose()),
+            &jsonwebtoken::EncodingKey::from_secret(&[1; 40]),
         )
         .unwrap();
         assert_eq!(verifier(&[&k]).verify(&token), Err(VerifyError::Malformed));

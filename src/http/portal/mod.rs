@@ -79,7 +79,7 @@ impl Portal {
         let base = config.url.as_str().trim_end_matches('/');
         Portal {
             rule,
-            csrf: CsrfKey::derive(tokens.signing_key.secret().expose()),
+            csrf: CsrfKey::derive(&tokens.signing_key.secret_bytes()),
             csp: HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(
                 "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             )),
