@@ -82,9 +82,10 @@ count_instructions() {
     kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
     sleep 0.1
   done
-  for _ in $(seq 1 "$count"); do urls+=("http://127.0.0.1:$port$path"); done
+  # One curl, one keep-alive connection; each URL needs its own `-o`.
+  for _ in $(seq 1 "$count"); do urls+=(-o /dev/null "http://127.0.0.1:$port$path"); done
   local statuses
-  statuses=$(curl -s -o /dev/null -w '%{http_code}\n' "${headers[@]}" "${urls[@]}" | sort -u)
+  statuses=$(curl -s -w '%{http_code}\n' "${headers[@]}" "${urls[@]}" | sort -u)
   [ "$statuses" = "$want" ] || { echo "$case answered $statuses, not $want" >&2; exit 1; }
   kill "$server"
   wait "$server" 2>/dev/null || true
