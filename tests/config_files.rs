@@ -141,7 +141,10 @@ fn the_example_state_redis_section_turned_on_has_its_documented_defaults() {
     assert_eq!(redis.key_prefix, "latchkey:");
     assert_eq!(redis.pool_size, 4);
     assert_eq!(redis.connect_timeout, std::time::Duration::from_secs(2));
-    assert_eq!(redis.operation_timeout, std::time::Duration::from_millis(500));
+    assert_eq!(
+        redis.operation_timeout,
+        std::time::Duration::from_millis(500)
+    );
     assert!(redis.tls.is_none());
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use support::config::TestConfig;
-use support::nginx::Nginx;
+use support::nginx::{compose_example, Nginx};
 use support::redis::Redis;
 use support::served::{request, Answer, Served};
 use support::slapd::Slapd;
@@ -256,4 +256,30 @@ fn a_redis_outage_costs_logins_nothing_and_sharing_resumes_when_it_is_back() {
             .count(),
         1
     );
+}
+
+#[test]
+fn the_compose_examples_nginx_balances_three_replicas_that_share_one_ban() {
+    let slapd = Slapd::start();
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    // As in deploy/compose: nginx says who the client is, so the address is counted too.
+    let replicas = config(&slapd, &redis)
+        .server("trusted_proxies", ["127.0.0.1/32"])
+        .brute_force("max_failures_per_address", 20)
+        .serve_replicas(dir.path(), REPLICAS, "info");
+    let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
+    let nginx = Nginx::start(&compose_example(&ports));
+
+    assert_eq!(log_in(nginx.port(), "alice", ALICE.password).status, 200);
+    for _ in 0..5 {
+        assert_wrong_password(&log_in(nginx.port(), "bob", "guess"));
+    }
+    let mut seen: Vec<usize> = replicas.iter().map(failures_logged).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, vec![1, 2, 2], "round robin over the three");
+    for _ in 0..REPLICAS {
+        assert_banned(&log_in(nginx.port(), "bob", BOB.password), 120);
+    }
+    assert_eq!(slapd.binds_of(BOB.dn), 5);
 }
