@@ -16,7 +16,7 @@ use base64::Engine;
 use support::config::TestConfig;
 use support::nginx::{compose_example, Nginx};
 use support::redis::Redis;
-use support::served::{request, Answer, Served};
+use support::served::{latchkey, request, run, Answer, Served};
 use support::slapd::Slapd;
 use support::users::{ALICE, BOB};
 
@@ -282,4 +282,77 @@ fn the_compose_examples_nginx_balances_three_replicas_that_share_one_ban() {
         assert_banned(&log_in(nginx.port(), "bob", BOB.password), 120);
     }
     assert_eq!(slapd.binds_of(BOB.dn), 5);
+}
+
+/// A Redis that wants a password, and the URL that gives it.
+fn with_password(redis: &Redis) -> String {
+    redis.cli(&["CONFIG", "SET", "requirepass", "redis-pass-7f3a"]);
+    format!("redis://:redis-pass-7f3a@127.0.0.1:{}/0", redis.port())
+}
+
+#[test]
+fn check_pings_redis_without_showing_its_password_and_fails_when_it_is_down() {
+    let slapd = Slapd::start();
+    let mut redis = Redis::start();
+    let url = with_password(&redis);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&slapd, &redis).shared_state(&url).write(dir.path());
+    let shown = format!("redis://127.0.0.1:{}/0 (credentials hidden)", redis.port());
+
+    let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains(&format!("state: redis {shown}: PING answered in ")),
+        "{out}"
+    );
+    assert!(
+        out.contains("  key prefix \"latchkey:\", TLS off\n"),
+        "{out}"
+    );
+    assert!(!format!("{out}{err}").contains("redis-pass-7f3a"));
+
+    redis.stop();
+    let (code, out, err) = run(latchkey().arg("--config").arg(&config).arg("check"));
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.starts_with(&format!(
+            "latchkey: state.redis {shown}: PING failed; logins would count on each replica alone: the shared state store failed: "
+        )),
+        "{err}"
+    );
+    assert!(!format!("{out}{err}").contains("redis-pass-7f3a"));
+}
+
+#[test]
+fn the_password_in_the_url_is_used_and_never_logged() {
+    let slapd = Slapd::start();
+    let redis = Redis::start();
+    let url = with_password(&redis);
+    let dir = tempfile::tempdir().unwrap();
+    let replica = config(&slapd, &redis)
+        .shared_state(&url)
+        .serve(dir.path(), "trace");
+    assert_wrong_password(&log_in(replica.port, "alice", "guess"));
+    assert_eq!(log_in(replica.port, "bob", BOB.password).status, 200);
+    let ready = request(replica.port, "GET", "/readyz", &[]);
+    assert_eq!(ready.body, r#"{"status":"ready"}"#);
+    // Counted in Redis, so the password was right.
+    let counted = redis.cli(&[
+        "--no-auth-warning",
+        "-a",
+        "redis-pass-7f3a",
+        "--scan",
+        "--pattern",
+        "latchkey:bf:login:*",
+    ]);
+    assert_eq!(counted.lines().count(), 1, "{counted}");
+    let log = replica.log();
+    assert!(
+        log.contains(&format!(
+            "state=\"redis://127.0.0.1:{}/0 (credentials hidden)\"",
+            redis.port()
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("redis-pass-7f3a"), "{log}");
 }

@@ -242,7 +242,7 @@ fn validate_redis(r: RedisSettings, problems: &mut Vec<String>) -> Option<RedisC
     ] {
         if value.is_zero() || value > max {
             problems.push(format!(
-                "{key} = {} must be more than 0 and at most {}; a login waits that long for Redis before counting locally",
+                "{key} = {} must be more than 0 and at most {}; a login may wait that long for Redis before counting locally",
                 humantime::format_duration(value),
                 humantime::format_duration(max)
             ));
@@ -467,8 +467,8 @@ mod tests {
             vec![
                 "state.redis.url has the scheme http:, not redis: or rediss: (a Unix socket is not supported)",
                 "state.redis.key_prefix = \"a b\" must be 1 to 64 printable ASCII characters without spaces, such as \"latchkey:\"",
-                "state.redis.connect_timeout = 2m must be more than 0 and at most 1m; a login waits that long for Redis before counting locally",
-                "state.redis.operation_timeout = 0s must be more than 0 and at most 10s; a login waits that long for Redis before counting locally",
+                "state.redis.connect_timeout = 2m must be more than 0 and at most 1m; a login may wait that long for Redis before counting locally",
+                "state.redis.operation_timeout = 0s must be more than 0 and at most 10s; a login may wait that long for Redis before counting locally",
                 "state.redis.pool_size = 0 must be between 1 and 64 (connections per worker; each is multiplexed)",
             ]
         );

@@ -1,9 +1,9 @@
 //! The connection to the shared store and its health: one pool of multiplexed Redis
 //! connections per HTTP worker ([`SharedStore`]), one [`StoreHealth`] per process.
 //!
-//! Every operation goes through [`SharedStore::run`], which bounds it by
-//! `state.redis.operation_timeout` (the pool's wait and the command together) and reports its
-//! outcome to the health: a failure marks the store down, a success marks it up, and only a
+//! Every operation goes through [`SharedStore::run`], which bounds it (the wait for a pooled
+//! connection and the command by `state.redis.operation_timeout`, opening a connection by
+//! `connect_timeout`) and reports its outcome to the health: a failure marks the store down, a success marks it up, and only a
 //! change of state is logged. While the store is down, [`SharedStore::available`] lets one
 //! caller a second try it again; everyone else goes straight to the local fallback.
 
@@ -216,24 +216,24 @@ impl SharedStore {
         self.health.may_try()
     }
 
-    /// Runs `operation` on a pooled connection, within the operation timeout (taking a
-    /// connection, opening one if needed within `connect_timeout`, included), and reports its
-    /// outcome to the health.
+    /// Runs `operation` on a pooled connection and reports its outcome to the health. Taking
+    /// a connection waits at most `operation_timeout` for a free one, and opening a new one
+    /// takes at most `connect_timeout` (the pool's timeouts); the operation itself, at most
+    /// `operation_timeout`.
     pub async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StateError>
     where
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let outcome = tokio::time::timeout(self.operation_timeout, async {
-            let connection = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| StateError::Failed(e.to_string()))?;
-            operation(connection).await.map_err(StateError::from)
-        })
-        .await
-        .unwrap_or(Err(StateError::Timeout(self.operation_timeout)));
+        let outcome = match self.pool.get().await {
+            Ok(connection) => {
+                match tokio::time::timeout(self.operation_timeout, operation(connection)).await {
+                    Ok(answer) => answer.map_err(StateError::from),
+                    Err(_) => Err(StateError::Timeout(self.operation_timeout)),
+                }
+            }
+            Err(e) => Err(StateError::Failed(e.to_string())),
+        };
         match &outcome {
             Ok(_) => self.health.succeeded(),
             Err(e) => self.health.failed(e),
