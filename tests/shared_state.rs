@@ -18,6 +18,7 @@ use support::nginx::{compose_example, Nginx};
 use support::redis::Redis;
 use support::served::{latchkey, request, run, Answer, Served};
 use support::slapd::Slapd;
+use support::tls::TlsFiles;
 use support::users::{ALICE, BOB};
 
 const REPLICAS: usize = 3;
@@ -355,4 +356,48 @@ fn the_password_in_the_url_is_used_and_never_logged() {
         "{log}"
     );
     assert!(!log.contains("redis-pass-7f3a"), "{log}");
+}
+
+#[test]
+fn rediss_trusts_the_configured_ca_and_presents_the_client_certificate() {
+    let slapd = Slapd::start();
+    let files = TlsFiles::generate();
+    let redis = Redis::start_tls(&files);
+    let dir = tempfile::tempdir().unwrap();
+    let with_tls = |ca: &std::path::Path, client: bool| {
+        let mut c = config(&slapd, &redis).shared_state(&redis.tls_url()).set(
+            "state.redis.tls",
+            "ca_file",
+            ca,
+        );
+        if client {
+            c = c
+                .set(
+                    "state.redis.tls",
+                    "client_cert_file",
+                    files.client_cert.as_path(),
+                )
+                .set(
+                    "state.redis.tls",
+                    "client_key_file",
+                    files.client_key.as_path(),
+                );
+        }
+        c
+    };
+
+    let replica = with_tls(&files.ca, true).serve(dir.path(), "info");
+    assert_wrong_password(&log_in(replica.port, "alice", "guess"));
+    let ready = request(replica.port, "GET", "/readyz", &[]);
+    assert_eq!(ready.body, r#"{"status":"ready"}"#);
+    assert_eq!(metric(replica.port, "latchkey_state_backend_up"), "1");
+    assert_eq!(metric(replica.port, "latchkey_state_errors_total"), "0");
+
+    // Trusting another CA, or without the client certificate Redis asks for: no connection.
+    for (ca, client) in [(&files.other_ca, true), (&files.ca, false)] {
+        let cfg = with_tls(ca, client).write(dir.path());
+        let (code, out, err) = run(latchkey().arg("--config").arg(&cfg).arg("check"));
+        assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+        assert!(err.contains("PING failed"), "{err}");
+    }
 }
