@@ -6,9 +6,10 @@
 //! What this module enforces therefore holds for every way in:
 //!
 //! - brute-force protection ([`crate::state::BruteForce`]: shared counts, or [`crate::throttle`]'s
-//!   local ones) admits the attempt for its login and its
-//!   client address before any directory traffic, and for its account (the entry found, by
-//!   its DN in lower case) before the password is tried; attempts in flight count, and a
+//!   local ones) admits the attempt for its login and its client address before any directory
+//!   traffic (the shared counts: with the account, after the search, in one round trip; or
+//!   before failing, when no entry was found), and for its account (the entry found, by its
+//!   DN in lower case) before the password is tried; attempts in flight count, and a
 //!   caller that finds every place taken waits for one (at most `busy_patience`);
 //! - an empty password never reaches the directory;
 //! - an unknown user, a wrong password and an unusable account are told apart only in the
@@ -361,6 +362,7 @@ impl Logins {
         let mut counted = self.begin(attempt).await?;
         // An empty password would be an anonymous bind on many servers.
         let Some(password) = password else {
+            self.admit(&mut counted).await?;
             counted.failed().await;
             return Err(Refusal::EmptyPassword);
         };
@@ -380,7 +382,12 @@ impl Logins {
                 self.add_account(&mut counted, &account).await?;
                 self.directory.verify(candidate, &password).await
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // No entry: the login's and the address's places, if the counts are shared
+                // and have not taken them yet (a banned login is 429 whether or not it exists).
+                self.admit(&mut counted).await?;
+                Err(e)
+            }
         };
         drop(password);
         let identity = match outcome {
@@ -438,6 +445,19 @@ impl Logins {
                 .begin(attempt.login.as_str(), attempt.client)
                 .await
             {
+                Err(Refused::Busy) => {}
+                answer => return answer.map_err(Refusal::from),
+            }
+            self.wait_for_a_place(deadline, released).await?;
+        }
+    }
+
+    /// [`Logins::begin`] for an attempt whose places the shared counts have not taken yet.
+    async fn admit(&self, counted: &mut Counted<'_>) -> Result<(), Refusal> {
+        let deadline = self.busy_deadline();
+        loop {
+            let released = self.counts.throttle().released().notified();
+            match counted.admit().await {
                 Err(Refused::Busy) => {}
                 answer => return answer.map_err(Refusal::from),
             }

@@ -48,7 +48,7 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub operation_timeout: Duration,
-    /// Connections per HTTP worker (each is multiplexed: one is usually enough).
+    /// Connections per HTTP worker, kept open and used in turn (each is multiplexed).
     pub pool_size: usize,
     pub tls: RedisTlsSettings,
 }

@@ -6,8 +6,9 @@
 //! Here they are kept in Redis and applied by two Lua scripts, each one round trip, run
 //! atomically by the server, so that every replica sees one count:
 //!
-//! * `RESERVE` checks every key of a step (login and address at the start, the account once
-//!   the entry is found) and, only if none refuses, holds one place in each;
+//! * `RESERVE` checks every key of an attempt (login, address and account, once the search has
+//!   found the entry; login and address alone when it found none) and, only if none refuses,
+//!   holds one place in each;
 //! * `SETTLE` gives the places back and counts a failure, clears the failures or does
 //!   neither, per key.
 //!
@@ -29,6 +30,17 @@
 //! as text, for operators to read.
 //!
 //! Time comes from the server (`TIME`), so replicas with skewed clocks still share one window.
+//!
+//! # One round trip before the password
+//!
+//! Locally, the login and the address are admitted before any directory traffic, and the
+//! account after the search. On Redis each would be a round trip, so the login's and the
+//! address's places are reserved with the account's, after the search, in one: a successful
+//! login costs one `RESERVE` before the bind and one `SETTLE` after the answer, not awaited.
+//! What the limits bound is unchanged: no password reaches the directory (no bind) unless
+//! every key admitted it, with attempts in flight counted; a banned login is still answered
+//! 429 whether or not it exists. The price is one search of the directory per attempt on a
+//! banned login, which a guesser could cause with unknown logins anyway.
 
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
@@ -224,6 +236,7 @@ impl SharedCounts {
         for key in keys {
             invocation.arg(key.limit);
         }
+        let invocation = &invocation;
         let answer: Vec<i64> = self
             .store
             .run(|mut c| async move { invocation.invoke_async(&mut c).await })
@@ -264,6 +277,7 @@ impl SharedCounts {
                 .arg(how.mode(key.kind))
                 .arg(key.limit);
         }
+        let invocation = &invocation;
         let _: i64 = self
             .store
             .run(|mut c| async move { invocation.invoke_async(&mut c).await })
@@ -318,7 +332,10 @@ impl BruteForce {
         self.shared.is_some()
     }
 
-    /// Admits an attempt for `login` from `addr` (see [`Throttle::begin`]).
+    /// Starts an attempt for `login` from `addr`. Locally this admits it at once (see
+    /// [`Throttle::begin`]); with the shared counts it only names its keys, which
+    /// [`Counted::add_account`] (or [`Counted::admit`], when no entry was found) then reserves
+    /// together with the account's in one round trip.
     pub async fn begin(&self, login: &str, addr: IpAddr) -> Result<Counted<'_>, Refused> {
         if let Some(shared) = self.shared.as_ref().filter(|s| s.store.available()) {
             let keys: Vec<HeldKey> = [
@@ -328,25 +345,18 @@ impl BruteForce {
             .into_iter()
             .flatten()
             .collect();
-            let id = format!("{:016x}", rand::random::<u64>());
-            match shared.reserve(&keys, &id).await {
-                Ok(Ok(())) => {
-                    return Ok(Counted {
-                        owner: self,
-                        how: How::Shared(SharedAttempt {
-                            counts: shared.clone(),
-                            id,
-                            keys,
-                            login: login.to_owned(),
-                            account: None,
-                            addr,
-                        }),
-                    })
-                }
-                Ok(Err(refused)) => return Err(refused),
-                // Counted locally: the failure is logged and measured by the store.
-                Err(_) => {}
-            }
+            return Ok(Counted {
+                owner: self,
+                how: How::Shared(SharedAttempt {
+                    counts: shared.clone(),
+                    id: format!("{:016x}", rand::random::<u64>()),
+                    keys,
+                    reserved: false,
+                    login: login.to_owned(),
+                    account: None,
+                    addr,
+                }),
+            });
         }
         let attempt = self.local.begin(login, addr, Instant::now())?;
         Ok(Counted {
@@ -356,12 +366,15 @@ impl BruteForce {
     }
 }
 
-/// A shared attempt's places, for settling.
+/// A shared attempt's keys and places.
 #[derive(Debug)]
 struct SharedAttempt {
     counts: SharedCounts,
     id: String,
     keys: Vec<HeldKey>,
+    /// Whether `keys` hold a place (the login's and address's are named at the start, and
+    /// reserved with the account's).
+    reserved: bool,
     login: String,
     account: Option<String>,
     addr: IpAddr,
@@ -375,7 +388,7 @@ enum How<'t> {
     Done,
 }
 
-/// An admitted attempt: settle it with [`Counted::failed`] or [`Counted::succeeded`]; dropped
+/// An attempt: settle it with [`Counted::failed`] or [`Counted::succeeded`]; dropped
 /// unsettled, it gives its places back and counts nothing.
 #[derive(Debug)]
 #[must_use = "an attempt holds places in the counts until it is settled or dropped"]
@@ -385,44 +398,62 @@ pub struct Counted<'t> {
 }
 
 impl Counted<'_> {
-    /// Admits the attempt for the account it found (see [`Attempt::add_account`]).
+    /// Makes sure the attempt holds its places for its login and address (refused like
+    /// [`Throttle::begin`]): what an attempt that found no entry does before it fails, so that
+    /// a banned login is told 429 whether or not it exists.
+    pub async fn admit(&mut self) -> Result<(), Refused> {
+        self.reserve(None).await
+    }
+
+    /// Admits the attempt for the account it found (see [`Attempt::add_account`]); with the
+    /// shared counts, together with its login and address if they hold no place yet.
     pub async fn add_account(&mut self, account: &str) -> Result<(), Refused> {
-        match &mut self.how {
-            How::Local(attempt) => attempt.add_account(account, Instant::now()),
-            How::Shared(shared) => {
-                if shared.account.is_some() {
-                    return Ok(());
+        self.reserve(Some(account)).await
+    }
+
+    async fn reserve(&mut self, account: Option<&str>) -> Result<(), Refused> {
+        let How::Shared(shared) = &mut self.how else {
+            return match (&mut self.how, account) {
+                (How::Local(attempt), Some(account)) => {
+                    attempt.add_account(account, Instant::now())
                 }
-                let Some(key) = shared.counts.key(BanKind::Account, account) else {
+                _ => Ok(()),
+            };
+        };
+        let account = account.filter(|_| shared.account.is_none());
+        let account_key = account.and_then(|a| shared.counts.key(BanKind::Account, a));
+        let mut asked: Vec<HeldKey> = Vec::new();
+        if !shared.reserved {
+            asked.extend(shared.keys.iter().cloned());
+        }
+        asked.extend(account_key.iter().cloned());
+        match shared.counts.reserve(&asked, &shared.id).await {
+            Ok(Ok(())) => {
+                shared.reserved = true;
+                shared.keys.extend(account_key);
+                if let Some(account) = account {
                     shared.account = Some(account.to_owned());
-                    return Ok(());
-                };
-                match shared
-                    .counts
-                    .reserve(std::slice::from_ref(&key), &shared.id)
-                    .await
-                {
-                    Ok(Ok(())) => {
-                        shared.keys.push(key);
-                        shared.account = Some(account.to_owned());
-                        Ok(())
-                    }
-                    Ok(Err(refused)) => Err(refused),
-                    Err(_) => {
-                        // The store went away mid-attempt: go on with local counts for all
-                        // three keys, giving the shared places back when it answers again
-                        // (or when their lease ends).
-                        let login = shared.login.clone();
-                        let addr = shared.addr;
-                        self.release_shared();
-                        let mut local = self.owner.local.begin(&login, addr, Instant::now())?;
-                        local.add_account(account, Instant::now())?;
-                        self.how = How::Local(local);
-                        Ok(())
-                    }
                 }
+                Ok(())
             }
-            How::Done => Ok(()),
+            Ok(Err(refused)) => Err(refused),
+            Err(_) => {
+                // The store went away mid-attempt: go on with local counts for every key,
+                // giving the shared places back when it answers again (or when their lease
+                // ends).
+                let login = shared.login.clone();
+                let addr = shared.addr;
+                let account = account
+                    .map(str::to_owned)
+                    .or_else(|| shared.account.clone());
+                self.release_shared();
+                let mut local = self.owner.local.begin(&login, addr, Instant::now())?;
+                if let Some(account) = &account {
+                    local.add_account(account, Instant::now())?;
+                }
+                self.how = How::Local(local);
+                Ok(())
+            }
         }
     }
 
@@ -431,6 +462,8 @@ impl Counted<'_> {
         match std::mem::replace(&mut self.how, How::Done) {
             How::Local(attempt) => attempt.failed(Instant::now()),
             How::Shared(shared) => {
+                // Counted even if no place was reserved (the script gives back only what the
+                // attempt holds).
                 let outcome = shared
                     .counts
                     .settle(&shared.keys, &shared.id, Settle::Fail)
@@ -454,11 +487,19 @@ impl Counted<'_> {
         match std::mem::replace(&mut self.how, How::Done) {
             How::Local(attempt) => attempt.succeeded(Instant::now()),
             How::Shared(shared) => {
+                // Not awaited: the answer need not wait for it, and until it runs the
+                // attempt's places stay held, so the counts never allow more than they should.
                 // A failure to clear leaves the failures to expire with their window.
-                let _ = shared
-                    .counts
-                    .settle(&shared.keys, &shared.id, Settle::Clear)
-                    .await;
+                let clear = async move {
+                    let _ = shared
+                        .counts
+                        .settle(&shared.keys, &shared.id, Settle::Clear)
+                        .await;
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => drop(runtime.spawn(clear)),
+                    Err(_) => clear.await,
+                }
             }
             How::Done => {}
         }
@@ -467,6 +508,9 @@ impl Counted<'_> {
     /// Gives a shared attempt's places back in the background.
     fn release_shared(&mut self) {
         if let How::Shared(shared) = std::mem::replace(&mut self.how, How::Done) {
+            if !shared.reserved {
+                return;
+            }
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
                     let _ = shared

@@ -1,5 +1,12 @@
-//! The connection to the shared store and its health: one pool of multiplexed Redis
-//! connections per HTTP worker ([`SharedStore`]), one [`StoreHealth`] per process.
+//! The connection to the shared store and its health: a few multiplexed Redis connections per
+//! HTTP worker ([`SharedStore`]), one [`StoreHealth`] per process.
+//!
+//! deadpool-redis opens the connections (within `connect_timeout`, with the TLS settings).
+//! A worker then keeps them and sends every operation down one of them in turn, many at once:
+//! a Redis connection is multiplexed. Checking one out of the pool for each operation would
+//! cost a PING round trip each time (deadpool-redis's recycling check), which doubled the
+//! round trips of a login; a connection that fails is dropped instead, and the next operation
+//! on its slot opens a new one.
 //!
 //! Every operation goes through [`SharedStore::run`], which bounds it (the wait for a pooled
 //! connection and the command by `state.redis.operation_timeout`, opening a connection by
@@ -8,10 +15,11 @@
 //! caller a second try it again; everyone else goes straight to the local fallback.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, IntoConnectionInfo, RedisError, RedisResult};
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
 
@@ -134,14 +142,33 @@ impl std::fmt::Debug for StoreHealth {
     }
 }
 
+/// Why one try of an operation failed.
+enum Broken {
+    /// A kept connection was found closed before the operation reached the server.
+    Kept,
+    Other(StateError),
+}
+
+/// Locks a slot; a poisoned one is recovered (it holds a connection or nothing).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn retry_ms() -> u64 {
     u64::try_from(RETRY_INTERVAL.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// One worker's connections to the shared store. Cheap to clone (the pool is shared).
+/// One worker's connections to the shared store. Cheap to clone (clones share them).
 #[derive(Clone)]
 pub struct SharedStore {
+    /// Opens connections.
     pool: Pool,
+    /// The connections in use, `state.redis.pool_size` of them, each opened when first needed.
+    slots: Arc<[Mutex<Option<MultiplexedConnection>>]>,
+    /// The slot the next operation uses.
+    next: Arc<AtomicUsize>,
     prefix: Arc<str>,
     operation_timeout: Duration,
     health: Arc<StoreHealth>,
@@ -181,7 +208,7 @@ pub fn connection_info(config: &RedisConfig) -> Result<redis::ConnectionInfo, St
 }
 
 impl SharedStore {
-    /// A pool for one worker; no connection opens until the first operation.
+    /// The connections of one worker; none opens until the first operation.
     pub fn new(config: &RedisConfig, health: Arc<StoreHealth>) -> Result<SharedStore, StateError> {
         let manager =
             Manager::new(connection_info(config)?).map_err(|e| StateError::Setup(e.to_string()))?;
@@ -195,6 +222,10 @@ impl SharedStore {
             .map_err(|e| StateError::Setup(e.to_string()))?;
         Ok(SharedStore {
             pool,
+            slots: (0..config.pool_size.max(1))
+                .map(|_| Mutex::new(None))
+                .collect(),
+            next: Arc::new(AtomicUsize::new(0)),
             prefix: Arc::from(config.key_prefix.as_str()),
             operation_timeout: config.operation_timeout,
             health,
@@ -216,29 +247,71 @@ impl SharedStore {
         self.health.may_try()
     }
 
-    /// Runs `operation` on a pooled connection and reports its outcome to the health. Taking
-    /// a connection waits at most `operation_timeout` for a free one, and opening a new one
-    /// takes at most `connect_timeout` (the pool's timeouts); the operation itself, at most
-    /// `operation_timeout`.
+    /// Runs `operation` on one of the worker's connections and reports its outcome to the
+    /// health. Opening a connection takes at most `connect_timeout`; the operation, at most
+    /// `operation_timeout`. A kept connection found broken (Redis restarted, say) is replaced
+    /// and the operation sent once more: it never reached the server.
     pub async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StateError>
     where
-        F: FnOnce(Connection) -> Fut,
+        F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let outcome = match self.pool.get().await {
-            Ok(connection) => {
-                match tokio::time::timeout(self.operation_timeout, operation(connection)).await {
-                    Ok(answer) => answer.map_err(StateError::from),
-                    Err(_) => Err(StateError::Timeout(self.operation_timeout)),
-                }
-            }
-            Err(e) => Err(StateError::Failed(e.to_string())),
-        };
+        let mut outcome = self.run_once(&operation).await;
+        if let Err(Broken::Kept) = outcome {
+            outcome = self.run_once(&operation).await;
+        }
+        let outcome = outcome.map_err(|broken| match broken {
+            Broken::Kept => StateError::Failed("the connection was closed".to_owned()),
+            Broken::Other(e) => e,
+        });
         match &outcome {
             Ok(_) => self.health.succeeded(),
             Err(e) => self.health.failed(e),
         }
         outcome
+    }
+
+    async fn run_once<T, F, Fut>(&self, operation: &F) -> Result<T, Broken>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let (slot, connection, kept) = self.connection().await.map_err(Broken::Other)?;
+        let answer = match tokio::time::timeout(self.operation_timeout, operation(connection)).await
+        {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) if kept && (e.is_connection_dropped() || e.is_io_error()) => Broken::Kept,
+            Ok(Err(e)) => Broken::Other(StateError::from(e)),
+            Err(_) => Broken::Other(StateError::Timeout(self.operation_timeout)),
+        };
+        // Whatever went wrong, the next operation on this slot starts afresh.
+        self.forget(slot);
+        Err(answer)
+    }
+
+    /// The next slot's connection, opened if it has none; whether it was kept from before.
+    async fn connection(&self) -> Result<(usize, MultiplexedConnection, bool), StateError> {
+        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len().max(1);
+        if let Some(connection) = self.slots.get(slot).and_then(|s| lock(s).clone()) {
+            return Ok((slot, connection, true));
+        }
+        let opened = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| StateError::Failed(e.to_string()))?;
+        // Out of the pool for good: the slot keeps it.
+        let connection = Connection::take(opened);
+        if let Some(s) = self.slots.get(slot) {
+            *lock(s) = Some(connection.clone());
+        }
+        Ok((slot, connection, false))
+    }
+
+    fn forget(&self, slot: usize) {
+        if let Some(s) = self.slots.get(slot) {
+            *lock(s) = None;
+        }
     }
 
     /// PING, whatever the health says (for `/readyz` and `latchkey check`): how long the
