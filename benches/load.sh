@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark for POST /auth/request-token, beside its LDAP ceiling, in one run.
 #
-#   benches/load.sh [--users N] [--seconds S] [--connections C] [--flask]
+#   benches/load.sh [--users N] [--seconds S] [--connections C] [--flask] [--redis]
 #
 # Starts a throw-away slapd on loopback with N users (default 1000), serves the release build
 # of Latchkey against it (benches/bench.toml), and runs wrk (-t2, C connections, default 8,
@@ -16,17 +16,22 @@
 # ~/.cache/latchkey-bench, served by gunicorn with 2 workers against the same slapd, anonymous
 # search + bind) is then measured three times with the same wrk script, so that the multiples
 # of it come from the same run rather than from the fixed reference figure.
+# With --redis, a throw-away redis-server on loopback is started too, and each first-login pair
+# becomes a triple: Latchkey with the memory backend, then with `[state] backend = "redis"`
+# (brute-force counts on that Redis), then the ceiling; the Redis backend's ratio to the
+# ceiling and to the memory backend are reported.
 # Everything runs on this machine; only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-users=1000 seconds=10 connections=8 flask=0
+users=1000 seconds=10 connections=8 flask=0 redis=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) users=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --flask) flask=1; shift ;;
+    --redis) redis=1; shift ;;
     *) echo "load.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -48,7 +53,9 @@ if [ "$flask" = 1 ]; then
   flask_ldap_auth_install "$flask_venv"
 fi
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
+REDIS_PID=""
 cleanup() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
   flask_ldap_auth_stop
   latchkey_stop
   dev_slapd_stop
@@ -72,6 +79,18 @@ LUA
 } > "$work/login.lua"
 
 dev_slapd_start "$work/slapd" tests/fixtures/directory.ldif "$work/users.ldif"
+if [ "$redis" = 1 ]; then
+  redis_port=$(free_loopback_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work" >"$work/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 50); do
+    [ "$(redis-cli -p "$redis_port" PING 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+  done
+  [ "$(redis-cli -p "$redis_port" PING 2>/dev/null)" = PONG ] ||
+    { echo "load.sh: redis-server did not start: $(cat "$work/redis.log")" >&2; exit 1; }
+fi
 bench_env "$DEV_SLAPD_URL"
 export LATCHKEY__SERVER__WORKERS=${WORKERS:-0}
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in clock ticks
@@ -122,9 +141,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 #
 # 1. Every login a first login: search + bind.
 export LATCHKEY__DIRECTORY__CACHE__TTL=0s
-first_ratios=() first_rps=() flask_rps=()
+first_ratios=() first_rps=() flask_rps=() redis_ratios=() redis_rps=() redis_vs_memory=()
 for pair in 1 2 3; do
   measure
+  if [ "$redis" = 1 ]; then
+    memory_result=$RESULT memory_lk_cpu=$LK_CPU memory_sl_cpu=$SL_CPU
+    rd0=$(cpu "$REDIS_PID")
+    export LATCHKEY__STATE__BACKEND=redis LATCHKEY__STATE__REDIS__URL="redis://127.0.0.1:$redis_port"
+    measure
+    unset LATCHKEY__STATE__BACKEND LATCHKEY__STATE__REDIS__URL
+    redis_cpu=$(( $(cpu "$REDIS_PID") - rd0 ))
+    redis_result=$RESULT
+    echo "first logins, Redis backend, pair $pair: $redis_result"
+    echo "  CPU seconds: latchkey $(secs "$LK_CPU"), slapd $(secs "$SL_CPU"), redis-server $(secs "$redis_cpu") (warm-up included)"
+    RESULT=$memory_result LK_CPU=$memory_lk_cpu SL_CPU=$memory_sl_cpu
+  fi
   sl0=$(cpu "$DEV_SLAPD_PID")
   ceiling=$(ceiling_run)
   sl_cpu_ceiling=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
@@ -135,6 +166,12 @@ for pair in 1 2 3; do
   echo "  $ceiling; ratio $(ratio "$rps" "$(ceiling_of "$ceiling")")"
   echo "  CPU seconds: latchkey $(secs "$LK_CPU"), slapd $(secs "$SL_CPU"); during the ceiling: slapd $(secs "$sl_cpu_ceiling") (of $((2 * seconds)) on 2 cores)"
   echo "  latchkey RSS: ${RSS_START} kB at start, ${RSS_PEAK} kB peak"
+  if [ "$redis" = 1 ]; then
+    redis_rps+=("$(rps_of "$redis_result")")
+    redis_ratios+=("$(ratio "$(rps_of "$redis_result")" "$(ceiling_of "$ceiling")")")
+    redis_vs_memory+=("$(ratio "$(rps_of "$redis_result")" "$rps")")
+    echo "  Redis backend: ratio to the ceiling $(ratio "$(rps_of "$redis_result")" "$(ceiling_of "$ceiling")"), to the memory backend $(ratio "$(rps_of "$redis_result")" "$rps")"
+  fi
 done
 
 # 2. Repeat logins with the user cache warm (the warm-up logs every user in): one bind each.
@@ -169,5 +206,9 @@ if [ "$flask" = 1 ]; then
 fi
 echo "first logins: ratio to the ceiling per pair ${first_ratios[*]}; median $(bench_median "${first_ratios[@]}") (target 0.75)"
 echo "  median $first req/s = $(awk -v a="$first" 'BEGIN { printf "%.1f", a / 1576 }')x flask-ldap-auth 0.3 (1,576 req/s; target 5x)"
+if [ "$redis" = 1 ]; then
+  echo "first logins, Redis backend: ratio to the ceiling per triple ${redis_ratios[*]}; median $(bench_median "${redis_ratios[@]}") (target 0.7)"
+  echo "  median $(bench_median "${redis_rps[@]}") req/s; to the memory backend per triple ${redis_vs_memory[*]}; median $(bench_median "${redis_vs_memory[@]}")"
+fi
 echo "repeat logins: ratio to the bind ceiling per pair ${repeat_ratios[*]}; median $(bench_median "${repeat_ratios[@]}")"
 echo "  median $repeat req/s = $(awk -v a="$repeat" 'BEGIN { printf "%.1f", a / 1576 }')x flask-ldap-auth 0.3 (target 10x); $(ratio "$repeat" "$first")x first logins"

@@ -10,7 +10,8 @@
 //! sections share. Each section has a file of its own with its settings, their defaults, its
 //! validated form and its checks: `server`, `log`, `tokens`, `verify`, `brute_force`,
 //! `directory` (with `users`, `groups` and the cache, `tls`, and the `presets` they start
-//! from), `claims` (with `[access]`), `portal` (the sign-in pages); `durations` bounds the
+//! from), `claims` (with `[access]`), `portal` (the sign-in pages), `state` (where replicas share
+//! their counts); `durations` bounds the
 //! durations of them all. Nothing here imports the directory, HTTP or token code: LDAP syntax
 //! comes from [`crate::ldap_syntax`].
 
@@ -29,6 +30,7 @@ mod log;
 mod portal;
 mod presets;
 mod server;
+mod state;
 mod tls;
 mod tokens;
 mod users;
@@ -47,6 +49,9 @@ pub use log::{LogFormat, LogSettings};
 pub use portal::{PortalConfig, PortalSettings};
 pub use presets::{AccountStatus, Preset, StrategyKind};
 pub use server::{ServerConfig, ServerSettings};
+pub use state::{
+    Backend, RedisConfig, RedisSettings, RedisTls, RedisTlsSettings, StateConfig, StateSettings,
+};
 pub use tls::{Encryption, TlsConfig, TlsSettings, TlsVersion, Trust, INSECURE_WARNING};
 pub use tokens::{valid_key_id, KeySettings, TokenConfig, TokenSettings};
 pub use users::{SearchScope, UserConfig, UserLocator, UserSettings};
@@ -117,6 +122,8 @@ pub struct Settings {
     pub access: AccessSettings,
     #[serde(default)]
     pub portal: PortalSettings,
+    #[serde(default)]
+    pub state: StateSettings,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,6 +143,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// The sign-in pages; None: off.
     pub portal: Option<PortalConfig>,
+    /// Where the state replicas share lives.
+    pub state: StateConfig,
     /// What works but deserves an operator's attention (such as `insecure_skip_verify`):
     /// logged by `serve` at start, printed by `check`.
     pub warnings: Vec<String>,
@@ -243,6 +252,7 @@ impl Settings {
         brute_force::validate_brute_force(&self.brute_force, &mut problems);
         let claims = claims::validate_claims(self.claims, &mut problems);
         let access = claims::validate_access(self.access, &mut problems);
+        let state = state::validate_state(self.state, &mut problems, &mut warnings);
         match (server, tokens, directory, claims) {
             (Some(server), Some(tokens), Some(mut directory), Some(claims))
                 if problems.is_empty() =>
@@ -261,6 +271,7 @@ impl Settings {
                     claims,
                     access,
                     portal,
+                    state,
                     warnings,
                 })
             }

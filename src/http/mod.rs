@@ -39,10 +39,11 @@ use actix_web::{web, App};
 use tracing_actix_web::TracingLogger;
 
 use crate::client_ip::TrustedProxies;
-use crate::config::Config;
+use crate::config::{Config, StateConfig};
 use crate::directory::{self as dir, Directory, DirectoryError};
 use crate::login::Logins;
 use crate::metrics::Metrics;
+use crate::state::{BruteForce, SharedStore, StateError, StoreHealth};
 use crate::throttle::{Throttle, ThrottleConfig};
 use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
@@ -54,7 +55,11 @@ pub use request_token::Durations;
 pub struct ProcessState {
     pub directory: dir::SharedDirectory,
     pub metrics: Arc<Metrics>,
+    /// This process's brute-force counts: the only ones with the memory backend, the fallback
+    /// with Redis.
     pub throttle: Arc<Throttle>,
+    /// Whether the shared store answers; None with the memory backend.
+    pub state_health: Option<Arc<StoreHealth>>,
     pub proxies: Arc<TrustedProxies>,
     pub readiness: Arc<ops::Readiness>,
     pub max_header_bytes: usize,
@@ -67,6 +72,13 @@ impl ProcessState {
     pub fn new(config: &Config) -> ProcessState {
         let metrics = Arc::new(Metrics::new());
         let b = &config.brute_force;
+        let state_health = match &config.state {
+            StateConfig::Memory => None,
+            StateConfig::Redis(redis) => Some(Arc::new(StoreHealth::new(
+                redis.display_url(),
+                Arc::clone(&metrics),
+            ))),
+        };
         ProcessState {
             directory: dir::SharedDirectory::new(&config.directory, Arc::clone(&metrics)),
             metrics,
@@ -77,6 +89,7 @@ impl ProcessState {
                 ban: b.ban,
                 max_tracked: b.max_tracked,
             })),
+            state_health,
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
             max_header_bytes: config.server.max_header_bytes,
@@ -84,6 +97,15 @@ impl ProcessState {
             well_known: Arc::new(well_known::WellKnown::new(config)),
         }
     }
+}
+
+/// Why the app state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// What every handler of one worker shares.
@@ -101,13 +123,15 @@ pub struct AppState {
     pub portal: Option<portal::Portal>,
     /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
     pub verified_cache_bytes: u64,
+    /// This worker's connections to the shared store; None with the memory backend.
+    pub store: Option<SharedStore>,
     pub process: ProcessState,
 }
 
 impl AppState {
     /// The states of `workers` HTTP workers: each has its own connection pools, so a request
     /// and its LDAP traffic stay on one thread; everything in [`ProcessState`] is shared.
-    pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, DirectoryError> {
+    pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, StartError> {
         let process = ProcessState::new(config);
         (0..workers)
             .map(|_| AppState::with_process(config, workers, process.clone()))
@@ -115,7 +139,7 @@ impl AppState {
     }
 
     /// The state of a single worker, with a process state of its own.
-    pub fn new(config: &Config, workers: usize) -> Result<AppState, DirectoryError> {
+    pub fn new(config: &Config, workers: usize) -> Result<AppState, StartError> {
         AppState::with_process(config, workers, ProcessState::new(config))
     }
 
@@ -123,15 +147,24 @@ impl AppState {
         config: &Config,
         workers: usize,
         process: ProcessState,
-    ) -> Result<AppState, DirectoryError> {
+    ) -> Result<AppState, StartError> {
         let directory = Directory::new(&config.directory, workers, &process.directory)?;
-        Ok(AppState {
-            logins: Logins::new(
-                config,
-                directory,
+        let store = match (&config.state, &process.state_health) {
+            (StateConfig::Redis(redis), Some(health)) => {
+                Some(SharedStore::new(redis, Arc::clone(health))?)
+            }
+            _ => None,
+        };
+        let counts = match &store {
+            Some(store) => BruteForce::shared(
                 Arc::clone(&process.throttle),
-                Arc::clone(&process.metrics),
+                store.clone(),
+                Logins::longest_attempt(config),
             ),
+            None => BruteForce::local(Arc::clone(&process.throttle)),
+        };
+        Ok(AppState {
+            logins: Logins::new(config, directory, counts, Arc::clone(&process.metrics)),
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
             durations: Durations::new(config),
             verifier: tokens::verifier(&config.tokens, config.verify.leeway),
@@ -147,6 +180,7 @@ impl AppState {
                 .map(|portal| portal::Portal::new(portal, &config.tokens)),
             verified_cache_bytes: config.verify.cache_max_bytes
                 / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),
+            store,
             process,
         })
     }

@@ -23,6 +23,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const RESTART_BIND_RETRY: Duration = Duration::from_secs(10);
 /// What redis-server logs once it accepts connections.
 const READY_MARKER: &str = "Ready to accept connections";
+/// Replaced with the port in the extra arguments of `start_with`.
+const PORT_PLACEHOLDER: &str = "{port}";
 
 /// A running test redis-server. See the module docs.
 pub struct Redis {
@@ -34,6 +36,32 @@ pub struct Redis {
 impl Redis {
     /// Start a fresh, empty redis-server on a free loopback port.
     pub fn start() -> Redis {
+        Redis::start_with(Vec::new())
+    }
+
+    /// [`Redis::start`] speaking TLS only (`rediss://`, see [`Redis::tls_url`]) with the
+    /// server certificate of `files`, and requiring a client certificate signed by its CA.
+    /// [`Redis::cli`] does not speak TLS.
+    pub fn start_tls(files: &super::tls::TlsFiles) -> Redis {
+        let path = |p: &Path| p.display().to_string();
+        Redis::start_with(vec![
+            "--tls-port".into(),
+            PORT_PLACEHOLDER.into(),
+            "--port".into(),
+            "0".into(),
+            "--tls-cert-file".into(),
+            path(&files.server_cert),
+            "--tls-key-file".into(),
+            path(&files.server_key),
+            "--tls-ca-cert-file".into(),
+            path(&files.ca),
+            "--tls-auth-clients".into(),
+            "yes".into(),
+        ])
+    }
+
+    /// `extra` goes after the usual arguments; `{port}` in it is the port.
+    fn start_with(extra: Vec<String>) -> Redis {
         let bin = find_tool("redis-server", "the shared-state tests need a Redis server");
         let dir = tempfile::Builder::new()
             .prefix("latchkey-redis-")
@@ -47,12 +75,22 @@ impl Redis {
             other_logs: Vec::new(),
             ready_timeout: READY_TIMEOUT,
             graceful_stop: false,
-            command: Box::new(move |ports| redis_command(&bin, &work, ports[0])),
+            command: Box::new(move |ports| {
+                let mut command = redis_command(&bin, &work, ports[0]);
+                let port = ports[0].to_string();
+                command.args(extra.iter().map(|a| a.replace(PORT_PLACEHOLDER, &port)));
+                command
+            }),
             ready: Box::new(|probe| {
                 probe.new_log.contains(READY_MARKER) && listening(probe.ports[0])
             }),
         });
         Redis { process, dir }
+    }
+
+    /// `rediss://127.0.0.1:PORT`, for a server of [`Redis::start_tls`].
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port())
     }
 
     /// `redis://127.0.0.1:PORT`
