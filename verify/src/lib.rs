@@ -29,12 +29,14 @@ mod claims;
 mod error_body;
 mod extract;
 mod keys;
+mod revocation;
 mod verifier;
 
 pub use claims::{fold_group, Claims, RESERVED_CLAIMS};
 pub use error_body::ErrorBody;
 pub use extract::{decode_basic, locate_token, token_in_headers, token_text};
 pub use keys::{HmacAlgorithm, HmacKey, Secret, SecretError, Signer, SigningError, MIN_SECRET_LEN};
+pub use revocation::{user_key, ExpiryRules, Revocation, RevocationSet, Revocations};
 pub use verifier::{
     Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_LEEWAY, MAX_TOKEN_LEN,
 };
