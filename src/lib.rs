@@ -27,6 +27,7 @@ pub mod identity;
 pub mod ldap_syntax;
 pub mod login;
 pub mod metrics;
+pub mod revocation;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;

@@ -10,7 +10,8 @@
 //! sections share. Each section has a file of its own with its settings, their defaults, its
 //! validated form and its checks: `server`, `log`, `tokens`, `verify`, `brute_force`,
 //! `directory` (with `users`, `groups` and the cache, `tls`, and the `presets` they start
-//! from), `claims` (with `[access]`), `portal` (the sign-in pages); `durations` bounds the
+//! from), `claims` (with `[access]`), `portal` (the sign-in pages), `admin` (who may revoke
+//! tokens); `durations` bounds the
 //! durations of them all. Nothing here imports the directory, HTTP or token code: LDAP syntax
 //! comes from [`crate::ldap_syntax`].
 
@@ -20,6 +21,7 @@ use std::path::Path;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+mod admin;
 mod brute_force;
 mod claims;
 mod directory;
@@ -34,6 +36,7 @@ mod tokens;
 mod users;
 mod verify;
 
+pub use admin::{AdminConfig, AdminSettings};
 pub use brute_force::BruteForceSettings;
 pub use claims::{
     validate_claims, AccessConfig, AccessSettings, ClaimConfig, ClaimSettings, ExtraClaim,
@@ -117,6 +120,8 @@ pub struct Settings {
     pub access: AccessSettings,
     #[serde(default)]
     pub portal: PortalSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,6 +141,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// The sign-in pages; None: off.
     pub portal: Option<PortalConfig>,
+    /// Who may revoke other people's tokens.
+    pub admin: AdminConfig,
     /// What works but deserves an operator's attention (such as `insecure_skip_verify`):
     /// logged by `serve` at start, printed by `check`.
     pub warnings: Vec<String>,
@@ -223,6 +230,7 @@ impl Settings {
         brute_force::validate_brute_force(&self.brute_force, &mut problems);
         let claims = claims::validate_claims(self.claims, &mut problems);
         let access = claims::validate_access(self.access, &mut problems);
+        let admin = admin::validate_admin(self.admin, &mut problems);
         match (server, tokens, directory, claims) {
             (Some(server), Some(tokens), Some(mut directory), Some(claims))
                 if problems.is_empty() =>
@@ -241,6 +249,7 @@ impl Settings {
                     claims,
                     access,
                     portal,
+                    admin,
                     warnings,
                 })
             }
@@ -335,6 +344,7 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.tokens.default_duration, 3600);
         assert_eq!(c.tokens.max_duration, 86400);
+        assert_eq!(c.tokens.max_session, 7 * 86400);
         assert_eq!(c.tokens.signing_key.id(), "k1");
         assert_eq!(c.directory.search_mode, SearchMode::Never);
         assert_eq!(c.directory.users.search_attributes, vec!["uid"]);

@@ -34,11 +34,13 @@ pub mod paths {
     pub const LOGIN: &str = "/auth/login";
     pub const LOGOUT: &str = "/auth/logout";
     pub const PORTAL_CSS: &str = "/auth/portal.css";
+    pub const REFRESH: &str = "/auth/refresh";
+    pub const REVOKE: &str = "/auth/revoke";
 }
 
 /// Every route, as `latchkey_http_requests_total` labels them. A path that is none of these is
 /// counted as `unmatched`.
-pub const ROUTES: [&str; 9] = [
+pub const ROUTES: [&str; 11] = [
     paths::REQUEST_TOKEN,
     paths::VERIFY,
     paths::TOKEN_INFO,
@@ -48,6 +50,8 @@ pub const ROUTES: [&str; 9] = [
     paths::LOGIN,
     paths::LOGOUT,
     paths::PORTAL_CSS,
+    paths::REFRESH,
+    paths::REVOKE,
 ];
 
 const UNMATCHED: &str = "unmatched";

@@ -5,7 +5,9 @@
 //! POST|GET /auth/request-token   request_token.rs
 //! *        /auth/verify          verify.rs (forward-auth)
 //! GET      /auth/token-info      verify.rs
-//! GET|POST /auth/login, /auth/logout, GET /auth/portal.css
+//! POST     /auth/refresh, /auth/logout, /auth/revoke
+//!                                sessions.rs (refresh, sign-out, revocation)
+//! GET|POST /auth/login, GET /auth/logout, GET /auth/portal.css
 //!                                portal/ (the sign-in pages, when `portal.url` is set)
 //! GET      /healthz              health.rs
 //! GET      /readyz, /metrics     ops.rs
@@ -23,6 +25,7 @@ pub mod ops;
 pub mod portal;
 pub mod redirect;
 pub mod request_token;
+pub mod sessions;
 pub mod span;
 pub mod verified;
 pub mod verify;
@@ -38,8 +41,10 @@ use tracing_actix_web::TracingLogger;
 use crate::client_ip::TrustedProxies;
 use crate::config::Config;
 use crate::directory::{self as dir, Directory, DirectoryError};
+use crate::group_expr::Expr;
 use crate::login::Logins;
 use crate::metrics::Metrics;
+use crate::revocation::RevocationStore;
 use crate::throttle::{Throttle, ThrottleConfig};
 use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
@@ -54,6 +59,8 @@ pub struct ProcessState {
     pub throttle: Arc<Throttle>,
     pub proxies: Arc<TrustedProxies>,
     pub readiness: Arc<ops::Readiness>,
+    /// Revoked tokens: written by sign-outs and `/auth/revoke`, read by every verification.
+    pub revocations: RevocationStore,
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
 }
@@ -74,6 +81,7 @@ impl ProcessState {
             })),
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
+            revocations: RevocationStore::new(config),
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
         }
@@ -93,6 +101,8 @@ pub struct AppState {
     pub cookie_name: Option<String>,
     /// The sign-in pages, when `portal.url` is set.
     pub portal: Option<portal::Portal>,
+    /// `admin.require`: the groups a token needs for `/auth/revoke` (None: no such route).
+    pub admin: Option<Expr>,
     /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
     pub verified_cache_bytes: u64,
     pub process: ProcessState,
@@ -128,7 +138,11 @@ impl AppState {
             ),
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
             durations: Durations::new(config),
-            verifier: tokens::verifier(&config.tokens, config.verify.leeway),
+            verifier: tokens::verifier(
+                &config.tokens,
+                config.verify.leeway,
+                Some(process.revocations.source()),
+            ),
             cookie_name: config.verify.cookie_name.clone().or_else(|| {
                 config
                     .portal
@@ -139,6 +153,7 @@ impl AppState {
                 .portal
                 .as_ref()
                 .map(|portal| portal::Portal::new(portal, &config.tokens)),
+            admin: config.admin.require.clone(),
             verified_cache_bytes: config.verify.cache_max_bytes
                 / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),
             process,
@@ -180,5 +195,6 @@ pub fn app(
         .configure(health::configure)
         .configure(ops::configure)
         .configure(|cfg| portal::configure(cfg, &state))
+        .configure(|cfg| sessions::configure(cfg, &state))
         .default_service(web::to(error::not_found))
 }

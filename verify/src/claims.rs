@@ -33,6 +33,11 @@ pub struct Claims {
     /// issued before Latchkey wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// Which directory entry the token was issued for, as a fingerprint of its DN (the issuer
+    /// computes it; verifiers only carry it): a refresh is refused when the username now names
+    /// another entry. None only in tokens issued before Latchkey wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
     /// Display name, when the entry has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -60,6 +65,7 @@ impl Claims {
             exp,
             jti: String::new(),
             auth_time: None,
+            entry: None,
             name: None,
             email: None,
             groups: Vec::new(),
@@ -113,7 +119,7 @@ pub fn fold_group(name: &str) -> String {
 }
 
 /// The names `Claims` holds in its own fields; an extra claim never takes one of them.
-pub const RESERVED_CLAIMS: [&str; 11] = [
+pub const RESERVED_CLAIMS: [&str; 12] = [
     "iss",
     "sub",
     "aud",
@@ -122,6 +128,7 @@ pub const RESERVED_CLAIMS: [&str; 11] = [
     "exp",
     "jti",
     "auth_time",
+    "entry",
     "name",
     "email",
     "groups",
@@ -147,6 +154,7 @@ enum Field {
     Exp,
     Jti,
     AuthTime,
+    Entry,
     Name,
     Email,
     Groups,
@@ -171,6 +179,7 @@ impl<'de> Deserialize<'de> for Field {
                     "exp" => Field::Exp,
                     "jti" => Field::Jti,
                     "auth_time" => Field::AuthTime,
+                    "entry" => Field::Entry,
                     "name" => Field::Name,
                     "email" => Field::Email,
                     "groups" => Field::Groups,
@@ -200,7 +209,8 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Claims, A::Error> {
         let (mut iss, mut sub, mut aud, mut iat, mut nbf, mut exp, mut jti) =
             (None, None, None, None, None, None, None);
-        let (mut auth_time, mut name, mut email, mut groups) = (None, None, None, None);
+        let (mut auth_time, mut entry) = (None, None);
+        let (mut name, mut email, mut groups) = (None, None, None);
         let mut extra = BTreeMap::new();
         while let Some(key) = map.next_key::<Field>()? {
             match key {
@@ -216,6 +226,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                     map.next_value::<Option<i64>>()?,
                     "auth_time",
                 )?,
+                Field::Entry => set(&mut entry, map.next_value::<Option<String>>()?, "entry")?,
                 Field::Name => set(&mut name, map.next_value::<Option<String>>()?, "name")?,
                 Field::Email => set(&mut email, map.next_value::<Option<String>>()?, "email")?,
                 Field::Groups => set(&mut groups, map.next_value::<Vec<String>>()?, "groups")?,
@@ -244,6 +255,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
             exp: exp.ok_or_else(|| de::Error::missing_field("exp"))?,
             jti: jti.ok_or_else(|| de::Error::missing_field("jti"))?,
             auth_time: auth_time.flatten(),
+            entry: entry.flatten(),
             name: name.flatten(),
             email: email.flatten(),
             groups: groups.unwrap_or_default(),
