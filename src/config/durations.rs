@@ -117,7 +117,7 @@ mod tests {
                 "server.keep_alive = 1h 1m is more than 1h; an idle connection is not worth keeping that long",
                 "server.client_request_timeout = 1h is more than 5m; a slow client would hold a connection that long",
                 "server.shutdown_timeout = 2h is more than 1h; a stop would wait that long",
-                "tokens.max_session = 31days is more than 30days; a password checked once would keep a session going that long",
+                "tokens.max_session = 1month 13h 26m 24s is more than 30days; a password checked once would keep a session going that long",
                 "brute_force.window = 1day 1h is more than 1day; failures are counted within a day at most",
                 "brute_force.ban = 8days is more than 7days; a ban lasts a week at most",
                 "directory.retry_down_after = 100000000years is more than 1h; a recovered server would be passed over that long",
