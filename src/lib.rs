@@ -12,6 +12,8 @@
 //! - [`config`]: typed settings, loaded and checked once;
 //! - [`client_ip`], [`throttle`], [`metrics`], [`telemetry`]: the trusted client address,
 //!   brute-force counts, metrics, log set-up;
+//! - [`state`]: the store replicas share (Redis), its health, and the brute-force counts on
+//!   it, with [`throttle`] as the fallback;
 //! - [`directory`]: the only code that speaks LDAP;
 //! - [`tokens`]: an identity in, a signed token out (with `latchkey-verify`);
 //! - [`login`]: a whole login, from credentials to an identity or a refusal;
@@ -28,6 +30,7 @@ pub mod ldap_syntax;
 pub mod login;
 pub mod metrics;
 pub mod revocation;
+pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;

@@ -5,7 +5,8 @@
 //! [`Logins::preview`] (the same lookup, without a password), and so will the sign-in form.
 //! What this module enforces therefore holds for every way in:
 //!
-//! - brute-force protection ([`crate::throttle`]) admits the attempt for its login and its
+//! - brute-force protection ([`crate::state::BruteForce`]: shared counts, or [`crate::throttle`]'s
+//!   local ones) admits the attempt for its login and its
 //!   client address before any directory traffic, and for its account (the entry found, by
 //!   its DN in lower case) before the password is tried; attempts in flight count, and a
 //!   caller that finds every place taken waits for one (at most `busy_patience`);
@@ -36,9 +37,13 @@ use crate::credentials::{Login, Password};
 use crate::directory::{Directory, DirectoryError, SearchAs};
 use crate::identity::Identity;
 use crate::metrics::{FailureReason, Metrics};
-use crate::throttle::{BanKind, Refused, Throttle};
+use crate::state::{BruteForce, Counted};
+use crate::throttle::{BanKind, Refused};
 use crate::tokens::entry_fingerprint;
 use latchkey_verify::Claims;
+
+/// How often a login waiting for a place in the shared counts asks again.
+const BUSY_POLL: Duration = Duration::from_millis(20);
 
 /// What a login may ask for besides its credentials, as the configuration allows it.
 #[derive(Debug, Clone)]
@@ -314,7 +319,7 @@ pub struct Logins {
     directory: Directory,
     rules: LoginRules,
     access: AccessConfig,
-    throttle: Arc<Throttle>,
+    counts: BruteForce,
     metrics: Arc<Metrics>,
     /// A refused login is answered no sooner than this after it began.
     min_failure_time: Duration,
@@ -327,27 +332,31 @@ pub struct Logins {
 }
 
 impl Logins {
-    /// Logins on `directory` as `config` says, counted in `throttle`.
+    /// Logins on `directory` as `config` says, counted in `counts`.
     pub fn new(
         config: &Config,
         directory: Directory,
-        throttle: Arc<Throttle>,
+        counts: BruteForce,
         metrics: Arc<Metrics>,
     ) -> Logins {
-        let d = &config.directory;
         Logins {
             directory,
             rules: LoginRules::new(config),
             access: config.access.clone(),
-            throttle,
+            counts,
             metrics,
             min_failure_time: config.brute_force.min_failure_time,
-            busy_patience: d
-                .pool
-                .wait_timeout
-                .saturating_add(d.operation_timeout.saturating_mul(2)),
+            busy_patience: Logins::longest_attempt(config),
             max_session: config.tokens.max_session,
         }
+    }
+
+    /// About the longest one attempt can take: a pooled connection, a search, a bind.
+    pub fn longest_attempt(config: &Config) -> Duration {
+        let d = &config.directory;
+        d.pool
+            .wait_timeout
+            .saturating_add(d.operation_timeout.saturating_mul(2))
     }
 
     /// What a login may ask for.
@@ -394,15 +403,12 @@ impl Logins {
         password: Option<Password>,
         options: &LoginOptions,
     ) -> Result<Identity, Refusal> {
-        let throttle = &*self.throttle;
         // Before any directory traffic: the attempt holds a place in its login's and its
         // address's counts until it settles.
-        let mut counted = self
-            .admitted(|| throttle.begin(attempt.login.as_str(), attempt.client, Instant::now()))
-            .await?;
+        let mut counted = self.begin(attempt).await?;
         // An empty password would be an anonymous bind on many servers.
         let Some(password) = password else {
-            counted.failed(Instant::now());
+            counted.failed().await;
             return Err(Refusal::EmptyPassword);
         };
         let outcome = match self
@@ -418,8 +424,7 @@ impl Logins {
                 // Every spelling that reaches this entry shares its count, checked before the
                 // password is tried.
                 let account = candidate.account_key();
-                self.admitted(|| counted.add_account(&account, Instant::now()))
-                    .await?;
+                self.add_account(&mut counted, &account).await?;
                 self.directory.verify(candidate, &password).await
             }
             Err(e) => Err(e),
@@ -430,7 +435,7 @@ impl Logins {
             Err(e) => {
                 let refusal = Refusal::from(e);
                 if refusal.is_bad_credentials() {
-                    counted.failed(Instant::now());
+                    counted.failed().await;
                 }
                 // Otherwise dropping the attempt counts nothing: the directory, not the client,
                 // failed.
@@ -439,7 +444,7 @@ impl Logins {
         };
         // The password is right: this login's and this account's failures are forgotten (never
         // anyone else's, never the address's).
-        counted.succeeded(Instant::now());
+        counted.succeeded().await;
         // Only now, with the password proven, may an answer depend on who the user is.
         self.decide(identity)
     }
@@ -531,23 +536,64 @@ impl Logins {
         }
     }
 
-    /// Ask `ask` for a place until it gives one or refuses for good: while the attempts in
+    /// A place for `attempt` in its login's and its address's counts: while the attempts in
     /// flight hold every place ([`Refused::Busy`]), wait for one of them to settle, for at most
     /// `busy_patience`.
-    async fn admitted<T>(&self, mut ask: impl FnMut() -> Result<T, Refused>) -> Result<T, Refusal> {
-        let patience = self.busy_patience;
-        let deadline = Instant::now().checked_add(patience);
+    async fn begin(&self, attempt: &LoginAttempt<'_>) -> Result<Counted<'_>, Refusal> {
+        let deadline = self.busy_deadline();
         loop {
             // Made before asking, so a release between the answer and the wait is not missed.
-            let released = self.throttle.released().notified();
-            match ask() {
+            let released = self.counts.throttle().released().notified();
+            match self
+                .counts
+                .begin(attempt.login.as_str(), attempt.client)
+                .await
+            {
                 Err(Refused::Busy) => {}
                 answer => return answer.map_err(Refusal::from),
             }
-            let left = deadline.map_or(patience, |d| d.saturating_duration_since(Instant::now()));
-            if left.is_zero() || tokio::time::timeout(left, released).await.is_err() {
-                return Err(Refusal::Busy);
+            self.wait_for_a_place(deadline, released).await?;
+        }
+    }
+
+    /// [`Logins::begin`] for the account the attempt found.
+    async fn add_account(&self, counted: &mut Counted<'_>, account: &str) -> Result<(), Refusal> {
+        let deadline = self.busy_deadline();
+        loop {
+            let released = self.counts.throttle().released().notified();
+            match counted.add_account(account).await {
+                Err(Refused::Busy) => {}
+                answer => return answer.map_err(Refusal::from),
             }
+            self.wait_for_a_place(deadline, released).await?;
+        }
+    }
+
+    fn busy_deadline(&self) -> Option<Instant> {
+        Instant::now().checked_add(self.busy_patience)
+    }
+
+    /// Wait until an attempt of this process settles, or (with shared counts, where attempts
+    /// of other replicas settle without a word) [`BUSY_POLL`] has passed; [`Refusal::Busy`]
+    /// once `deadline` has passed.
+    async fn wait_for_a_place(
+        &self,
+        deadline: Option<Instant>,
+        released: tokio::sync::futures::Notified<'_>,
+    ) -> Result<(), Refusal> {
+        let left = deadline.map_or(self.busy_patience, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Err(Refusal::Busy);
+        }
+        if self.counts.polls_when_busy() {
+            let _ = tokio::time::timeout(left.min(BUSY_POLL), released).await;
+            Ok(())
+        } else if tokio::time::timeout(left, released).await.is_err() {
+            Err(Refusal::Busy)
+        } else {
+            Ok(())
         }
     }
 

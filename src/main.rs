@@ -13,10 +13,13 @@ use clap::{Parser, Subcommand};
 use latchkey::config::{
     Config, Encryption, Refusal, SearchMode, TlsConfig, TlsVersion, Trust, UserLocator,
 };
+use latchkey::config::{RedisConfig, StateConfig};
 use latchkey::directory::{Directory, SearchAs};
 use latchkey::http::AppState;
 use latchkey::ldap_syntax::ServerUrl;
 use latchkey::login::{Logins, Refusal as LoginRefusal};
+use latchkey::metrics::Metrics;
+use latchkey::state::{BruteForce, SharedStore, StoreHealth};
 use latchkey::throttle::Throttle;
 use latchkey::tokens::TokenIssuer;
 use latchkey::{directory, http, telemetry};
@@ -114,6 +117,10 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         directory = ?config.directory.urls,
         issuer = %config.tokens.issuer,
         signing_key = config.tokens.signing_key.id(),
+        state = match &config.state {
+            StateConfig::Memory => "memory",
+            StateConfig::Redis(redis) => redis.display_url(),
+        },
         "latchkey starting"
     );
     let server = config.server.clone();
@@ -213,7 +220,13 @@ fn check(
         UserLocator::Template(t) => format!("bind to {t:?}"),
     };
     println!("  users: {locate}; searches run {search}");
+    if let StateConfig::Memory = &config.state {
+        println!("  state: memory (brute-force counts are this process's own)");
+    }
     actix_web::rt::System::new().block_on(async {
+        if let StateConfig::Redis(redis) = &config.state {
+            check_state(redis).await?;
+        }
         for url in &d.urls {
             let report = directory::probe(d, url.as_str())
                 .await
@@ -251,6 +264,26 @@ fn check(
             None => Ok(()),
         }
     })
+}
+
+/// `check` with `state.backend = "redis"`: connect and PING.
+async fn check_state(redis: &RedisConfig) -> anyhow::Result<()> {
+    let shown = redis.display_url();
+    let health = Arc::new(StoreHealth::new(shown, Arc::new(Metrics::new())));
+    let store = SharedStore::new(redis, health).with_context(|| format!("state.redis {shown}"))?;
+    let took = store.ping().await.with_context(|| {
+        format!("state.redis {shown}: PING failed; logins would count on each replica alone")
+    })?;
+    println!(
+        "state: redis {shown}: PING answered in {} ms",
+        took.as_millis()
+    );
+    println!(
+        "  key prefix {:?}, TLS {}",
+        redis.key_prefix,
+        if redis.tls.is_some() { "on" } else { "off" }
+    );
+    Ok(())
 }
 
 /// How connections to `url` are protected, for `check`.
@@ -298,7 +331,12 @@ async fn check_user(
     let shared = directory::SharedDirectory::new(d, Arc::clone(&metrics));
     // A preview tries no password, so nothing is counted.
     let throttle = Arc::new(Throttle::off());
-    let logins = Logins::new(config, Directory::new(d, 1, &shared)?, throttle, metrics);
+    let logins = Logins::new(
+        config,
+        Directory::new(d, 1, &shared)?,
+        BruteForce::local(throttle),
+        metrics,
+    );
     // The same rules as a token request's parameters.
     let options = logins
         .rules()

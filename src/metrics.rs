@@ -101,6 +101,8 @@ pub struct Metrics {
     ldap_seconds: HistogramFamily,
     pool_connections: Family<PoolLabels, Gauge>,
     bans_active: Gauge,
+    state_backend_up: Gauge,
+    state_errors: Counter,
     /// Serialises scrapes: gauges are set, then encoded.
     scrape: Mutex<()>,
 }
@@ -151,6 +153,19 @@ impl Metrics {
             "Logins and client addresses currently banned by brute-force protection",
             bans_active.clone(),
         );
+        let state_backend_up = Gauge::default();
+        state_backend_up.set(1);
+        registry.register(
+            "state_backend_up",
+            "1 while the shared state backend answers (always 1 for the memory backend), 0 while brute-force counts fall back to this replica's own",
+            state_backend_up.clone(),
+        );
+        let state_errors = Counter::default();
+        registry.register(
+            "state_errors",
+            "Operations on the shared state backend that failed or timed out",
+            state_errors.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -159,6 +174,8 @@ impl Metrics {
             ldap_seconds,
             pool_connections,
             bans_active,
+            state_backend_up,
+            state_errors,
             scrape: Mutex::new(()),
         }
     }
@@ -184,6 +201,16 @@ impl Metrics {
         self.ldap_seconds
             .get_or_create(&OperationLabels { operation })
             .observe(took.as_secs_f64());
+    }
+
+    /// Whether the shared state backend answers.
+    pub fn state_backend(&self, up: bool) {
+        self.state_backend_up.set(i64::from(up));
+    }
+
+    /// One failed or timed-out operation on the shared state backend.
+    pub fn state_error(&self) {
+        self.state_errors.inc();
     }
 
     /// The text for one scrape, with the gauges read by `gauges` just before.
@@ -236,6 +263,9 @@ mod tests {
         m.token_issued();
         m.login_failed(FailureReason::unknown_user);
         m.ldap_operation(Operation::bind, Duration::from_micros(300));
+        m.state_backend(false);
+        m.state_error();
+        m.state_error();
         let text = m.render(|g| {
             g.bind = (1, 3);
             g.bans_active = 2;
@@ -249,6 +279,8 @@ mod tests {
             "latchkey_ldap_pool_connections{pool=\"bind\",state=\"in_use\"} 1",
             "latchkey_ldap_pool_connections{pool=\"bind\",state=\"idle\"} 3",
             "latchkey_bans_active 2",
+            "latchkey_state_backend_up 0",
+            "latchkey_state_errors_total 2",
             "# EOF",
         ] {
             assert!(

@@ -245,9 +245,30 @@ impl AddrKey {
     }
 }
 
+impl std::fmt::Display for AddrKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            AddrKey::V4(v4) => write!(f, "{}", std::net::Ipv4Addr::from(v4)),
+            AddrKey::V6Prefix(prefix) => {
+                write!(
+                    f,
+                    "{}/64",
+                    std::net::Ipv6Addr::from(u128::from(prefix) << 64)
+                )
+            }
+        }
+    }
+}
+
+/// The text of the key `addr` is counted under: an IPv4 address, or an IPv6 /64 such as
+/// `2001:db8::/64` (what the shared counts store in Redis).
+pub fn address_key(addr: IpAddr) -> String {
+    AddrKey::of(addr).to_string()
+}
+
 /// Builds the counting key of a login: trimmed, case-folded, and cut to at
 /// most [`MAX_LOGIN_KEY_BYTES`] bytes at a character boundary.
-fn login_key(login: &str) -> String {
+pub fn login_key(login: &str) -> String {
     // Cut before folding too, so an enormous login is never copied whole.
     let trimmed = truncate_at_char_boundary(login.trim(), MAX_LOGIN_KEY_BYTES * 4);
     let folded = trimmed.to_lowercase();
@@ -655,6 +676,33 @@ impl Throttle {
         if login_limits.enabled() {
             lock(&self.logins).clear(&login_key(login), now, &login_limits);
         }
+    }
+
+    /// Counts one failed attempt that was not admitted here: the shared counts admitted it,
+    /// then could not be reached to count its failure. Same rules as [`Attempt::failed`].
+    pub fn record_failed_attempt(
+        &self,
+        login: &str,
+        account: Option<&str>,
+        addr: IpAddr,
+        now: Instant,
+    ) {
+        let login_limits = self.login_limits();
+        if login_limits.enabled() {
+            lock(&self.logins).record_failure(login_key(login), now, &login_limits);
+            if let Some(account) = account {
+                lock(&self.accounts).record_failure(account.to_owned(), now, &login_limits);
+            }
+        }
+        let address_limits = self.address_limits();
+        if address_limits.enabled() {
+            lock(&self.addresses).record_failure(AddrKey::of(addr), now, &address_limits);
+        }
+    }
+
+    /// The settings this throttle counts with.
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.config
     }
 
     /// Number of keys (logins plus addresses) banned at `now`, for a metrics
@@ -1660,6 +1708,34 @@ mod tests {
         // Created before the release, the future is woken by it.
         notified.await;
         assert!(t.begin("alice", a, t0).is_ok());
+    }
+
+    #[test]
+    fn address_keys_read_as_addresses_and_prefixes() {
+        assert_eq!(address_key(ip("192.0.2.7")), "192.0.2.7");
+        assert_eq!(address_key(ip("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(address_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        assert_eq!(address_key(ip("2001:db8:1:2::9")), "2001:db8:1:2::/64");
+    }
+
+    #[test]
+    fn a_failure_counted_without_an_attempt_follows_the_same_rules() {
+        let t = Throttle::new(config());
+        let a = ip("192.0.2.1");
+        let t0 = Instant::now();
+        let dn = "uid=alice,ou=people,dc=example,dc=org";
+        for _ in 0..3 {
+            t.record_failed_attempt("Alice", Some(dn), a, t0);
+        }
+        assert_eq!(t.active_bans(t0), 2);
+        let mut other = t.begin("alice@example.org", a, t0).unwrap();
+        assert_eq!(
+            other.add_account(dn, t0).unwrap_err(),
+            Refused::Banned {
+                retry_after: secs(300),
+                by: BanKind::Account
+            }
+        );
     }
 
     #[test]

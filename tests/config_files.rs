@@ -109,3 +109,42 @@ fn the_demo_configuration_loads_with_the_secret_the_demo_adds() {
     assert_eq!(portal.cookie_name, "latchkey_session");
     assert_eq!(portal.session_duration, 12 * 3600);
 }
+
+#[test]
+fn the_example_state_redis_section_turned_on_has_its_documented_defaults() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("token-key");
+    std::fs::write(&key, "an-example-secret-that-is-long-enough-to-sign\n").expect("write key");
+    let mut text = std::fs::read_to_string(root("config/latchkey.example.toml"))
+        .expect("read example")
+        .replace("/etc/latchkey/token-key", &key.display().to_string())
+        .replace("backend = \"memory\"", "backend = \"redis\"");
+    for line in [
+        "[state.redis]",
+        "url = \"redis://redis.internal:6379/0\"",
+        "key_prefix = \"latchkey:\"",
+        "connect_timeout = \"2s\"",
+        "operation_timeout = \"500ms\"",
+        "pool_size = 4",
+    ] {
+        let commented = format!("# {line}\n");
+        assert!(text.contains(&commented), "{line} is not in the example");
+        text = text.replace(&commented, &format!("{line}\n"));
+    }
+    let path = dir.path().join("latchkey.toml");
+    std::fs::write(&path, text).expect("write config");
+    let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    let latchkey::config::StateConfig::Redis(redis) = &config.state else {
+        panic!("the example's [state.redis] did not turn redis on");
+    };
+    assert_eq!(redis.display_url(), "redis://redis.internal:6379/0");
+    assert_eq!(redis.key_prefix, "latchkey:");
+    assert_eq!(redis.pool_size, 4);
+    assert_eq!(redis.connect_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(
+        redis.operation_timeout,
+        std::time::Duration::from_millis(500)
+    );
+    assert!(redis.tls.is_none());
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}

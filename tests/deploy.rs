@@ -741,7 +741,8 @@ fn k8s_file(file: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The manifests the kustomization applies, by kind (one of each).
+/// The manifests the kustomization applies: Latchkey's by kind (one of each), Redis's
+/// (`app.kubernetes.io/name: latchkey-redis`) as `redis/KIND`.
 fn k8s_manifests() -> BTreeMap<String, serde_json::Value> {
     let kustomization = k8s_file("kustomization.yaml");
     let resources = kustomization[0]["resources"].as_array().expect("resources");
@@ -749,7 +750,10 @@ fn k8s_manifests() -> BTreeMap<String, serde_json::Value> {
     for file in resources {
         let file = file.as_str().expect("a file name");
         for doc in k8s_file(file) {
-            let kind = doc["kind"].as_str().expect("a kind").to_owned();
+            let mut kind = doc["kind"].as_str().expect("a kind").to_owned();
+            if doc["metadata"]["labels"][K8S_NAME.0] == "latchkey-redis" {
+                kind = format!("redis/{kind}");
+            }
             assert!(
                 by_kind.insert(kind.clone(), doc).is_none(),
                 "two {kind} manifests"
@@ -810,13 +814,20 @@ fn the_kustomization_applies_every_manifest_once_and_each_parses() {
             ("PodDisruptionBudget", "policy/v1"),
             ("Secret", "v1"),
             ("Service", "v1"),
+            ("redis/Deployment", "apps/v1"),
+            ("redis/NetworkPolicy", "networking.k8s.io/v1"),
+            ("redis/Secret", "v1"),
+            ("redis/Service", "v1"),
         ])
     );
     for (kind, doc) in &manifests {
-        assert_eq!(
-            doc["metadata"]["labels"][K8S_NAME.0], K8S_NAME.1,
-            "{kind}'s labels"
-        );
+        let labels = &doc["metadata"]["labels"];
+        if kind.starts_with("redis/") {
+            // Named apart, so that none of Latchkey's selectors takes Redis's pods for its own.
+            assert_eq!(labels["app.kubernetes.io/part-of"], "latchkey", "{kind}");
+        } else {
+            assert_eq!(labels[K8S_NAME.0], K8S_NAME.1, "{kind}'s labels");
+        }
         // The kustomization sets the namespace; a manifest naming another would fight it.
         assert!(doc["metadata"]["namespace"].is_null(), "{kind}");
     }
@@ -849,7 +860,7 @@ fn the_service_pdb_and_autoscaler_find_the_deployments_pods() {
         assert_eq!(&pod_labels[k], v, "the pods carry the selector's {k}");
     }
     let replicas = deployment["spec"]["replicas"].as_u64().expect("replicas");
-    assert_eq!(replicas, 2);
+    assert_eq!(replicas, 3);
 
     let container = k8s_container(deployment);
     assert_eq!(
@@ -867,7 +878,7 @@ fn the_service_pdb_and_autoscaler_find_the_deployments_pods() {
 
     let pdb = &m["PodDisruptionBudget"];
     assert_eq!(pdb["spec"]["selector"]["matchLabels"], labels);
-    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(pdb["spec"]["minAvailable"], 2);
     assert!(pdb["spec"]["maxUnavailable"].is_null());
 
     let hpa = &m["HorizontalPodAutoscaler"];
@@ -983,17 +994,24 @@ fn the_configmaps_configuration_validates_with_the_secrets_files() {
         .expect("data.latchkey.toml");
     let secret = m["Secret"]["stringData"].as_object().expect("stringData");
     let mount = "/etc/latchkey/secrets/";
+    assert_eq!(
+        secret["redis-url"], "redis://:REPLACE-ME@latchkey-redis:6379/0",
+        "the Redis URL names the Service of redis.yaml"
+    );
 
     // The Secret's volume, as the pod sees it, in a temporary directory.
     let dir = tempfile::tempdir().expect("temp dir");
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).expect("mkdir");
     for (name, value) in secret {
-        assert_eq!(value, "REPLACE-ME", "{name}: a placeholder, clearly marked");
+        assert!(
+            value.as_str().is_some_and(|v| v.contains("REPLACE-ME")),
+            "{name}: a placeholder, clearly marked"
+        );
         std::fs::write(secrets.join(name), value.as_str().expect("a string")).expect("write");
     }
     let local = toml.replace(mount, &format!("{}/", secrets.display()));
-    assert_eq!(toml.matches(mount).count(), 2, "{toml}");
+    assert_eq!(toml.matches(mount).count(), 3, "{toml}");
     let path = dir.path().join("latchkey.toml");
     std::fs::write(&path, &local).expect("write config");
 
@@ -1005,6 +1023,13 @@ fn the_configmaps_configuration_validates_with_the_secrets_files() {
         .values()
         .filter_map(|k| k.secret_file.clone())
         .chain(settings.directory.bind_password_file.clone())
+        .chain(
+            settings
+                .state
+                .redis
+                .as_ref()
+                .and_then(|r| r.url_file.clone()),
+        )
         .map(|p| {
             p.strip_prefix(&secrets)
                 .unwrap_or_else(|_| panic!("{} is not in the secrets mount", p.display()))
@@ -1042,5 +1067,255 @@ fn the_configmaps_configuration_validates_with_the_secrets_files() {
     assert_eq!(
         config.directory.urls,
         ["ldaps://ldap1.example.org", "ldaps://ldap2.example.org"]
+    );
+    let latchkey::config::StateConfig::Redis(redis) = &config.state else {
+        panic!("the replicas do not share their counts: {:?}", config.state);
+    };
+    assert_eq!(
+        redis.display_url(),
+        "redis://latchkey-redis:6379/0 (credentials hidden)"
+    );
+}
+
+#[test]
+fn the_shared_redis_is_reached_by_latchkey_only_with_the_password_of_its_url() {
+    let m = k8s_manifests();
+    let redis = &m["redis/Deployment"];
+    let pod_labels = &redis["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(redis["spec"]["replicas"], 1);
+    // Its Service and policy find its pods, and no selector of Latchkey's does.
+    for selector in [
+        &redis["spec"]["selector"]["matchLabels"],
+        &m["redis/Service"]["spec"]["selector"],
+        &m["redis/NetworkPolicy"]["spec"]["podSelector"]["matchLabels"],
+    ] {
+        for (k, v) in selector.as_object().expect("labels") {
+            assert_eq!(&pod_labels[k], v, "{selector}");
+        }
+    }
+    assert_ne!(pod_labels[K8S_NAME.0], K8S_NAME.1);
+    assert_eq!(
+        m["redis/Service"]["metadata"]["name"], "latchkey-redis",
+        "the name in the URL"
+    );
+    assert_eq!(
+        m["redis/Service"]["spec"]["ports"],
+        serde_json::json!([{ "name": "redis", "port": 6379, "targetPort": "redis", "protocol": "TCP" }])
+    );
+    // Only Latchkey's pods may connect.
+    assert_eq!(
+        m["redis/NetworkPolicy"]["spec"]["ingress"],
+        serde_json::json!([{
+            "from": [{ "podSelector": { "matchLabels": { K8S_NAME.0: K8S_NAME.1 } } }],
+            "ports": [{ "port": "redis", "protocol": "TCP" }]
+        }])
+    );
+    // The restricted profile of the namespace holds for Redis too.
+    let pod = &redis["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1);
+    let container = &containers[0];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        container["securityContext"],
+        serde_json::json!({
+            "runAsNonRoot": true,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": { "drop": ["ALL"] }
+        })
+    );
+    // It reads the password from its Secret's file, the one the URL's password must match.
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("a string"))
+        .collect();
+    assert_eq!(args[0], "/etc/redis/redis.conf");
+    assert_eq!(
+        container["volumeMounts"][0],
+        serde_json::json!({ "name": "config", "mountPath": "/etc/redis", "readOnly": true })
+    );
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        m["redis/Secret"]["metadata"]["name"]
+    );
+    let conf = m["redis/Secret"]["stringData"]["redis.conf"]
+        .as_str()
+        .expect("redis.conf");
+    let password = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("requirepass "))
+        .expect("a requirepass line");
+    let url = m["Secret"]["stringData"]["redis-url"]
+        .as_str()
+        .expect("redis-url");
+    assert_eq!(
+        url.split_once("://:")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map(|(p, _)| p),
+        Some(password),
+        "the URL's password is Redis's"
+    );
+    // Every key Latchkey writes expires, so dropping the nearest to expiry is the right
+    // policy under the memory cap.
+    let policy = args
+        .windows(2)
+        .find(|w| w[0] == "--maxmemory-policy")
+        .map(|w| w[1]);
+    assert_eq!(policy, Some("volatile-ttl"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// deploy/compose
+// ---------------------------------------------------------------------------------------------
+
+fn compose() -> serde_json::Value {
+    serde_norway::from_str(&read(&deploy("compose/compose.yaml")))
+        .unwrap_or_else(|e| panic!("deploy/compose/compose.yaml: {e}"))
+}
+
+#[test]
+fn the_compose_example_runs_three_identical_replicas_with_redis_behind_nginx() {
+    let c = compose();
+    let services = c["services"].as_object().expect("services");
+    let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["latchkey-1", "latchkey-2", "latchkey-3", "nginx", "redis"])
+    );
+    let replica = &services["latchkey-1"];
+    for name in ["latchkey-2", "latchkey-3"] {
+        assert_eq!(&services[name], replica, "{name} is latchkey-1's twin");
+    }
+    assert_eq!(
+        replica["image"], "latchkey",
+        "the image deploy/README.md builds"
+    );
+    assert_eq!(replica["read_only"], true);
+    assert_eq!(replica["cap_drop"], serde_json::json!(["ALL"]));
+    assert_eq!(
+        replica["configs"][0]["target"],
+        "/etc/latchkey/latchkey.toml"
+    );
+
+    // Every config and secret a service names is defined, and every config file is here.
+    for (name, service) in services {
+        for (kind, key) in [("configs", "source"), ("secrets", "")] {
+            for item in service[kind].as_array().into_iter().flatten() {
+                let source = if key.is_empty() { item } else { &item[key] };
+                let source = source.as_str().expect("a name");
+                assert!(
+                    c[kind][source]["file"].is_string(),
+                    "{name} names {kind} {source}, which is not defined"
+                );
+            }
+        }
+    }
+    for config in c["configs"].as_object().expect("configs").values() {
+        let file = config["file"].as_str().expect("a file");
+        assert!(deploy("compose").join(file).is_file(), "{file} is missing");
+    }
+    // The secrets are the operator's: under ./secrets/, which git ignores.
+    for secret in c["secrets"].as_object().expect("secrets").values() {
+        let file = secret["file"].as_str().expect("a file");
+        assert!(file.starts_with("./secrets/"), "{file}");
+    }
+    assert_eq!(read(&deploy("compose/.gitignore")).trim(), "secrets/");
+
+    // Redis only on the internal network; only nginx publishes a port, on loopback.
+    assert_eq!(c["networks"]["state"]["internal"], true);
+    assert_eq!(services["redis"]["networks"], serde_json::json!(["state"]));
+    assert_eq!(
+        services["redis"]["secrets"],
+        serde_json::json!(["redis.conf"])
+    );
+    assert_eq!(services["redis"]["command"][0], "/run/secrets/redis.conf");
+    assert_eq!(services["nginx"]["networks"], serde_json::json!(["front"]));
+    assert_eq!(replica["networks"], serde_json::json!(["front", "state"]));
+    for (name, service) in services {
+        if name != "nginx" {
+            assert!(service["ports"].is_null(), "{name} publishes a port");
+        }
+    }
+    assert_eq!(
+        services["nginx"]["ports"],
+        serde_json::json!(["127.0.0.1:8080:80"])
+    );
+
+    // nginx balances over exactly the three replicas, on the port they listen on.
+    let nginx = read(&deploy("compose/nginx.conf"));
+    let upstream: Vec<&str> = nginx
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("server "))
+        .filter(|entry| entry.ends_with(';'))
+        .collect();
+    assert_eq!(
+        upstream,
+        ["latchkey-1:8080;", "latchkey-2:8080;", "latchkey-3:8080;"]
+    );
+}
+
+#[test]
+fn the_compose_examples_configuration_shares_its_counts_on_the_redis_it_runs() {
+    let c = compose();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The secrets as compose mounts them, in a temporary directory.
+    let mount = "/run/secrets/";
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).expect("mkdir");
+    std::fs::write(
+        secrets.join("token-key"),
+        "a-compose-test-secret-that-is-long-enough\n",
+    )
+    .expect("write");
+    std::fs::write(secrets.join("bind-password"), "pw").expect("write");
+    std::fs::write(secrets.join("redis-url"), "redis://:pw@redis:6379/0\n").expect("write");
+    let toml = read(&deploy("compose/latchkey.toml"));
+    let path = dir.path().join("latchkey.toml");
+    std::fs::write(
+        &path,
+        toml.replace(mount, &format!("{}/", secrets.display())),
+    )
+    .expect("write config");
+    let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:8080");
+    let latchkey::config::StateConfig::Redis(redis) = &config.state else {
+        panic!("the replicas do not share their counts");
+    };
+    // The host is compose's Redis service.
+    assert_eq!(
+        redis.display_url(),
+        "redis://redis:6379/0 (credentials hidden)"
+    );
+    assert!(c["services"]["redis"].is_object());
+    // The secrets the replicas get are exactly the files the configuration reads.
+    let read_files: BTreeSet<String> = toml
+        .lines()
+        .filter_map(|l| {
+            l.split_once(mount)
+                .map(|(_, f)| f.trim_end_matches('"').to_owned())
+        })
+        .collect();
+    let mounted: BTreeSet<String> = c["services"]["latchkey-1"]["secrets"]
+        .as_array()
+        .expect("secrets")
+        .iter()
+        .map(|s| s.as_str().expect("a name").to_owned())
+        .collect();
+    assert_eq!(read_files, mounted);
+    // nginx's network is the one the replicas trust to say who the client is.
+    let subnet = c["networks"]["front"]["ipam"]["config"][0]["subnet"]
+        .as_str()
+        .expect("a subnet");
+    assert!(
+        toml.contains(&format!("trusted_proxies = [\"{subnet}\"]")),
+        "{toml}"
     );
 }

@@ -11,7 +11,7 @@
 //! validated form and its checks: `server`, `log`, `tokens`, `verify`, `brute_force`,
 //! `directory` (with `users`, `groups` and the cache, `tls`, and the `presets` they start
 //! from), `claims` (with `[access]`), `portal` (the sign-in pages), `admin` (who may revoke
-//! tokens); `durations` bounds the
+//! tokens), `state` (where replicas share their counts); `durations` bounds the
 //! durations of them all. Nothing here imports the directory, HTTP or token code: LDAP syntax
 //! comes from [`crate::ldap_syntax`].
 
@@ -31,6 +31,7 @@ mod log;
 mod portal;
 mod presets;
 mod server;
+mod state;
 mod tls;
 mod tokens;
 mod users;
@@ -50,6 +51,9 @@ pub use log::{LogFormat, LogSettings};
 pub use portal::{PortalConfig, PortalSettings};
 pub use presets::{AccountStatus, Preset, StrategyKind};
 pub use server::{ServerConfig, ServerSettings};
+pub use state::{
+    Backend, RedisConfig, RedisSettings, RedisTls, RedisTlsSettings, StateConfig, StateSettings,
+};
 pub use tls::{Encryption, TlsConfig, TlsSettings, TlsVersion, Trust, INSECURE_WARNING};
 pub use tokens::{KeySettings, TokenConfig, TokenSettings};
 pub use users::{SearchScope, UserConfig, UserLocator, UserSettings};
@@ -122,6 +126,7 @@ pub struct Settings {
     pub portal: PortalSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    pub state: StateSettings,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,6 +148,8 @@ pub struct Config {
     pub portal: Option<PortalConfig>,
     /// Who may revoke other people's tokens.
     pub admin: AdminConfig,
+    /// Where the state replicas share lives.
+    pub state: StateConfig,
     /// What works but deserves an operator's attention (such as `insecure_skip_verify`):
     /// logged by `serve` at start, printed by `check`.
     pub warnings: Vec<String>,
@@ -231,6 +238,7 @@ impl Settings {
         let claims = claims::validate_claims(self.claims, &mut problems);
         let access = claims::validate_access(self.access, &mut problems);
         let admin = admin::validate_admin(self.admin, &mut problems);
+        let state = state::validate_state(self.state, &mut problems, &mut warnings);
         match (server, tokens, directory, claims) {
             (Some(server), Some(tokens), Some(mut directory), Some(claims))
                 if problems.is_empty() =>
@@ -250,6 +258,7 @@ impl Settings {
                     access,
                     portal,
                     admin,
+                    state,
                     warnings,
                 })
             }

@@ -288,7 +288,7 @@ fn check_server_name(name: &str, problems: &mut Vec<String>) {
 }
 
 /// The certificates of a PEM file, with errors that name the file.
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(super) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -358,21 +358,29 @@ fn system_roots() -> Result<RootCertStore, String> {
 type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 fn client_identity(cert: &Path, key: &Path) -> Result<ClientIdentity, String> {
-    let chain =
-        read_certificates(cert).map_err(|e| format!("directory.tls.client_cert_file: {e}"))?;
+    client_identity_of("directory.tls", cert, key)
+}
+
+/// A client certificate and its key, with errors naming `section`'s keys.
+pub(super) fn client_identity_of(
+    section: &str,
+    cert: &Path,
+    key: &Path,
+) -> Result<ClientIdentity, String> {
+    let chain = read_certificates(cert).map_err(|e| format!("{section}.client_cert_file: {e}"))?;
     let bytes = std::fs::read(key).map_err(|e| {
         format!(
-            "directory.tls.client_key_file: cannot read {}: {e}",
+            "{section}.client_key_file: cannot read {}: {e}",
             key.display()
         )
     })?;
     let key_der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
         pem::Error::NoItemsFound => format!(
-            "directory.tls.client_key_file: {} holds no PEM private key (PKCS#8 \"PRIVATE KEY\", PKCS#1 \"RSA PRIVATE KEY\" or SEC1 \"EC PRIVATE KEY\"; an encrypted key must be decrypted first)",
+            "{section}.client_key_file: {} holds no PEM private key (PKCS#8 \"PRIVATE KEY\", PKCS#1 \"RSA PRIVATE KEY\" or SEC1 \"EC PRIVATE KEY\"; an encrypted key must be decrypted first)",
             key.display()
         ),
         other => format!(
-            "directory.tls.client_key_file: {} is not valid PEM: {}",
+            "{section}.client_key_file: {} is not valid PEM: {}",
             key.display(),
             pem_error(&other)
         ),

@@ -39,12 +39,13 @@ use actix_web::{web, App};
 use tracing_actix_web::TracingLogger;
 
 use crate::client_ip::TrustedProxies;
-use crate::config::Config;
+use crate::config::{Config, StateConfig};
 use crate::directory::{self as dir, Directory, DirectoryError};
 use crate::group_expr::Expr;
 use crate::login::Logins;
 use crate::metrics::Metrics;
 use crate::revocation::RevocationStore;
+use crate::state::{BruteForce, SharedStore, StateError, StoreHealth};
 use crate::throttle::{Throttle, ThrottleConfig};
 use crate::tokens::{self, TokenIssuer};
 pub use error::ApiError;
@@ -56,7 +57,11 @@ pub use request_token::Durations;
 pub struct ProcessState {
     pub directory: dir::SharedDirectory,
     pub metrics: Arc<Metrics>,
+    /// This process's brute-force counts: the only ones with the memory backend, the fallback
+    /// with Redis.
     pub throttle: Arc<Throttle>,
+    /// Whether the shared store answers; None with the memory backend.
+    pub state_health: Option<Arc<StoreHealth>>,
     pub proxies: Arc<TrustedProxies>,
     pub readiness: Arc<ops::Readiness>,
     /// Revoked tokens: written by sign-outs and `/auth/revoke`, read by every verification.
@@ -69,6 +74,13 @@ impl ProcessState {
     pub fn new(config: &Config) -> ProcessState {
         let metrics = Arc::new(Metrics::new());
         let b = &config.brute_force;
+        let state_health = match &config.state {
+            StateConfig::Memory => None,
+            StateConfig::Redis(redis) => Some(Arc::new(StoreHealth::new(
+                redis.display_url(),
+                Arc::clone(&metrics),
+            ))),
+        };
         ProcessState {
             directory: dir::SharedDirectory::new(&config.directory, Arc::clone(&metrics)),
             metrics,
@@ -79,6 +91,7 @@ impl ProcessState {
                 ban: b.ban,
                 max_tracked: b.max_tracked,
             })),
+            state_health,
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
             revocations: RevocationStore::new(config),
@@ -86,6 +99,15 @@ impl ProcessState {
             max_body_bytes: config.server.max_body_bytes,
         }
     }
+}
+
+/// Why the app state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// What every handler of one worker shares.
@@ -105,13 +127,15 @@ pub struct AppState {
     pub admin: Option<Expr>,
     /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
     pub verified_cache_bytes: u64,
+    /// This worker's connections to the shared store; None with the memory backend.
+    pub store: Option<SharedStore>,
     pub process: ProcessState,
 }
 
 impl AppState {
     /// The states of `workers` HTTP workers: each has its own connection pools, so a request
     /// and its LDAP traffic stay on one thread; everything in [`ProcessState`] is shared.
-    pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, DirectoryError> {
+    pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, StartError> {
         let process = ProcessState::new(config);
         (0..workers)
             .map(|_| AppState::with_process(config, workers, process.clone()))
@@ -119,7 +143,7 @@ impl AppState {
     }
 
     /// The state of a single worker, with a process state of its own.
-    pub fn new(config: &Config, workers: usize) -> Result<AppState, DirectoryError> {
+    pub fn new(config: &Config, workers: usize) -> Result<AppState, StartError> {
         AppState::with_process(config, workers, ProcessState::new(config))
     }
 
@@ -127,15 +151,24 @@ impl AppState {
         config: &Config,
         workers: usize,
         process: ProcessState,
-    ) -> Result<AppState, DirectoryError> {
+    ) -> Result<AppState, StartError> {
         let directory = Directory::new(&config.directory, workers, &process.directory)?;
-        Ok(AppState {
-            logins: Logins::new(
-                config,
-                directory,
+        let store = match (&config.state, &process.state_health) {
+            (StateConfig::Redis(redis), Some(health)) => {
+                Some(SharedStore::new(redis, Arc::clone(health))?)
+            }
+            _ => None,
+        };
+        let counts = match &store {
+            Some(store) => BruteForce::shared(
                 Arc::clone(&process.throttle),
-                Arc::clone(&process.metrics),
+                store.clone(),
+                Logins::longest_attempt(config),
             ),
+            None => BruteForce::local(Arc::clone(&process.throttle)),
+        };
+        Ok(AppState {
+            logins: Logins::new(config, directory, counts, Arc::clone(&process.metrics)),
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
             durations: Durations::new(config),
             verifier: tokens::verifier(
@@ -156,6 +189,7 @@ impl AppState {
             admin: config.admin.require.clone(),
             verified_cache_bytes: config.verify.cache_max_bytes
                 / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),
+            store,
             process,
         })
     }

@@ -13,6 +13,7 @@ use super::AppState;
 use crate::config::DirectoryConfig;
 use crate::directory;
 use crate::metrics::{GaugeReadings, CONTENT_TYPE};
+use crate::state::SharedStore;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -37,7 +38,7 @@ const READY_CACHE: Duration = Duration::from_secs(1);
 /// What `/readyz` needs, shared by all workers.
 pub struct Readiness {
     directory: DirectoryConfig,
-    last: Mutex<Option<(Instant, Ready)>>,
+    last: Mutex<Option<(Instant, Answer)>>,
     /// Held while a probe runs: one probe at a time across all workers, and whoever waited
     /// for it takes its answer from `last`.
     probing: tokio::sync::Mutex<()>,
@@ -53,7 +54,7 @@ impl Readiness {
     }
 
     /// The last answer, if it is younger than [`READY_CACHE`].
-    fn cached(&self) -> Option<Ready> {
+    fn cached(&self) -> Option<Answer> {
         self.last
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -62,8 +63,9 @@ impl Readiness {
     }
 
     /// The cached answer, or a new probe's. Requests arriving while a probe runs wait for it
-    /// and share its answer, so concurrent requests never start a second probe.
-    async fn check(&self) -> Ready {
+    /// and share its answer, so concurrent requests never start a second probe. With a shared
+    /// store, it is PINGed at the same time as the directory is probed.
+    async fn check(&self, store: Option<&SharedStore>) -> Answer {
         if let Some(ready) = self.cached() {
             return ready;
         }
@@ -72,7 +74,18 @@ impl Readiness {
         if let Some(ready) = self.cached() {
             return ready;
         }
-        let servers = directory::server_health(&self.directory).await;
+        let ping = async {
+            match store {
+                Some(store) => store.ping().await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let (servers, store_answer) =
+            futures_util::future::join(directory::server_health(&self.directory), ping).await;
+        if let Err(e) = &store_answer {
+            // The change of state is logged once by the store's health; this is the probe's.
+            tracing::debug!(error = %e, "readiness probe: the shared state store is down");
+        }
         for server in servers.iter().filter(|s| s.status != "up") {
             tracing::warn!(
                 url = %server.url,
@@ -80,10 +93,10 @@ impl Readiness {
                 "readiness probe: directory server is down"
             );
         }
-        let ready = if servers.iter().any(|s| s.status == "up") {
-            Ready::Ready
-        } else {
-            Ready::Unavailable
+        let ready = match (servers.iter().any(|s| s.status == "up"), store_answer) {
+            (false, _) => Answer::Unavailable,
+            (true, Ok(())) => Answer::Ready,
+            (true, Err(_)) => Answer::Degraded,
         };
         *self
             .last
@@ -96,16 +109,22 @@ impl Readiness {
 /// The readiness answer. Callers are not authenticated, so it says nothing about the servers
 /// (their URLs and errors go to the log, and `latchkey check` prints them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ready {
-    /// At least one server gave a connection (and the service bind, when configured).
+enum Answer {
+    /// At least one server gave a connection (and the service bind, when configured), and the
+    /// shared store, if any, answered.
     Ready,
+    /// The directory answers but the shared store does not: logins work, counted by this
+    /// replica alone. Still 200, since every replica shares the one store: answering 503 would
+    /// take them all out of the load balancer at once for an outage logins survive.
+    Degraded,
     Unavailable,
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (status, body) = match state.process.readiness.check().await {
-        Ready::Ready => (StatusCode::OK, r#"{"status":"ready"}"#),
-        Ready::Unavailable => (
+    let (status, body) = match state.process.readiness.check(state.store.as_ref()).await {
+        Answer::Ready => (StatusCode::OK, r#"{"status":"ready"}"#),
+        Answer::Degraded => (StatusCode::OK, r#"{"status":"degraded"}"#),
+        Answer::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             r#"{"status":"unavailable"}"#,
         ),

@@ -284,6 +284,15 @@ impl TestConfig {
             .brute_force("min_failure_time", "0s")
     }
 
+    /// `[state]` on the Redis at `url`: brute-force counts shared with every replica that
+    /// names it, with short timeouts so that an outage shows at once.
+    pub fn shared_state(self, url: &str) -> TestConfig {
+        self.set("state", "backend", "redis")
+            .set("state.redis", "url", url)
+            .set("state.redis", "connect_timeout", "1s")
+            .set("state.redis", "operation_timeout", "1s")
+    }
+
     /// `[portal]`: `url`, `cookie_domain`, `allowed_redirect_hosts`, ...
     pub fn portal(self, key: &str, value: impl Toml) -> TestConfig {
         self.set("portal", key, value)
@@ -330,6 +339,18 @@ impl TestConfig {
     /// `latchkey serve` for it on a free port (two workers), logging at `rust_log`.
     pub fn serve(&self, dir: &Path, rust_log: &str) -> Served {
         self.serve_with(dir, rust_log, |config, _| config)
+    }
+
+    /// `n` replicas of [`TestConfig::serve`], each in a directory of its own under `dir`
+    /// (`replica-0`, `replica-1`, ...), as behind a load balancer.
+    pub fn serve_replicas(&self, dir: &Path, n: usize, rust_log: &str) -> Vec<Served> {
+        (0..n)
+            .map(|i| {
+                let own = dir.join(format!("replica-{i}"));
+                std::fs::create_dir_all(&own).expect("a directory per replica");
+                self.serve(&own, rust_log)
+            })
+            .collect()
     }
 
     /// [`TestConfig::serve`] with the changes `on_port` makes once the port is known (for

@@ -220,6 +220,25 @@ pub fn deploy_example(latchkey_port: u16, app_port: u16) -> String {
     replaced
 }
 
+/// `deploy/compose/nginx.conf` with its three replicas at `127.0.0.1:<port>` of `latchkey_ports`
+/// (in order), for [`Nginx::start`]; `tests/shared_state.rs` runs it.
+pub fn compose_example(latchkey_ports: &[u16]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/compose/nginx.conf");
+    let mut conf = std::fs::read_to_string(path).expect("read the compose example's nginx.conf");
+    assert_eq!(latchkey_ports.len(), 3, "the example has three replicas");
+    for (i, port) in latchkey_ports.iter().enumerate() {
+        let name = format!("server latchkey-{}:8080;", i + 1);
+        assert!(conf.contains(&name), "the example changed shape: no {name}");
+        conf = conf.replace(&name, &format!("server 127.0.0.1:{port};"));
+    }
+    assert_eq!(
+        conf.matches("listen 80;").count(),
+        1,
+        "the example changed shape"
+    );
+    conf.replace("listen 80;", "listen {listen};")
+}
+
 /// `nginx -t` for the configuration in `root`: panic with nginx's message and `conf` if it fails.
 fn check_config(nginx_bin: &Path, root: &Path, conf: &str) {
     let out = Command::new(nginx_bin)
