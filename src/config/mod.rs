@@ -126,6 +126,7 @@ pub struct Settings {
     pub portal: PortalSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
     pub state: StateSettings,
 }
 
