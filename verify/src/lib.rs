@@ -29,6 +29,8 @@ mod claims;
 mod error_body;
 mod extract;
 mod keys;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod revocation;
 mod verifier;
 
