@@ -6,6 +6,15 @@
 //! written, and it lasts until the process stops (a restart forgets it; several replicas need
 //! a shared store).
 //!
+//! With `[state] backend = "redis"` it is a [`RedisRevocations`]: the verifiers read its local
+//! mirror (the same kind of set), which follows the sorted set `<state.redis.key_prefix>
+//! revocations` through a subscription and a full read every 30 seconds; a revocation is written
+//! to the mirror at once and to Redis for every other replica, which hear of it within a second.
+//! While Redis is unreachable the mirror is kept (nothing revoked before is accepted), a
+//! revocation made here holds here and is refused with 503 `revocations_unavailable` (the other
+//! replicas have not heard of it), and when Redis is back the mirror follows it again and
+//! writes back what Redis lost. Each change is logged once.
+//!
 //! What this module guarantees, whatever the backend:
 //!
 //! - reading never waits on the network or on a lock held for longer than a map insert;
@@ -19,10 +28,17 @@
 //! `[admin]`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use latchkey_verify::redis::{Client, KeyLayout, MirrorState, RedisOptions, RedisRevocations};
 use latchkey_verify::{ExpiryRules, Revocation, RevocationSet, Revocations};
 
-use crate::config::Config;
+use crate::config::{Config, RedisConfig, StateConfig};
+use crate::state::store::{connection_info, RETRY_INTERVAL};
+use crate::state::StateError;
+
+/// How often a replica reads the whole revocation set again (besides the subscription).
+pub const FULL_SYNC: Duration = Duration::from_secs(30);
 
 /// The longest a token id may be in a revocation: Latchkey's are 32 hex digits.
 pub const MAX_TOKEN_ID_LEN: usize = 128;
@@ -33,8 +49,14 @@ pub const MAX_USER_LEN: usize = 256;
 /// Where revocations are written and read.
 #[derive(Debug, Clone)]
 pub struct RevocationStore {
-    set: Arc<RevocationSet>,
+    backend: Backend,
     rules: ExpiryRules,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Memory(Arc<RevocationSet>),
+    Redis(Arc<RedisRevocations>),
 }
 
 /// Why a revocation could not be written.
@@ -93,32 +115,58 @@ impl Target {
 }
 
 impl RevocationStore {
-    /// The store `config` describes: entries expire by its token lifetime and leeway.
-    pub fn new(config: &Config) -> RevocationStore {
-        RevocationStore::memory(expiry_rules(config))
+    /// The store `config` describes: entries expire by its token lifetime and leeway. With the
+    /// Redis backend the mirror starts following Redis now, on a thread of its own.
+    pub fn new(config: &Config) -> Result<RevocationStore, StateError> {
+        let rules = expiry_rules(config);
+        match &config.state {
+            StateConfig::Memory => Ok(RevocationStore::memory(rules)),
+            StateConfig::Redis(redis) => {
+                let options = RedisOptions {
+                    prefix: redis.key_prefix.clone(),
+                    full_sync: FULL_SYNC,
+                    retry_after: RETRY_INTERVAL,
+                    operation_timeout: redis.operation_timeout,
+                    on_change: Some(Arc::new(log_mirror_state)),
+                };
+                let mirror = RedisRevocations::start(client(redis)?, rules, options)
+                    .map_err(|e| StateError::Setup(e.to_string()))?;
+                Ok(RevocationStore {
+                    backend: Backend::Redis(Arc::new(mirror)),
+                    rules,
+                })
+            }
+        }
     }
 
     /// A store in this process's memory.
     pub fn memory(rules: ExpiryRules) -> RevocationStore {
         RevocationStore {
-            set: Arc::new(RevocationSet::new(rules)),
+            backend: Backend::Memory(Arc::new(RevocationSet::new(rules))),
             rules,
         }
     }
 
-    /// What verifiers read.
+    fn set(&self) -> &Arc<RevocationSet> {
+        match &self.backend {
+            Backend::Memory(set) => set,
+            Backend::Redis(redis) => redis.mirror(),
+        }
+    }
+
+    /// What verifiers read: the set itself, or the Redis backend's mirror.
     pub fn source(&self) -> Arc<dyn Revocations> {
-        Arc::clone(&self.set) as Arc<dyn Revocations>
+        Arc::clone(self.set()) as Arc<dyn Revocations>
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.set().len()
     }
 
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.set().is_empty()
     }
 
     /// Revoke the token `jti`, which expires at `exp`.
@@ -133,22 +181,84 @@ impl RevocationStore {
     /// Revoke what `target` names, as of `now`: a user's tokens issued up to `now`, or a token
     /// by id, kept as long as a token could live from `now`.
     pub async fn revoke(&self, target: &Target, now: i64) -> Result<(), RevocationError> {
-        let revocation = match target {
-            Target::User(user) => Revocation::User {
-                user: user.clone(),
-                at: now,
-            },
-            Target::TokenId(jti) => Revocation::Token {
-                jti: jti.clone(),
-                exp: now.saturating_add(i64::try_from(self.rules.max_lifetime).unwrap_or(i64::MAX)),
-            },
-        };
-        self.write(revocation).await
+        self.write(revocation_of(target, now, self.rules)).await
     }
 
     async fn write(&self, revocation: Revocation) -> Result<(), RevocationError> {
-        self.set.insert(revocation, unix_now());
-        Ok(())
+        match &self.backend {
+            Backend::Memory(set) => {
+                set.insert(revocation, unix_now());
+                Ok(())
+            }
+            Backend::Redis(redis) => redis
+                .revoke(revocation, unix_now())
+                .await
+                .map_err(|e| RevocationError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// A client for the shared store `redis` describes (TLS files included).
+fn client(redis: &RedisConfig) -> Result<Client, StateError> {
+    Client::open(connection_info(redis)?).map_err(|e| StateError::Setup(e.to_string()))
+}
+
+fn log_mirror_state(state: MirrorState) {
+    match state {
+        MirrorState::Following => {
+            tracing::info!("revocations follow the shared state store");
+        }
+        MirrorState::Lost(error) => tracing::warn!(
+            %error,
+            "revocations no longer follow the shared state store: this replica keeps refusing the revocations it \
+             knows and misses other replicas' new ones until it is back"
+        ),
+    }
+}
+
+/// Revoke from outside the service (`latchkey revoke`): written to the shared store, where
+/// every replica's mirror hears of it. Only with the Redis backend: with the memory backend
+/// revocations live in the running process, which only its own `/auth/revoke` reaches.
+pub async fn revoke_shared(config: &Config, target: &Target, now: i64) -> Result<(), String> {
+    let StateConfig::Redis(redis) = &config.state else {
+        return Err(
+            "revoking from the command line needs the shared store ([state] backend = \"redis\"): \
+             with the memory backend revocations live inside the running service; use its \
+             POST /auth/revoke with an administrator's token ([admin] require)"
+                .to_owned(),
+        );
+    };
+    let rules = expiry_rules(config);
+    let revocation = revocation_of(target, now, rules);
+    let client = client(redis).map_err(|e| e.to_string())?;
+    latchkey_verify::redis::publish(
+        &client,
+        &KeyLayout::new(&redis.key_prefix),
+        rules,
+        &revocation,
+        now,
+        redis.operation_timeout.max(redis.connect_timeout),
+    )
+    .await
+    .map_err(|e| {
+        format!(
+            "cannot write the revocation to {}: {e}",
+            redis.display_url()
+        )
+    })
+}
+
+/// The revocation `target` asks for, as of `now`.
+fn revocation_of(target: &Target, now: i64, rules: ExpiryRules) -> Revocation {
+    match target {
+        Target::User(user) => Revocation::User {
+            user: user.clone(),
+            at: now,
+        },
+        Target::TokenId(jti) => Revocation::Token {
+            jti: jti.clone(),
+            exp: now.saturating_add(i64::try_from(rules.max_lifetime).unwrap_or(i64::MAX)),
+        },
     }
 }
 

@@ -60,7 +60,7 @@ pub enum ApiError {
     SessionTooOld { max_session: u64 },
     #[error("This session cannot be renewed without your password; sign in again.")]
     SessionEnded,
-    #[error("Revocations cannot be recorded right now; try again in a few seconds.")]
+    #[error("The revocation holds on this server but could not be shared with the others; try again in a few seconds.")]
     RevocationsUnavailable,
 }
 

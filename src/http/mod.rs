@@ -71,7 +71,7 @@ pub struct ProcessState {
 }
 
 impl ProcessState {
-    pub fn new(config: &Config) -> ProcessState {
+    pub fn new(config: &Config) -> Result<ProcessState, StateError> {
         let metrics = Arc::new(Metrics::new());
         let b = &config.brute_force;
         let state_health = match &config.state {
@@ -81,7 +81,7 @@ impl ProcessState {
                 Arc::clone(&metrics),
             ))),
         };
-        ProcessState {
+        Ok(ProcessState {
             directory: dir::SharedDirectory::new(&config.directory, Arc::clone(&metrics)),
             metrics,
             throttle: Arc::new(Throttle::new(ThrottleConfig {
@@ -94,10 +94,10 @@ impl ProcessState {
             state_health,
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
-            revocations: RevocationStore::new(config),
+            revocations: RevocationStore::new(config)?,
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
-        }
+        })
     }
 }
 
@@ -136,7 +136,7 @@ impl AppState {
     /// The states of `workers` HTTP workers: each has its own connection pools, so a request
     /// and its LDAP traffic stay on one thread; everything in [`ProcessState`] is shared.
     pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, StartError> {
-        let process = ProcessState::new(config);
+        let process = ProcessState::new(config)?;
         (0..workers)
             .map(|_| AppState::with_process(config, workers, process.clone()))
             .collect()
@@ -144,7 +144,7 @@ impl AppState {
 
     /// The state of a single worker, with a process state of its own.
     pub fn new(config: &Config, workers: usize) -> Result<AppState, StartError> {
-        AppState::with_process(config, workers, ProcessState::new(config))
+        AppState::with_process(config, workers, ProcessState::new(config)?)
     }
 
     fn with_process(

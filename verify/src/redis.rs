@@ -25,15 +25,19 @@
 //! When Redis cannot be reached, the mirror is kept as it is — never emptied, so nothing
 //! revoked before the outage is accepted during it — and the thread tries again every
 //! `retry_after`, subscribing and reading the whole set again once Redis answers; it then
-//! writes back what it holds and Redis lacks (`ZADD NX`), so a Redis that lost its memory in
-//! the outage learns again what was revoked before it. A full read
+//! writes back (and publishes) what it holds and Redis lacks, so a Redis that lost its memory in
+//! the outage, and every mirror, learn again what was revoked before or during it. A full read
 //! only adds: revocations are never taken back, and entries leave the mirror only by expiring
 //! (by the mirror's own [`ExpiryRules`]).
 //!
-//! Every change of connection state is logged once (to stderr, as this crate has no logger) only
-//! if the caller asks for it; [`RedisRevocations::is_connected`] says whether the mirror follows
-//! Redis now.
+//! Every change of connection state is told once to the caller's listener
+//! ([`RedisOptions::on_change`], to log it); [`RedisRevocations::is_connected`] says whether
+//! the mirror follows Redis now.
+//!
+//! [`publish`] is the write side alone, for a program that revokes without mirroring (an
+//! operator's command).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,8 +99,20 @@ impl KeyLayout {
     }
 }
 
+/// A change of the mirror's connection state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorState {
+    /// Subscribed and read in full: the mirror follows Redis.
+    Following,
+    /// Redis failed (the reason); the mirror stays as it is until Redis is back.
+    Lost(String),
+}
+
+/// What is told of each change of the mirror's connection state.
+pub type StateListener = Arc<dyn Fn(MirrorState) + Send + Sync>;
+
 /// How the mirror follows Redis.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisOptions {
     /// The key prefix ([`DEFAULT_PREFIX`] by default).
     pub prefix: String,
@@ -106,9 +122,20 @@ pub struct RedisOptions {
     pub retry_after: Duration,
     /// The longest a connection, a read or a write may take.
     pub operation_timeout: Duration,
-    /// Whether to print each change of connection state to stderr (a service with its own log
-    /// reads [`RedisRevocations::is_connected`] instead).
-    pub report_to_stderr: bool,
+    /// Told of each change of the connection state, from the mirror's thread; None: nobody.
+    pub on_change: Option<StateListener>,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("prefix", &self.prefix)
+            .field("full_sync", &self.full_sync)
+            .field("retry_after", &self.retry_after)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("on_change", &self.on_change.is_some())
+            .finish()
+    }
 }
 
 impl Default for RedisOptions {
@@ -118,7 +145,7 @@ impl Default for RedisOptions {
             full_sync: Duration::from_secs(30),
             retry_after: Duration::from_secs(1),
             operation_timeout: Duration::from_secs(2),
-            report_to_stderr: false,
+            on_change: None,
         }
     }
 }
@@ -207,29 +234,51 @@ impl RedisRevocations {
         now: i64,
     ) -> Result<(), RedisRevocationError> {
         let mirror = &self.shared.mirror;
-        let until = mirror.rules().kept_until(&revocation);
-        let member = KeyLayout::member(&revocation);
-        mirror.insert(revocation, now);
-        let layout = &self.shared.layout;
-        let write = async {
-            let mut conn = self.client.get_multiplexed_async_connection().await?;
-            redis::pipe()
-                .atomic()
-                .zadd(&layout.set, &member, until)
-                .ignore()
-                .zrembyscore(&layout.set, "-inf", format!("({now}"))
-                .ignore()
-                .publish(&layout.channel, &member)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        };
-        let timeout = self.shared.options.operation_timeout;
-        tokio::time::timeout(timeout, write)
-            .await
-            .map_err(|_| RedisRevocationError::Timeout(timeout))??;
-        Ok(())
+        let rules = mirror.rules();
+        mirror.insert(revocation.clone(), now);
+        publish(
+            &self.client,
+            &self.shared.layout,
+            rules,
+            &revocation,
+            now,
+            self.shared.options.operation_timeout,
+        )
+        .await
     }
+}
+
+/// Write `revocation` to Redis as of `now`, scored by `rules`, and tell every mirror, within
+/// `timeout`: the write side of [`RedisRevocations::revoke`] alone, without a mirror. In one
+/// transaction: the member added (a revocation already covering nothing is not), the expired
+/// members dropped, the member published.
+pub async fn publish(
+    client: &Client,
+    layout: &KeyLayout,
+    rules: ExpiryRules,
+    revocation: &Revocation,
+    now: i64,
+    timeout: Duration,
+) -> Result<(), RedisRevocationError> {
+    let until = rules.kept_until(revocation);
+    let member = KeyLayout::member(revocation);
+    let write = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::pipe()
+            .atomic()
+            .zadd(&layout.set, &member, until)
+            .ignore()
+            .zrembyscore(&layout.set, "-inf", format!("({now}"))
+            .ignore()
+            .publish(&layout.channel, &member)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+    };
+    tokio::time::timeout(timeout, write)
+        .await
+        .map_err(|_| RedisRevocationError::Timeout(timeout))??;
+    Ok(())
 }
 
 impl Revocations for RedisRevocations {
@@ -257,10 +306,10 @@ async fn follow(
             outcome = follow_once(&client, &shared) => outcome,
             _ = stopped.changed() => return,
         };
-        if shared.connected.swap(false, Ordering::Relaxed) && shared.options.report_to_stderr {
-            eprintln!(
-                "latchkey-verify: lost Redis ({error}); revocations stay mirrored as they are"
-            );
+        if shared.connected.swap(false, Ordering::Relaxed) {
+            if let Some(listener) = &shared.options.on_change {
+                listener(MirrorState::Lost(error.to_string()));
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(shared.options.retry_after) => {}
@@ -295,10 +344,12 @@ async fn follow_inner(client: &Client, shared: &Shared) -> Result<Never, RedisRe
     let mut conn = tokio::time::timeout(timeout, client.get_multiplexed_async_connection())
         .await
         .map_err(bounded)??;
-    read_all(&mut conn, shared).await?;
-    reseed(&mut conn, shared).await?;
-    if !shared.connected.swap(true, Ordering::Relaxed) && shared.options.report_to_stderr {
-        eprintln!("latchkey-verify: revocations mirrored from Redis");
+    let known = read_all(&mut conn, shared).await?;
+    reseed(&mut conn, shared, &known).await?;
+    if !shared.connected.swap(true, Ordering::Relaxed) {
+        if let Some(listener) = &shared.options.on_change {
+            listener(MirrorState::Following);
+        }
     }
     let mut messages = pubsub.into_on_message();
     let mut full_sync = tokio::time::interval(shared.options.full_sync);
@@ -320,7 +371,9 @@ async fn follow_inner(client: &Client, shared: &Shared) -> Result<Never, RedisRe
                     shared.mirror.insert(revocation, unix_now());
                 }
             }
-            _ = full_sync.tick() => read_all(&mut conn, shared).await?,
+            _ = full_sync.tick() => {
+                read_all(&mut conn, shared).await?;
+            }
         }
     }
 }
@@ -328,36 +381,50 @@ async fn follow_inner(client: &Client, shared: &Shared) -> Result<Never, RedisRe
 /// How many members one write of [`reseed`] carries.
 const RESEED_BATCH: usize = 1000;
 
-/// Write back what the mirror holds and Redis lacks (`ZADD NX`): after an outage in which Redis
+/// Write back what the mirror holds and Redis lacks (`ZADD NX`, and publish it): after an outage in which Redis
 /// lost its memory (no persistence, a failover to an empty replica), the first mirror to
 /// reconnect restores the revocations it knew, for every other mirror and for processes that
 /// start later.
 async fn reseed(
     conn: &mut redis::aio::MultiplexedConnection,
     shared: &Shared,
+    known: &HashSet<String>,
 ) -> Result<(), RedisRevocationError> {
     let timeout = shared.options.operation_timeout;
     let rules = shared.mirror.rules();
-    let live = shared.mirror.live(unix_now());
-    for batch in live.chunks(RESEED_BATCH) {
-        let mut zadd = redis::cmd("ZADD");
-        zadd.arg(&shared.layout.set).arg("NX");
-        for revocation in batch {
-            zadd.arg(rules.kept_until(revocation))
-                .arg(KeyLayout::member(revocation));
+    let missing: Vec<(i64, String)> = shared
+        .mirror
+        .live(unix_now())
+        .iter()
+        .map(|revocation| (rules.kept_until(revocation), KeyLayout::member(revocation)))
+        .filter(|(_, member)| !known.contains(member))
+        .collect();
+    // Published too: the mirrors that reconnected first have read the set already.
+    for batch in missing.chunks(RESEED_BATCH) {
+        let mut pipe = redis::pipe();
+        for (until, member) in batch {
+            pipe.cmd("ZADD")
+                .arg(&shared.layout.set)
+                .arg("NX")
+                .arg(until)
+                .arg(member)
+                .ignore()
+                .publish(&shared.layout.channel, member)
+                .ignore();
         }
-        tokio::time::timeout(timeout, zadd.query_async::<()>(conn))
+        tokio::time::timeout(timeout, pipe.query_async::<()>(conn))
             .await
             .map_err(|_| RedisRevocationError::Timeout(timeout))??;
     }
     Ok(())
 }
 
-/// Read the whole set into the mirror (adding only), dropping what has expired from Redis.
+/// Read the whole set into the mirror (adding only), dropping what has expired from Redis;
+/// the members read.
 async fn read_all(
     conn: &mut redis::aio::MultiplexedConnection,
     shared: &Shared,
-) -> Result<(), RedisRevocationError> {
+) -> Result<HashSet<String>, RedisRevocationError> {
     let timeout = shared.options.operation_timeout;
     let now = unix_now();
     let set = &shared.layout.set;
@@ -369,12 +436,12 @@ async fn read_all(
     let members = tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| RedisRevocationError::Timeout(timeout))??;
-    for member in members {
-        if let Some(revocation) = KeyLayout::parse(&member) {
+    for member in &members {
+        if let Some(revocation) = KeyLayout::parse(member) {
             shared.mirror.insert(revocation, now);
         }
     }
-    Ok(())
+    Ok(members.into_iter().collect())
 }
 
 #[cfg(test)]
