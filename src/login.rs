@@ -35,11 +35,10 @@ use std::time::{Duration, Instant};
 use crate::config::{AccessConfig, Config, Refusal as AccessRefusal, SearchMode};
 use crate::credentials::{Login, Password};
 use crate::directory::{Directory, DirectoryError, SearchAs};
-use crate::identity::Identity;
+use crate::identity::{entry_fingerprint, Identity};
 use crate::metrics::{FailureReason, Metrics};
 use crate::state::{BruteForce, Counted};
 use crate::throttle::{BanKind, Refused};
-use crate::tokens::entry_fingerprint;
 use latchkey_verify::Claims;
 
 /// How often a login waiting for a place in the shared counts asks again.

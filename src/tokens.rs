@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use latchkey_verify::{Claims, Revocations, Signer, SigningError, Verifier, MAX_TOKEN_LEN};
-use sha2::{Digest, Sha256};
 
 use crate::config::{ClaimConfig, TokenConfig};
 use crate::group_expr::GroupSet;
-use crate::identity::Identity;
+use crate::identity::{entry_fingerprint, Identity};
 
 /// Signs tokens with the configured signing key.
 #[derive(Debug)]
@@ -149,17 +148,6 @@ impl TokenIssuer {
 /// system call per token.
 fn new_token_id() -> String {
     format!("{:032x}", rand::random::<u128>())
-}
-
-/// The `entry` claim: which directory entry a token was issued for, without writing its DN
-/// into the token: the first 128 bits of SHA-256 over the DN in lower case, in hex. DNs compare
-/// without regard to case, as the brute-force counts key accounts.
-pub fn entry_fingerprint(dn: &str) -> String {
-    Sha256::digest(dn.to_lowercase().as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A verifier that accepts exactly what this configuration issues, tolerating `leeway`
