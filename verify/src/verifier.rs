@@ -248,11 +248,6 @@ impl Verifier {
         }
     }
 
-    /// The leeway on `exp` and `nbf`, in seconds.
-    pub fn leeway(&self) -> u64 {
-        u64::try_from(self.leeway).unwrap_or(0)
-    }
-
     fn check_time_at(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
         if claims.exp < now.saturating_sub(self.leeway) {
             return Err(VerifyError::Expired);
