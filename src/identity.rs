@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use sha2::{Digest, Sha256};
+
 /// A user as the directory knows them, after a successful login (or, for `check --user`, a
 /// lookup without a password).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,4 +21,15 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// Values of the further attributes read for claims, by attribute name as configured.
     pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// The `entry` claim: which directory entry a token was issued for, without writing its DN
+/// into the token: the first 128 bits of SHA-256 over the DN in lower case, in hex. DNs compare
+/// without regard to case, as the brute-force counts key accounts.
+pub fn entry_fingerprint(dn: &str) -> String {
+    Sha256::digest(dn.to_lowercase().as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

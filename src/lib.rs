@@ -30,6 +30,7 @@ pub mod identity;
 pub mod ldap_syntax;
 pub mod login;
 pub mod metrics;
+pub mod revocation;
 pub mod state;
 pub mod telemetry;
 pub mod throttle;

@@ -21,6 +21,13 @@
 //! Each attempt writes one audit line (target `latchkey::audit`) through [`LoginAttempt`]; a refusal's
 //! line is written here, a success's by the caller once it has done its part (signed a token).
 //! This module never speaks HTTP and never signs a token.
+//!
+//! [`Logins::refresh`] renews a session without a password: the token's user is read again
+//! with the service account (the lookup `preview` uses, never the user cache), and the entry
+//! must still exist, be usable and be the entry the token was issued for (its `entry` claim);
+//! `[access]` is applied again; and no more than `tokens.max_session` may have passed since the
+//! password was last checked (`auth_time`). Nothing is counted against brute-force limits:
+//! no password is tried.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,10 +36,11 @@ use std::time::{Duration, Instant};
 use crate::config::{AccessConfig, Config, Refusal as AccessRefusal, SearchMode};
 use crate::credentials::{Login, Password};
 use crate::directory::{Directory, DirectoryError, SearchAs};
-use crate::identity::Identity;
+use crate::identity::{entry_fingerprint, Identity};
 use crate::metrics::{FailureReason, Metrics};
 use crate::state::{BruteForce, Counted};
 use crate::throttle::{BanKind, Refused};
+use latchkey_verify::Claims;
 
 /// How often a login waiting for a place in the shared counts asks again.
 const BUSY_POLL: Duration = Duration::from_millis(20);
@@ -199,6 +207,30 @@ impl Refusal {
     }
 }
 
+/// Why a session could not be refreshed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// More than `tokens.max_session` seconds have passed since `auth_time`.
+    SessionTooOld { max_session: u64 },
+    /// The session's user cannot have a new token without a password: the entry is gone, the
+    /// account is unusable, the username names another entry now, or the token predates the
+    /// `entry` claim (the reason, for the audit line).
+    Ended(&'static str),
+    /// `[access]` refuses the user now, or the directory failed.
+    Refused(Refusal),
+}
+
+impl RefreshRefusal {
+    /// The audit line's `reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RefreshRefusal::SessionTooOld { .. } => "session_too_old",
+            RefreshRefusal::Ended(reason) => reason,
+            RefreshRefusal::Refused(refusal) => refusal.reason(),
+        }
+    }
+}
+
 impl From<DirectoryError> for Refusal {
     fn from(e: DirectoryError) -> Refusal {
         match e {
@@ -270,6 +302,17 @@ impl<'a> LoginAttempt<'a> {
     }
 }
 
+/// The audit line of a refresh that gave `sub` a new token.
+pub fn refreshed(sub: &str, client: IpAddr) {
+    tracing::info!(
+        target: "latchkey::audit",
+        sub,
+        client = %client,
+        outcome = "issued",
+        "refresh"
+    );
+}
+
 /// Everything a worker needs to run logins: its directory, the shared brute-force counts and
 /// metrics, and the rules.
 pub struct Logins {
@@ -284,6 +327,8 @@ pub struct Logins {
     /// hold them all: about the longest one attempt can take (a pooled connection, a search,
     /// a bind).
     busy_patience: Duration,
+    /// Seconds after `auth_time` a session may still be refreshed.
+    max_session: u64,
 }
 
 impl Logins {
@@ -302,6 +347,7 @@ impl Logins {
             metrics,
             min_failure_time: config.brute_force.min_failure_time,
             busy_patience: Logins::longest_attempt(config),
+            max_session: config.tokens.max_session,
         }
     }
 
@@ -417,6 +463,70 @@ impl Logins {
             .directory
             .lookup(login, options.attribute.as_deref(), options.search_as)
             .await?)
+    }
+
+    /// Who the holder of the verified `claims` is now, without a password, as of `now`; see
+    /// the [module documentation](self). Writes the refresh's audit line when it is refused; a
+    /// success's is the caller's ([`refreshed`]).
+    #[tracing::instrument(name = "refresh", skip_all)]
+    pub async fn refresh(
+        &self,
+        claims: &Claims,
+        client: IpAddr,
+        now: i64,
+    ) -> Result<Identity, RefreshRefusal> {
+        let outcome = self.renew(claims, now).await;
+        if let Err(refusal) = &outcome {
+            if let RefreshRefusal::Refused(Refusal::DirectoryUnavailable(why)) = refusal {
+                tracing::warn!(error = %why, "directory unavailable");
+            }
+            if let RefreshRefusal::Refused(Refusal::DirectoryMisconfigured(why)) = refusal {
+                tracing::error!(error = %why, "directory misconfigured");
+            }
+            tracing::info!(
+                target: "latchkey::audit",
+                sub = %claims.sub,
+                client = %client,
+                outcome = "refused",
+                reason = refusal.reason(),
+                "refresh"
+            );
+        }
+        outcome
+    }
+
+    async fn renew(&self, claims: &Claims, now: i64) -> Result<Identity, RefreshRefusal> {
+        let since = now.saturating_sub(claims.authenticated_at());
+        if since > i64::try_from(self.max_session).unwrap_or(i64::MAX) {
+            return Err(RefreshRefusal::SessionTooOld {
+                max_session: self.max_session,
+            });
+        }
+        let Some(entry) = &claims.entry else {
+            return Err(RefreshRefusal::Ended("token_without_entry"));
+        };
+        let options = self
+            .rules
+            .options(None, None)
+            .map_err(|e| RefreshRefusal::Refused(Refusal::DirectoryMisconfigured(e.to_string())))?;
+        let identity = match self
+            .directory
+            .lookup(&claims.sub, options.attribute.as_deref(), options.search_as)
+            .await
+        {
+            Ok(identity) => identity,
+            Err(DirectoryError::UnknownUser) => return Err(RefreshRefusal::Ended("entry_gone")),
+            Err(DirectoryError::AccountDisabled(why)) => {
+                tracing::info!(sub = %claims.sub, "the account is {why}");
+                return Err(RefreshRefusal::Ended("account_disabled"));
+            }
+            Err(e) => return Err(RefreshRefusal::Refused(Refusal::from(e))),
+        };
+        // Constant-time is not needed: the fingerprint is in the client's own token.
+        if entry_fingerprint(&identity.dn) != *entry || identity.username != claims.sub {
+            return Err(RefreshRefusal::Ended("entry_changed"));
+        }
+        self.decide(identity).map_err(RefreshRefusal::Refused)
     }
 
     /// `[access]` for a proven identity.

@@ -20,6 +20,7 @@ use latchkey::http::AppState;
 use latchkey::ldap_syntax::ServerUrl;
 use latchkey::login::{Logins, Refusal as LoginRefusal};
 use latchkey::metrics::Metrics;
+use latchkey::revocation::{self, Target};
 use latchkey::state::{BruteForce, SharedStore, StoreHealth};
 use latchkey::throttle::Throttle;
 use latchkey::tokens::TokenIssuer;
@@ -90,6 +91,19 @@ enum Command {
         #[arg(long, value_name = "ID")]
         kid: Option<String>,
     },
+    /// Revoke tokens on every replica, through the shared store.
+    ///
+    /// Writes the revocation to Redis ([state] backend = "redis"), where every replica's
+    /// mirror hears of it within a second. With the memory backend, use the service's
+    /// POST /auth/revoke with an administrator's token instead.
+    Revoke {
+        /// Every token of this user issued up to now ("sign out everywhere").
+        #[arg(long, value_name = "USER", required_unless_present = "token_id")]
+        user: Option<String>,
+        /// The token with this id (its jti claim).
+        #[arg(long, value_name = "JTI", conflicts_with = "user")]
+        token_id: Option<String>,
+    },
 }
 
 /// `--algorithm` of `keygen`: a key pair algorithm, by its exact JWS name.
@@ -119,6 +133,7 @@ fn main() -> ExitCode {
             out,
             kid,
         } => keygen(algorithm, &out, kid),
+        Command::Revoke { user, token_id } => revoke(cli.config, user, token_id),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,6 +142,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn revoke(
+    path: Option<PathBuf>,
+    user: Option<String>,
+    token_id: Option<String>,
+) -> anyhow::Result<()> {
+    let config = Config::load(path.as_deref())?;
+    let target = match (user, token_id) {
+        (Some(user), None) => Target::User(user),
+        (None, Some(id)) => Target::TokenId(id),
+        _ => anyhow::bail!("name either --user or --token-id"),
+    }
+    .checked()
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(revocation::revoke_shared(
+            &config,
+            &target,
+            revocation::unix_now(),
+        ))
+        .map_err(anyhow::Error::msg)?;
+    match &target {
+        Target::User(user) => {
+            println!("revoked every token of {user:?} issued up to now, on every replica")
+        }
+        Target::TokenId(id) => println!("revoked the token {id}, on every replica"),
+    }
+    Ok(())
 }
 
 fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {

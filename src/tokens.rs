@@ -1,11 +1,13 @@
 //! Issuing tokens: an [`Identity`] and a duration in, a signed JWT out.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
-use latchkey_verify::{Claims, Signer, SigningError, Verifier, MAX_TOKEN_LEN};
+use latchkey_verify::{Claims, Revocations, Signer, SigningError, Verifier, MAX_TOKEN_LEN};
 
 use crate::config::{ClaimConfig, TokenConfig};
 use crate::group_expr::GroupSet;
-use crate::identity::Identity;
+use crate::identity::{entry_fingerprint, Identity};
 
 /// Signs tokens with the configured signing key.
 #[derive(Debug)]
@@ -67,6 +69,7 @@ impl TokenIssuer {
     pub fn claims_for(&self, user: &Identity) -> Claims {
         let mut claims = Claims::new(self.issuer.clone(), user.username.clone(), 0, 0);
         claims.aud = self.audience.clone();
+        claims.entry = Some(entry_fingerprint(&user.dn));
         claims.name = user.name.clone();
         claims.email = user.email.clone();
         claims.groups = user
@@ -99,8 +102,14 @@ impl TokenIssuer {
         claims
     }
 
-    /// A token for `user`, valid for `duration` seconds from now.
-    pub fn issue(&self, user: &Identity, duration: u64) -> Result<IssuedToken, TokenError> {
+    /// A token for `user`, valid for `duration` seconds from now. `auth_time` is when the
+    /// user's password was checked: None for now (a login), the old token's for a refresh.
+    pub fn issue(
+        &self,
+        user: &Identity,
+        duration: u64,
+        auth_time: Option<i64>,
+    ) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
         let iat = now.timestamp();
         let exp = i64::try_from(duration)
@@ -113,6 +122,7 @@ impl TokenIssuer {
             nbf: iat,
             exp,
             jti: new_token_id(),
+            auth_time: Some(auth_time.unwrap_or(iat)),
             ..self.claims_for(user)
         };
         let token = self.signer.sign(&claims)?;
@@ -141,12 +151,19 @@ fn new_token_id() -> String {
 }
 
 /// A verifier that accepts exactly what this configuration issues, tolerating `leeway`
-/// seconds of clock skew.
-pub fn verifier(cfg: &TokenConfig, leeway: u64) -> Verifier {
+/// seconds of clock skew, and refusing what `revocations` holds revoked.
+pub fn verifier(
+    cfg: &TokenConfig,
+    leeway: u64,
+    revocations: Option<Arc<dyn Revocations>>,
+) -> Verifier {
     let mut builder = Verifier::builder()
         .keys(&cfg.keys)
         .leeway(leeway)
         .issuer(cfg.issuer.clone());
+    if let Some(revocations) = revocations {
+        builder = builder.revocations(revocations);
+    }
     if let Some(aud) = &cfg.audience {
         builder = builder.audience(aud.clone());
     }
@@ -168,6 +185,7 @@ mod tests {
             algorithm: Algorithm::HS384,
             default_duration: 3600,
             max_duration: 86400,
+            max_session: 7 * 86400,
             keys: vec![key.verifying_key()],
             signing_key: key,
         }
@@ -251,9 +269,9 @@ mod tests {
     fn an_issued_token_carries_the_claims_and_verifies() {
         let cfg = cfg(Some("wiki"));
         let issued = TokenIssuer::new(&cfg, &ClaimConfig::default())
-            .issue(&alice(), 600)
+            .issue(&alice(), 600, None)
             .unwrap();
-        let claims = verifier(&cfg, 5).verify(&issued.token).unwrap();
+        let claims = verifier(&cfg, 5, None).verify(&issued.token).unwrap();
         assert_eq!(claims.sub, "alice");
         assert_eq!(claims.iss, "https://auth.example.org");
         assert_eq!(claims.aud.as_deref(), Some("wiki"));
@@ -261,6 +279,16 @@ mod tests {
         assert_eq!(claims.email, None);
         assert_eq!(claims.exp - claims.iat, 600);
         assert_eq!(claims.nbf, claims.iat);
+        assert_eq!(claims.auth_time, Some(claims.iat));
+        assert_eq!(
+            claims.entry.as_deref(),
+            Some(entry_fingerprint("UID=alice,ou=people,dc=example,dc=org").as_str())
+        );
+        assert_eq!(claims.entry.as_ref().unwrap().len(), 32);
+        assert_ne!(
+            entry_fingerprint("uid=alice,ou=people,dc=example,dc=org"),
+            entry_fingerprint("uid=alice,ou=staff,dc=example,dc=org")
+        );
         assert_eq!(claims.exp, issued.expires_at.timestamp());
         assert_eq!(claims.jti.len(), 32);
         assert!(claims.jti.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -270,13 +298,23 @@ mod tests {
     }
 
     #[test]
+    fn a_refreshed_token_keeps_the_auth_time_it_is_given() {
+        let cfg = cfg(None);
+        let issued = TokenIssuer::new(&cfg, &ClaimConfig::default())
+            .issue(&alice(), 60, Some(1_700_000_000))
+            .unwrap();
+        let claims = verifier(&cfg, 5, None).verify(&issued.token).unwrap();
+        assert_eq!(claims.auth_time, Some(1_700_000_000));
+    }
+
+    #[test]
     fn each_token_has_its_own_id() {
         let issuer = TokenIssuer::new(&cfg(None), &ClaimConfig::default());
-        let a = verifier(&cfg(None), 5)
-            .verify(&issuer.issue(&alice(), 60).unwrap().token)
+        let a = verifier(&cfg(None), 5, None)
+            .verify(&issuer.issue(&alice(), 60, None).unwrap().token)
             .unwrap();
-        let b = verifier(&cfg(None), 5)
-            .verify(&issuer.issue(&alice(), 60).unwrap().token)
+        let b = verifier(&cfg(None), 5, None)
+            .verify(&issuer.issue(&alice(), 60, None).unwrap().token)
             .unwrap();
         assert_ne!(a.jti, b.jti);
     }
@@ -292,7 +330,7 @@ mod tests {
         let mut largest = None;
         let refused = (0..2000).find_map(|grow| {
             user.groups[0] = format!("group-{}", "x".repeat(grow));
-            match issuer.issue(&user, 60) {
+            match issuer.issue(&user, 60, None) {
                 Ok(issued) => {
                     largest = Some(issued.token);
                     None
@@ -304,7 +342,11 @@ mod tests {
         assert!(largest.len() <= MAX_TOKEN_LEN, "{}", largest.len());
         assert!(largest.len() > MAX_TOKEN_LEN - 4, "{}", largest.len());
         assert_eq!(
-            verifier(&cfg, 5).verify(&largest).unwrap().groups.len(),
+            verifier(&cfg, 5, None)
+                .verify(&largest)
+                .unwrap()
+                .groups
+                .len(),
             400
         );
         let refused = refused.unwrap();
@@ -326,7 +368,7 @@ mod tests {
     #[test]
     fn expires_at_is_rfc3339_utc() {
         let issued = TokenIssuer::new(&cfg(None), &ClaimConfig::default())
-            .issue(&alice(), 60)
+            .issue(&alice(), 60, None)
             .unwrap();
         let text = issued.expires_at_rfc3339();
         assert!(text.ends_with('Z') && text.len() == 20, "{text}");

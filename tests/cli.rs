@@ -56,6 +56,7 @@ fn each_command_s_help_describes_that_command() {
          \x20 healthcheck  Ask the running service whether it is alive, for container health checks\n\
          \x20 check        Check the configuration against every directory server, without serving\n\
          \x20 keygen       Make a key pair for tokens.algorithm = \"EdDSA\" or \"ES256\"\n\
+         \x20 revoke       Revoke tokens on every replica, through the shared store\n\
          \x20 help         Print this message or the help of the given subcommand(s)"
     );
 }
@@ -116,7 +117,7 @@ fn check_user_shows_what_a_login_would_find_without_a_password() {
             "  email: alice@example.org\n",
             "  sn: Liddell\n",
             "  groups (4): admins; backend; cycle-a; staff\n",
-            "  token claims: {\"admin\":true,\"email\":\"alice@example.org\",\"groups\":[\"admins\",\"staff\"],\"iss\":\"latchkey-test\",\"name\":\"Alice Liddell\",\"sub\":\"alice\",\"surname\":\"Liddell\"}\n",
+            "  token claims: {\"admin\":true,\"email\":\"alice@example.org\",\"entry\":\"80d287583c9d7875f631c1b3300c4292\",\"groups\":[\"admins\",\"staff\"],\"iss\":\"latchkey-test\",\"name\":\"Alice Liddell\",\"sub\":\"alice\",\"surname\":\"Liddell\"}\n",
             "  access: allowed\n",
         )
     );

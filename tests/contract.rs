@@ -458,6 +458,148 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
         spec.check("get", path, status, &headers, &body);
     }
 
+    // Refresh, sign-out and revocation.
+    let sessions = TestConfig::new(&slapd)
+        .member_groups()
+        .set("admin", "require", "admins")
+        .app()
+        .await;
+    let token_of = |user| {
+        let app = &sessions;
+        async move {
+            let response = test::call_service(app, login_as(user, "").to_request()).await;
+            let body: Value = test::read_body_json(response).await;
+            body["token"].as_str().expect("a token").to_owned()
+        }
+    };
+    let (admin, bob, doomed) = (
+        token_of(&ALICE).await,
+        token_of(&BOB).await,
+        token_of(&BOB).await,
+    );
+    let now = chrono::Utc::now().timestamp();
+    let mut old = latchkey_verify::Claims::new(support::service::TEST_ISSUER, "bob", now, now + 60);
+    old.jti = "0123456789abcdef0123456789abcdef".into();
+    let key = latchkey_verify::SigningKey::hmac(
+        support::service::TEST_KID,
+        latchkey_verify::Algorithm::HS256,
+        latchkey_verify::Secret::new(support::service::TEST_SECRET.as_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    let without_entry = latchkey_verify::Signer::new(&key).sign(&old).unwrap();
+    let auth = |token: &str| ("Authorization", format!("Bearer {token}"));
+    let json = ("Content-Type", "application/json");
+    let (refresh, logout, revoke) = ("/auth/refresh", "/auth/logout", "/auth/revoke");
+    let cases: Vec<(&str, &str, u16, TestRequest)> = vec![
+        (
+            "post",
+            refresh,
+            200,
+            TestRequest::post().uri(refresh).insert_header(auth(&bob)),
+        ),
+        (
+            "post",
+            refresh,
+            400,
+            TestRequest::post()
+                .uri("/auth/refresh?token_duration=0")
+                .insert_header(auth(&bob)),
+        ),
+        ("post", refresh, 401, TestRequest::post().uri(refresh)),
+        (
+            "post",
+            refresh,
+            401,
+            TestRequest::post()
+                .uri(refresh)
+                .insert_header(auth(&without_entry)),
+        ),
+        ("get", refresh, 405, TestRequest::get().uri(refresh)),
+        (
+            "post",
+            revoke,
+            403,
+            TestRequest::post()
+                .uri(revoke)
+                .insert_header(auth(&bob))
+                .insert_header(json)
+                .set_payload(r#"{"user":"alice"}"#),
+        ),
+        (
+            "post",
+            revoke,
+            400,
+            TestRequest::post()
+                .uri(revoke)
+                .insert_header(auth(&admin))
+                .insert_header(json)
+                .set_payload("{}"),
+        ),
+        ("post", revoke, 401, TestRequest::post().uri(revoke)),
+        ("get", revoke, 405, TestRequest::get().uri(revoke)),
+        (
+            "post",
+            logout,
+            204,
+            TestRequest::post().uri(logout).insert_header(auth(&doomed)),
+        ),
+        ("post", logout, 401, TestRequest::post().uri(logout)),
+        ("get", logout, 405, TestRequest::get().uri(logout)),
+        (
+            "get",
+            "/auth/token-info",
+            401,
+            TestRequest::get()
+                .uri("/auth/token-info")
+                .insert_header(auth(&doomed)),
+        ),
+        (
+            "post",
+            refresh,
+            401,
+            TestRequest::post()
+                .uri(refresh)
+                .insert_header(auth(&doomed)),
+        ),
+        (
+            "post",
+            revoke,
+            204,
+            TestRequest::post()
+                .uri(revoke)
+                .insert_header(auth(&admin))
+                .insert_header(json)
+                .set_payload(r#"{"user":"bob"}"#),
+        ),
+    ];
+    for (method, path, want, req) in cases {
+        let response = test::call_service(&sessions, req.to_request()).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = test::read_body(response).await;
+        assert_eq!(
+            status,
+            want,
+            "{method} {path}: {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        spec.check(method, path, status, &headers, &body);
+    }
+    let off = test::call_service(
+        &app,
+        TestRequest::post()
+            .uri(revoke)
+            .insert_header(auth(&token))
+            .insert_header(json)
+            .set_payload(r#"{"user":"bob"}"#)
+            .to_request(),
+    )
+    .await;
+    let (status, headers) = (off.status().as_u16(), off.headers().clone());
+    let body = test::read_body(off).await;
+    assert_eq!(status, 404);
+    spec.check("post", revoke, status, &headers, &body);
+
     // 429: a login banned after its failures.
     let strict = TestConfig::new(&slapd)
         .brute_force("max_failures_per_login", 1)
@@ -628,6 +770,10 @@ fn every_error_code_the_service_can_answer_is_in_openapi_yaml() {
         "not_found",
         "no_public_keys",
         "method_not_allowed",
+        "token_revoked",
+        "session_too_old",
+        "session_ended",
+        "revocations_unavailable",
     ] {
         assert!(
             documented.contains(&Value::from(code)),
@@ -636,7 +782,7 @@ fn every_error_code_the_service_can_answer_is_in_openapi_yaml() {
     }
     assert_eq!(
         documented.len(),
-        16,
+        20,
         "openapi.yaml documents codes the service never sends"
     );
 }

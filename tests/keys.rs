@@ -15,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use latchkey_verify::{Algorithm, Claims, SigningKey, Verifier, VerifyError, VerifyingKey};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::config::TestConfig;
 use support::keys::{write_key_pair, write_public_key};
 use support::served::{latchkey, run};
@@ -204,6 +204,8 @@ async fn with_hmac_keys_only_there_is_no_key_set_and_discovery_names_paths() {
             "token_endpoint": "/auth/request-token",
             "verify_endpoint": "/auth/verify",
             "token_info_endpoint": "/auth/token-info",
+            "refresh_endpoint": "/auth/refresh",
+            "logout_endpoint": "/auth/logout",
             "algorithms": ["HS256"],
             "default_token_duration": 3600,
             "max_token_duration": 86400,
@@ -236,16 +238,25 @@ async fn the_discovery_document_names_absolute_urls_under_the_public_url() {
             "token_endpoint": "https://auth.example.org/auth/request-token",
             "verify_endpoint": "https://auth.example.org/auth/verify",
             "token_info_endpoint": "https://auth.example.org/auth/token-info",
+            "refresh_endpoint": "https://auth.example.org/auth/refresh",
+            "logout_endpoint": "https://auth.example.org/auth/logout",
             "jwks_uri": "https://auth.example.org/.well-known/jwks.json",
             "algorithms": ["ES256"],
             "default_token_duration": 600,
             "max_token_duration": 7200,
         })
     );
-    // With the sign-in pages on, portal.url is the base and the form is named.
+    assert_eq!(
+        get(&app, "/.well-known/latchkey").await.body["revocation_endpoint"],
+        Value::Null,
+        "no [admin] require, no /auth/revoke"
+    );
+    // With the sign-in pages on, portal.url is the base and the form is named; with
+    // [admin] require, the revocation endpoint.
     let app = config
         .portal("url", "https://login.example.org")
         .portal("session_duration", "1h")
+        .set("admin", "require", "admins")
         .app()
         .await;
     let body = get(&app, "/.well-known/latchkey").await.body;
@@ -256,6 +267,10 @@ async fn the_discovery_document_names_absolute_urls_under_the_public_url() {
     assert_eq!(
         body["jwks_uri"],
         json!("https://login.example.org/.well-known/jwks.json")
+    );
+    assert_eq!(
+        body["revocation_endpoint"],
+        json!("https://login.example.org/auth/revoke")
     );
 }
 
@@ -509,7 +524,7 @@ fn keygen_writes_a_private_key_the_service_starts_with() {
         &support::service::basic(ALICE.login, ALICE.password),
     );
     assert_eq!(status, 200, "{body}");
-    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+    let token = serde_json::from_str::<Value>(&body).unwrap()["token"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -33,11 +33,17 @@ const MAX_EXAMPLES: &str = "50";
 /// states them), with the brute-force protection off, so that the fuzzer's many wrong
 /// credentials do not end in bans, and failures answered at once; the sign-in pages on (the
 /// loopback demo's settings), so that their routes are fuzzed too.
+///
+/// `[admin] require` is set so that `/auth/revoke` exists; the fuzzer's token (alice's, with no
+/// groups in this configuration) never satisfies it, so nothing is revoked through it. The
+/// fuzzer may sign that token out (`POST /auth/logout`); every route then answers it with the
+/// documented 401 `token_revoked`.
 fn config(slapd: &Slapd) -> TestConfig {
     TestConfig::new(slapd)
         .no_brute_force()
         .portal("url", "http://127.0.0.1")
         .portal("cookie_secure", false)
+        .set("admin", "require", "admins")
 }
 
 /// schemathesis's configuration: which credentials go with which security scheme of the

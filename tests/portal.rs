@@ -60,11 +60,15 @@ fn encode(text: &str) -> String {
 async fn the_pages_are_off_without_a_url() {
     let slapd = Slapd::start();
     let app = TestConfig::new(&slapd).app().await;
-    for uri in ["/auth/login", "/auth/logout", "/auth/portal.css"] {
+    for uri in ["/auth/login", "/auth/portal.css"] {
         let answer = send(&app, TestRequest::get().uri(uri)).await;
         answer.assert_status(StatusCode::NOT_FOUND);
         assert_eq!(answer.body["error"], "not_found");
     }
+    // /auth/logout is the API's sign-out (POST with a token) without the pages.
+    let logout = send(&app, TestRequest::get().uri("/auth/logout")).await;
+    logout.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(logout.header("allow"), "POST");
 }
 
 #[actix_web::test]

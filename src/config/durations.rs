@@ -35,6 +35,12 @@ pub(super) fn validate_durations(s: &Settings, problems: &mut Vec<String>) {
             "a stop would wait that long",
         ),
         (
+            "tokens.max_session",
+            s.tokens.max_session,
+            30 * DAY,
+            "a password checked once would keep a session going that long",
+        ),
+        (
             "brute_force.window",
             s.brute_force.window,
             DAY,
@@ -103,7 +109,7 @@ mod tests {
         let p = problems(&with(
             "retry_down_after = \"100000000 years\"\nconnect_timeout = \"301s\"\noperation_timeout = \"6m\"",
             "wait_timeout = \"1h\"",
-            "[tokens]\nmax_duration = 31536001\n[server]\nkeep_alive = \"61m\"\nclient_request_timeout = \"1h\"\nshutdown_timeout = \"2h\"\n[brute_force]\nwindow = \"25h\"\nban = \"8days\"",
+            "[tokens]\nmax_duration = 31536001\nmax_session = \"31days\"\n[server]\nkeep_alive = \"61m\"\nclient_request_timeout = \"1h\"\nshutdown_timeout = \"2h\"\n[brute_force]\nwindow = \"25h\"\nban = \"8days\"",
         ));
         assert_eq!(
             p,
@@ -111,6 +117,7 @@ mod tests {
                 "server.keep_alive = 1h 1m is more than 1h; an idle connection is not worth keeping that long",
                 "server.client_request_timeout = 1h is more than 5m; a slow client would hold a connection that long",
                 "server.shutdown_timeout = 2h is more than 1h; a stop would wait that long",
+                "tokens.max_session = 1month 13h 26m 24s is more than 30days; a password checked once would keep a session going that long",
                 "brute_force.window = 1day 1h is more than 1day; failures are counted within a day at most",
                 "brute_force.ban = 8days is more than 7days; a ban lasts a week at most",
                 "directory.retry_down_after = 100000000years is more than 1h; a recovered server would be passed over that long",
@@ -124,7 +131,7 @@ mod tests {
         let c = parse(&with(
             "retry_down_after = \"1h\"\nconnect_timeout = \"5m\"\noperation_timeout = \"5m\"",
             "wait_timeout = \"5m\"",
-            "[tokens]\nmax_duration = 31536000\n[server]\nkeep_alive = \"1h\"\nclient_request_timeout = \"5m\"\nshutdown_timeout = \"1h\"\n[brute_force]\nwindow = \"1day\"\nban = \"7days\"",
+            "[tokens]\nmax_duration = 31536000\nmax_session = \"30days\"\n[server]\nkeep_alive = \"1h\"\nclient_request_timeout = \"5m\"\nshutdown_timeout = \"1h\"\n[brute_force]\nwindow = \"1day\"\nban = \"7days\"",
         ))
         .unwrap();
         assert_eq!(c.directory.retry_down_after, Duration::from_secs(3600));

@@ -10,8 +10,8 @@
 //! sections share. Each section has a file of its own with its settings, their defaults, its
 //! validated form and its checks: `server`, `log`, `tokens`, `verify`, `brute_force`,
 //! `directory` (with `users`, `groups` and the cache, `tls`, and the `presets` they start
-//! from), `claims` (with `[access]`), `portal` (the sign-in pages), `state` (where replicas share
-//! their counts); `durations` bounds the
+//! from), `claims` (with `[access]`), `portal` (the sign-in pages), `admin` (who may revoke
+//! tokens), `state` (where replicas share their counts); `durations` bounds the
 //! durations of them all. Nothing here imports the directory, HTTP or token code: LDAP syntax
 //! comes from [`crate::ldap_syntax`].
 
@@ -21,6 +21,7 @@ use std::path::Path;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+mod admin;
 mod brute_force;
 mod claims;
 mod directory;
@@ -36,6 +37,7 @@ mod tokens;
 mod users;
 mod verify;
 
+pub use admin::{AdminConfig, AdminSettings};
 pub use brute_force::BruteForceSettings;
 pub use claims::{
     validate_claims, AccessConfig, AccessSettings, ClaimConfig, ClaimSettings, ExtraClaim,
@@ -123,6 +125,8 @@ pub struct Settings {
     #[serde(default)]
     pub portal: PortalSettings,
     #[serde(default)]
+    pub admin: AdminSettings,
+    #[serde(default)]
     pub state: StateSettings,
 }
 
@@ -143,6 +147,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// The sign-in pages; None: off.
     pub portal: Option<PortalConfig>,
+    /// Who may revoke other people's tokens.
+    pub admin: AdminConfig,
     /// Where the state replicas share lives.
     pub state: StateConfig,
     /// What works but deserves an operator's attention (such as `insecure_skip_verify`):
@@ -252,6 +258,7 @@ impl Settings {
         brute_force::validate_brute_force(&self.brute_force, &mut problems);
         let claims = claims::validate_claims(self.claims, &mut problems);
         let access = claims::validate_access(self.access, &mut problems);
+        let admin = admin::validate_admin(self.admin, &mut problems);
         let state = state::validate_state(self.state, &mut problems, &mut warnings);
         match (server, tokens, directory, claims) {
             (Some(server), Some(tokens), Some(mut directory), Some(claims))
@@ -271,6 +278,7 @@ impl Settings {
                     claims,
                     access,
                     portal,
+                    admin,
                     state,
                     warnings,
                 })
@@ -375,6 +383,7 @@ mod tests {
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.tokens.default_duration, 3600);
         assert_eq!(c.tokens.max_duration, 86400);
+        assert_eq!(c.tokens.max_session, 7 * 86400);
         assert_eq!(c.tokens.signing_key.id(), "k1");
         assert_eq!(c.directory.search_mode, SearchMode::Never);
         assert_eq!(c.directory.users.search_attributes, vec!["uid"]);

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use latchkey_verify::{Algorithm, Secret, SigningKey, VerifyingKey};
 use serde::Deserialize;
@@ -28,6 +29,9 @@ pub struct TokenSettings {
     pub default_duration: u64,
     #[serde(default = "max_duration")]
     pub max_duration: u64,
+    /// How long after a password check (`auth_time`) a token may still be refreshed.
+    #[serde(default = "max_session", with = "humantime_serde")]
+    pub max_session: Duration,
     /// Which key signs; may be left out when there is only one key.
     #[serde(default)]
     pub signing_key: Option<String>,
@@ -50,6 +54,9 @@ fn default_duration() -> u64 {
 }
 fn max_duration() -> u64 {
     86400
+}
+fn max_session() -> Duration {
+    Duration::from_secs(7 * 86400)
 }
 
 /// `[tokens.keys.<id>]`: exactly one of the four.
@@ -109,6 +116,8 @@ pub struct TokenConfig {
     pub algorithm: Algorithm,
     pub default_duration: u64,
     pub max_duration: u64,
+    /// Seconds after `auth_time` a token may still be refreshed.
+    pub max_session: u64,
     /// The key that signs.
     pub signing_key: SigningKey,
     /// Every key, the signing key included: all of them verify.
@@ -156,6 +165,11 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
             "tokens.max_duration = {} is more than {MAX_TOKEN_LIFETIME} seconds (a year); a token cannot be taken back before it expires",
             t.max_duration
         ));
+    }
+    if t.max_session.is_zero() {
+        problems.push(
+            "tokens.max_session is 0; it must be at least 1 second (the default is 7 days)".into(),
+        );
     }
     if t.default_duration == 0 || t.default_duration > t.max_duration {
         problems.push(format!(
@@ -298,6 +312,7 @@ pub(super) fn validate_tokens(t: TokenSettings, problems: &mut Vec<String>) -> O
         algorithm: t.algorithm,
         default_duration: t.default_duration,
         max_duration: t.max_duration,
+        max_session: t.max_session.as_secs(),
         signing_key,
         keys: verifying,
     })

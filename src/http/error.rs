@@ -17,7 +17,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use latchkey_verify::ErrorBody;
 
-use crate::login::Refusal;
+use crate::login::{RefreshRefusal, Refusal};
+use crate::revocation::RevocationError;
 use crate::tokens::TokenError;
 
 /// Seconds a client is asked to wait before retrying when the directory is down.
@@ -58,6 +59,12 @@ pub enum ApiError {
         allow: &'static str,
         message: String,
     },
+    #[error("You signed in with your password more than {} ago (tokens.max_session); sign in again.", humantime::format_duration(std::time::Duration::from_secs(*max_session)))]
+    SessionTooOld { max_session: u64 },
+    #[error("This session cannot be renewed without your password; sign in again.")]
+    SessionEnded,
+    #[error("The revocation holds on this server but could not be shared with the others; try again in a few seconds.")]
+    RevocationsUnavailable,
 }
 
 impl ApiError {
@@ -78,6 +85,9 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::NoPublicKeys(_) => "no_public_keys",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::SessionTooOld { .. } => "session_too_old",
+            ApiError::SessionEnded => "session_ended",
+            ApiError::RevocationsUnavailable => "revocations_unavailable",
         }
     }
 }
@@ -85,7 +95,10 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::MissingCredentials | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::MissingCredentials
+            | ApiError::InvalidCredentials
+            | ApiError::SessionTooOld { .. }
+            | ApiError::SessionEnded => StatusCode::UNAUTHORIZED,
             ApiError::MalformedCredentials(_) | ApiError::InvalidParameter(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -93,7 +106,9 @@ impl ResponseError for ApiError {
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::DirectoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DirectoryUnavailable | ApiError::RevocationsUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal | ApiError::TokenTooLarge(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound | ApiError::NoPublicKeys(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -111,7 +126,13 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static(r#"Basic realm="latchkey", charset="UTF-8""#),
                 ));
             }
-            ApiError::DirectoryUnavailable => {
+            ApiError::SessionTooOld { .. } | ApiError::SessionEnded => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="latchkey", error="invalid_token""#),
+                ));
+            }
+            ApiError::DirectoryUnavailable | ApiError::RevocationsUnavailable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
             ApiError::TooManyAttempts { retry_after } => {
@@ -147,6 +168,27 @@ impl From<Refusal> for ApiError {
             Refusal::DirectoryUnavailable(_) => ApiError::DirectoryUnavailable,
             Refusal::DirectoryMisconfigured(_) => ApiError::Internal,
         }
+    }
+}
+
+impl From<RefreshRefusal> for ApiError {
+    /// The answer to a refused refresh: the session's end is one 401 whatever its cause (the
+    /// audit line has it), as bad credentials are for a login.
+    fn from(refusal: RefreshRefusal) -> Self {
+        match refusal {
+            RefreshRefusal::SessionTooOld { max_session } => {
+                ApiError::SessionTooOld { max_session }
+            }
+            RefreshRefusal::Ended(_) => ApiError::SessionEnded,
+            RefreshRefusal::Refused(refusal) => ApiError::from(refusal),
+        }
+    }
+}
+
+impl From<RevocationError> for ApiError {
+    fn from(e: RevocationError) -> Self {
+        tracing::error!(error = %e, "cannot record a revocation");
+        ApiError::RevocationsUnavailable
     }
 }
 

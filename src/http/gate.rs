@@ -36,11 +36,13 @@ pub mod paths {
     pub const PORTAL_CSS: &str = "/auth/portal.css";
     pub const JWKS: &str = "/.well-known/jwks.json";
     pub const DISCOVERY: &str = "/.well-known/latchkey";
+    pub const REFRESH: &str = "/auth/refresh";
+    pub const REVOKE: &str = "/auth/revoke";
 }
 
 /// Every route, as `latchkey_http_requests_total` labels them. A path that is none of these is
 /// counted as `unmatched`.
-pub const ROUTES: [&str; 11] = [
+pub const ROUTES: [&str; 13] = [
     paths::REQUEST_TOKEN,
     paths::VERIFY,
     paths::TOKEN_INFO,
@@ -52,6 +54,8 @@ pub const ROUTES: [&str; 11] = [
     paths::PORTAL_CSS,
     paths::JWKS,
     paths::DISCOVERY,
+    paths::REFRESH,
+    paths::REVOKE,
 ];
 
 const UNMATCHED: &str = "unmatched";

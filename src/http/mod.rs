@@ -5,7 +5,9 @@
 //! POST|GET /auth/request-token   request_token.rs
 //! *        /auth/verify          verify.rs (forward-auth)
 //! GET      /auth/token-info      verify.rs
-//! GET|POST /auth/login, /auth/logout, GET /auth/portal.css
+//! POST     /auth/refresh, /auth/logout, /auth/revoke
+//!                                sessions.rs (refresh, sign-out, revocation)
+//! GET|POST /auth/login, GET /auth/logout, GET /auth/portal.css
 //!                                portal/ (the sign-in pages, when `portal.url` is set)
 //! GET      /healthz              health.rs
 //! GET      /readyz, /metrics     ops.rs
@@ -25,6 +27,7 @@ pub mod ops;
 pub mod portal;
 pub mod redirect;
 pub mod request_token;
+pub mod sessions;
 pub mod span;
 pub mod verified;
 pub mod verify;
@@ -41,8 +44,10 @@ use tracing_actix_web::TracingLogger;
 use crate::client_ip::TrustedProxies;
 use crate::config::{Config, StateConfig};
 use crate::directory::{self as dir, Directory, DirectoryError};
+use crate::group_expr::Expr;
 use crate::login::Logins;
 use crate::metrics::Metrics;
+use crate::revocation::RevocationStore;
 use crate::state::{BruteForce, SharedStore, StateError, StoreHealth};
 use crate::throttle::{Throttle, ThrottleConfig};
 use crate::tokens::{self, TokenIssuer};
@@ -62,6 +67,8 @@ pub struct ProcessState {
     pub state_health: Option<Arc<StoreHealth>>,
     pub proxies: Arc<TrustedProxies>,
     pub readiness: Arc<ops::Readiness>,
+    /// Revoked tokens: written by sign-outs and `/auth/revoke`, read by every verification.
+    pub revocations: RevocationStore,
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
     /// The bodies of `/.well-known/jwks.json` and `/.well-known/latchkey`.
@@ -69,7 +76,7 @@ pub struct ProcessState {
 }
 
 impl ProcessState {
-    pub fn new(config: &Config) -> ProcessState {
+    pub fn new(config: &Config) -> Result<ProcessState, StateError> {
         let metrics = Arc::new(Metrics::new());
         let b = &config.brute_force;
         let state_health = match &config.state {
@@ -79,7 +86,7 @@ impl ProcessState {
                 Arc::clone(&metrics),
             ))),
         };
-        ProcessState {
+        Ok(ProcessState {
             directory: dir::SharedDirectory::new(&config.directory, Arc::clone(&metrics)),
             metrics,
             throttle: Arc::new(Throttle::new(ThrottleConfig {
@@ -92,10 +99,11 @@ impl ProcessState {
             state_health,
             proxies: Arc::new(config.server.trusted_proxies.clone()),
             readiness: Arc::new(ops::Readiness::new(&config.directory)),
+            revocations: RevocationStore::new(config)?,
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
             well_known: Arc::new(well_known::WellKnown::new(config)),
-        }
+        })
     }
 }
 
@@ -121,6 +129,8 @@ pub struct AppState {
     pub cookie_name: Option<String>,
     /// The sign-in pages, when `portal.url` is set.
     pub portal: Option<portal::Portal>,
+    /// `admin.require`: the groups a token needs for `/auth/revoke` (None: no such route).
+    pub admin: Option<Expr>,
     /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
     pub verified_cache_bytes: u64,
     /// This worker's connections to the shared store; None with the memory backend.
@@ -132,7 +142,7 @@ impl AppState {
     /// The states of `workers` HTTP workers: each has its own connection pools, so a request
     /// and its LDAP traffic stay on one thread; everything in [`ProcessState`] is shared.
     pub fn for_workers(config: &Config, workers: usize) -> Result<Vec<AppState>, StartError> {
-        let process = ProcessState::new(config);
+        let process = ProcessState::new(config)?;
         (0..workers)
             .map(|_| AppState::with_process(config, workers, process.clone()))
             .collect()
@@ -140,7 +150,7 @@ impl AppState {
 
     /// The state of a single worker, with a process state of its own.
     pub fn new(config: &Config, workers: usize) -> Result<AppState, StartError> {
-        AppState::with_process(config, workers, ProcessState::new(config))
+        AppState::with_process(config, workers, ProcessState::new(config)?)
     }
 
     fn with_process(
@@ -167,7 +177,11 @@ impl AppState {
             logins: Logins::new(config, directory, counts, Arc::clone(&process.metrics)),
             issuer: TokenIssuer::new(&config.tokens, &config.claims),
             durations: Durations::new(config),
-            verifier: tokens::verifier(&config.tokens, config.verify.leeway),
+            verifier: tokens::verifier(
+                &config.tokens,
+                config.verify.leeway,
+                Some(process.revocations.source()),
+            ),
             cookie_name: config.verify.cookie_name.clone().or_else(|| {
                 config
                     .portal
@@ -178,6 +192,7 @@ impl AppState {
                 .portal
                 .as_ref()
                 .map(|portal| portal::Portal::new(portal, &config.tokens)),
+            admin: config.admin.require.clone(),
             verified_cache_bytes: config.verify.cache_max_bytes
                 / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),
             store,
@@ -221,5 +236,6 @@ pub fn app(
         .configure(ops::configure)
         .configure(well_known::configure)
         .configure(|cfg| portal::configure(cfg, &state))
+        .configure(|cfg| sessions::configure(cfg, &state))
         .default_service(web::to(error::not_found))
 }

@@ -56,31 +56,32 @@ pub struct TokenRequest {
     pub login: LoginOptions,
 }
 
-/// Parse the query string. Unknown parameters are ignored; a known one given twice is refused.
-pub fn parse_query(
-    query: &str,
-    durations: Durations,
-    rules: &LoginRules,
-) -> Result<TokenRequest, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
+/// The query string's pairs.
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|_| {
         ApiError::InvalidParameter("The query string is not valid URL encoding.".into())
-    })?;
-    let single = |name: &str| -> Result<Option<&str>, ApiError> {
-        let mut values = pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(ApiError::InvalidParameter(format!(
-                "{name} is given more than once."
-            )));
-        }
-        Ok(first)
-    };
+    })
+}
 
-    let duration = match single("token_duration")? {
-        None => durations.default,
+/// The value of the parameter `name`, when given once; given twice, refused.
+fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::InvalidParameter(format!(
+            "{name} is given more than once."
+        )));
+    }
+    Ok(first)
+}
+
+/// `token_duration`, or the default.
+fn duration_of(pairs: &[(String, String)], durations: Durations) -> Result<u64, ApiError> {
+    match single(pairs, "token_duration")? {
+        None => Ok(durations.default),
         Some(text) => text
             .parse::<u64>()
             .ok()
@@ -90,8 +91,25 @@ pub fn parse_query(
                     "token_duration must be a whole number of seconds from 1 to {}.",
                     durations.max
                 ))
-            })?,
-    };
+            }),
+    }
+}
+
+/// The `token_duration` of a query string where it is the only parameter that counts (a
+/// refresh): the same rules as a token request's. Unknown parameters are ignored.
+pub fn parse_duration(query: &str, durations: Durations) -> Result<u64, ApiError> {
+    duration_of(&query_pairs(query)?, durations)
+}
+
+/// Parse the query string. Unknown parameters are ignored; a known one given twice is refused.
+pub fn parse_query(
+    query: &str,
+    durations: Durations,
+    rules: &LoginRules,
+) -> Result<TokenRequest, ApiError> {
+    let pairs = query_pairs(query)?;
+    let single = |name: &str| single(&pairs, name);
+    let duration = duration_of(&pairs, durations)?;
     let search_criteria = single("search_criteria")?;
     let authenticated_search = single("authenticated_search")?
         .map(|text| {
@@ -116,8 +134,9 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// The body of a token answer, for a token request and a refresh alike.
 #[derive(Serialize)]
-struct TokenResponse {
+pub(crate) struct TokenResponse {
     token: String,
     token_type: &'static str,
     expires_in: u64,
@@ -146,15 +165,20 @@ async fn issue_token(req: &HttpRequest, state: &AppState) -> Result<HttpResponse
         .log_in(&attempt, password, &asked.login)
         .await?;
     let issued = issue_for(state, &attempt, &identity, asked.duration)?;
+    Ok(token_answer(issued))
+}
+
+/// The 200 answer carrying `issued`.
+pub(crate) fn token_answer(issued: IssuedToken) -> HttpResponse {
     let expires_at = issued.expires_at_rfc3339();
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(TokenResponse {
             token: issued.token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
             expires_at,
-        }))
+        })
 }
 
 /// The token of a login that succeeded, valid `duration` seconds: counted in the metrics and
@@ -166,7 +190,7 @@ pub(crate) fn issue_for(
     identity: &Identity,
     duration: u64,
 ) -> Result<IssuedToken, ApiError> {
-    let issued = state.issuer.issue(identity, duration).map_err(|e| {
+    let issued = state.issuer.issue(identity, duration, None).map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
         let reason = match e {
             TokenError::TooLarge { .. } => "token_too_large",

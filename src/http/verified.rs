@@ -10,8 +10,9 @@
 //! a token's text at all: only a token that passed verification is kept, so a byte-for-byte match
 //! needs no other check, and a miss goes through [`token_text`] and the verifier.
 //!
-//! Every hit is checked against the clock (`exp` and `nbf`, with the leeway): a token found
-//! after it expired is refused as expired and its entry dropped. Entries nobody asks for again
+//! Every hit is checked against the clock (`exp` and `nbf`, with the leeway) and the
+//! revocations: a token found after it expired or was revoked is refused as such and its entry
+//! dropped. Entries nobody asks for again
 //! leave when room is needed: the cache is bounded by an estimate of the memory its entries take.
 //!
 //! Each worker keeps its own (`verify.cache_max_bytes` is divided among them): a worker's
@@ -129,8 +130,9 @@ impl VerifiedTokens {
         };
         let found = entries.borrow().get(token).cloned();
         if let Some(verified) = found {
-            if let Err(e) = verifier.check_time(&verified.claims) {
-                if e == VerifyError::Expired {
+            // The clock and the revocations, both of which move on after the token was kept.
+            if let Err(e) = verifier.recheck(&verified.claims) {
+                if matches!(e, VerifyError::Expired | VerifyError::Revoked) {
                     entries.borrow_mut().remove(token);
                 }
                 return Err(e);

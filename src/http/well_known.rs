@@ -37,6 +37,11 @@ const ENDPOINTS: &[(&str, &str, Served)] = &[
     ("verify_endpoint", paths::VERIFY, |_| true),
     ("token_info_endpoint", paths::TOKEN_INFO, |_| true),
     ("sign_in_endpoint", paths::LOGIN, |c| c.portal.is_some()),
+    ("refresh_endpoint", paths::REFRESH, |_| true),
+    ("logout_endpoint", paths::LOGOUT, |_| true),
+    ("revocation_endpoint", paths::REVOKE, |c| {
+        c.admin.require.is_some()
+    }),
 ];
 
 /// Whether a configuration serves an endpoint.

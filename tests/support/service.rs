@@ -105,6 +105,57 @@ pub async fn send(app: &impl TestApp, req: TestRequest) -> Answer {
     }
 }
 
+/// A whole answer whose body may be empty or not JSON (a 204, `/auth/verify`'s 200).
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl RawAnswer {
+    /// A header's value, or "" when it is missing.
+    pub fn header(&self, name: &str) -> &str {
+        header_value(&self.headers, name)
+    }
+}
+
+/// Send `req` and read the answer, whatever its body.
+pub async fn send_raw(app: &impl TestApp, req: TestRequest) -> RawAnswer {
+    let response = test::call_service(app, req.to_request()).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = test::read_body(response).await;
+    RawAnswer {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).expect("a UTF-8 body"),
+    }
+}
+
+/// `POST uri` with `Authorization: Bearer <token>`.
+pub fn bearer_post(uri: &str, token: &str) -> TestRequest {
+    TestRequest::post()
+        .uri(uri)
+        .insert_header(("Authorization", format!("Bearer {token}")))
+}
+
+/// `GET /auth/verify` with `Authorization: Bearer <token>`.
+pub fn verify_request(token: &str) -> TestRequest {
+    TestRequest::get()
+        .uri("/auth/verify")
+        .insert_header(("Authorization", format!("Bearer {token}")))
+}
+
+/// The body of a 401 for a revoked token.
+pub fn token_revoked_body() -> serde_json::Value {
+    serde_json::json!({
+        "error": "token_revoked",
+        "message": "The token has been revoked; sign in again.",
+        "status": 401
+    })
+}
+
 /// `Basic base64(login:password)`.
 pub fn basic(login: &str, password: &str) -> String {
     basic_raw(format!("{login}:{password}").as_bytes())

@@ -28,6 +28,16 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id (128 random bits, hex).
     pub jti: String,
+    /// When the holder's password was last checked (OpenID Connect's `auth_time`): the login
+    /// that started the session. A refreshed token keeps its predecessor's. None only in tokens
+    /// issued before Latchkey wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// Which directory entry the token was issued for, as a fingerprint of its DN (the issuer
+    /// computes it; verifiers only carry it): a refresh is refused when the username now names
+    /// another entry. None only in tokens issued before Latchkey wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
     /// Display name, when the entry has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -54,11 +64,18 @@ impl Claims {
             nbf: iat,
             exp,
             jti: String::new(),
+            auth_time: None,
+            entry: None,
             name: None,
             email: None,
             groups: Vec::new(),
             extra: BTreeMap::new(),
         }
+    }
+
+    /// When the password was last checked: `auth_time`, or `iat` for a token without it.
+    pub fn authenticated_at(&self) -> i64 {
+        self.auth_time.unwrap_or(self.iat)
     }
 
     /// A claim beyond the standard ones, e.g. `claims.extra_claim("department")`.
@@ -102,8 +119,19 @@ pub fn fold_group(name: &str) -> String {
 }
 
 /// The names `Claims` holds in its own fields; an extra claim never takes one of them.
-pub const RESERVED_CLAIMS: [&str; 10] = [
-    "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "name", "email", "groups",
+pub const RESERVED_CLAIMS: [&str; 12] = [
+    "iss",
+    "sub",
+    "aud",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "auth_time",
+    "entry",
+    "name",
+    "email",
+    "groups",
 ];
 
 // Written by hand rather than derived: `#[serde(flatten)]` would buffer the whole payload
@@ -125,6 +153,8 @@ enum Field {
     Nbf,
     Exp,
     Jti,
+    AuthTime,
+    Entry,
     Name,
     Email,
     Groups,
@@ -148,6 +178,8 @@ impl<'de> Deserialize<'de> for Field {
                     "nbf" => Field::Nbf,
                     "exp" => Field::Exp,
                     "jti" => Field::Jti,
+                    "auth_time" => Field::AuthTime,
+                    "entry" => Field::Entry,
                     "name" => Field::Name,
                     "email" => Field::Email,
                     "groups" => Field::Groups,
@@ -177,6 +209,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Claims, A::Error> {
         let (mut iss, mut sub, mut aud, mut iat, mut nbf, mut exp, mut jti) =
             (None, None, None, None, None, None, None);
+        let (mut auth_time, mut entry) = (None, None);
         let (mut name, mut email, mut groups) = (None, None, None);
         let mut extra = BTreeMap::new();
         while let Some(key) = map.next_key::<Field>()? {
@@ -188,6 +221,12 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 Field::Nbf => set(&mut nbf, map.next_value()?, "nbf")?,
                 Field::Exp => set(&mut exp, map.next_value()?, "exp")?,
                 Field::Jti => set(&mut jti, map.next_value()?, "jti")?,
+                Field::AuthTime => set(
+                    &mut auth_time,
+                    map.next_value::<Option<i64>>()?,
+                    "auth_time",
+                )?,
+                Field::Entry => set(&mut entry, map.next_value::<Option<String>>()?, "entry")?,
                 Field::Name => set(&mut name, map.next_value::<Option<String>>()?, "name")?,
                 Field::Email => set(&mut email, map.next_value::<Option<String>>()?, "email")?,
                 Field::Groups => set(&mut groups, map.next_value::<Vec<String>>()?, "groups")?,
@@ -215,6 +254,8 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
             nbf: nbf.ok_or_else(|| de::Error::missing_field("nbf"))?,
             exp: exp.ok_or_else(|| de::Error::missing_field("exp"))?,
             jti: jti.ok_or_else(|| de::Error::missing_field("jti"))?,
+            auth_time: auth_time.flatten(),
+            entry: entry.flatten(),
             name: name.flatten(),
             email: email.flatten(),
             groups: groups.unwrap_or_default(),
@@ -267,6 +308,7 @@ mod tests {
     fn extra_claims_round_trip_beside_the_standard_ones() {
         let mut c = Claims::new("iss-1", "alice", 10, 20);
         c.jti = "j".into();
+        c.auth_time = Some(5);
         c.groups = vec!["staff".into()];
         c.extra.insert("department".into(), json!("R&D"));
         c.extra.insert("phones".into(), json!(["1", "2"]));
@@ -274,10 +316,11 @@ mod tests {
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(
             text,
-            r#"{"iss":"iss-1","sub":"alice","iat":10,"nbf":10,"exp":20,"jti":"j","groups":["staff"],"admin":true,"department":"R&D","phones":["1","2"]}"#
+            r#"{"iss":"iss-1","sub":"alice","iat":10,"nbf":10,"exp":20,"jti":"j","auth_time":5,"groups":["staff"],"admin":true,"department":"R&D","phones":["1","2"]}"#
         );
         let back: Claims = serde_json::from_str(&text).unwrap();
         assert_eq!(back, c);
+        assert_eq!(back.authenticated_at(), 5);
         assert!(back.flag("admin"));
         assert!(!back.flag("department"));
         assert!(!back.flag("absent"));
@@ -312,5 +355,9 @@ mod tests {
         .unwrap();
         assert_eq!(null_name.name, None);
         assert_eq!(null_name.aud, None);
+        // A token from before auth_time was written: the password was checked when it was
+        // issued.
+        assert_eq!(null_name.auth_time, None);
+        assert_eq!(null_name.authenticated_at(), 1);
     }
 }

@@ -45,7 +45,10 @@ mod extract;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod keys;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod requirement;
+mod revocation;
 mod signer;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -68,6 +71,7 @@ pub use requirement::{
     require_groups, IntoTokenVerifier, Rejection, Requirement, TokenVerifier, CHALLENGE_INVALID,
     CHALLENGE_MISSING,
 };
+pub use revocation::{user_key, ExpiryRules, Revocation, RevocationSet, Revocations};
 pub use signer::{Signer, SigningError};
 pub use verifier::{
     Verifier, VerifierBuilder, VerifyError, DEFAULT_LEEWAY, MAX_LEEWAY, MAX_TOKEN_LEN,

@@ -3,13 +3,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
-use crate::{Algorithm, Claims, VerifyingKey};
+use crate::{Algorithm, Claims, Revocations, VerifyingKey};
 
 /// Tokens longer than this many bytes are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -54,13 +55,18 @@ pub enum VerifyError {
     /// Latchkey knows, such as `none`).
     #[error("the token's signing algorithm is not allowed")]
     DisallowedAlgorithm,
+    /// The token was revoked (signed out, or its user's tokens taken back) before it expired.
+    #[error("the token has been revoked")]
+    Revoked,
 }
 
 impl VerifyError {
-    /// The machine-readable code of Latchkey's error bodies: `missing_token` or `invalid_token`.
+    /// The machine-readable code of Latchkey's error bodies: `missing_token`, `token_revoked`
+    /// or `invalid_token`.
     pub fn code(&self) -> &'static str {
         match self {
             VerifyError::Missing => "missing_token",
+            VerifyError::Revoked => "token_revoked",
             _ => "invalid_token",
         }
     }
@@ -77,6 +83,7 @@ impl VerifyError {
             VerifyError::WrongIssuer => "The token was issued by another issuer.",
             VerifyError::WrongAudience => "The token is meant for another audience.",
             VerifyError::DisallowedAlgorithm => "The token's signing algorithm is not allowed.",
+            VerifyError::Revoked => "The token has been revoked; sign in again.",
         }
     }
 }
@@ -99,6 +106,7 @@ pub struct Verifier {
     issuer: Option<String>,
     audience: Option<String>,
     leeway: i64,
+    revocations: Option<Arc<dyn Revocations>>,
 }
 
 /// A key as the verifier holds it: its one algorithm and what checks its signatures.
@@ -117,6 +125,7 @@ impl fmt::Debug for Verifier {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway", &self.leeway)
+            .field("revocations", &self.revocations.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +138,7 @@ pub struct VerifierBuilder {
     issuer: Option<String>,
     audience: Option<String>,
     leeway: Option<u64>,
+    revocations: Option<Arc<dyn Revocations>>,
 }
 
 impl VerifierBuilder {
@@ -164,6 +174,13 @@ impl VerifierBuilder {
         self
     }
 
+    /// Refuse the tokens `revocations` holds revoked ([`VerifyError::Revoked`]), after every
+    /// other check. Without it, a token is valid until it expires.
+    pub fn revocations(mut self, revocations: Arc<dyn Revocations>) -> Self {
+        self.revocations = Some(revocations);
+        self
+    }
+
     /// The verifier.
     pub fn build(self) -> Verifier {
         let keys = self
@@ -185,6 +202,7 @@ impl VerifierBuilder {
             audience: self.audience,
             leeway: i64::try_from(self.leeway.unwrap_or(DEFAULT_LEEWAY).min(MAX_LEEWAY))
                 .unwrap_or(0),
+            revocations: self.revocations,
         }
     }
 }
@@ -213,6 +231,21 @@ impl Verifier {
     /// with the leeway. For callers that keep verified claims for the token's next request.
     pub fn check_time(&self, claims: &Claims) -> Result<(), VerifyError> {
         self.check_time_at(claims, unix_now())
+    }
+
+    /// Check the claims of a token verified earlier again: against the clock, as
+    /// [`Verifier::check_time`], and against the revocations, which may have changed since.
+    pub fn recheck(&self, claims: &Claims) -> Result<(), VerifyError> {
+        self.check_time_at(claims, unix_now())?;
+        self.check_revoked(claims)
+    }
+
+    /// [`VerifyError::Revoked`] when the revocation source holds `claims` revoked.
+    pub fn check_revoked(&self, claims: &Claims) -> Result<(), VerifyError> {
+        match &self.revocations {
+            Some(revocations) if revocations.is_revoked(claims) => Err(VerifyError::Revoked),
+            _ => Ok(()),
+        }
     }
 
     fn check_time_at(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
@@ -283,6 +316,7 @@ impl Verifier {
         if claims.aud != self.audience {
             return Err(VerifyError::WrongAudience);
         }
+        self.check_revoked(&claims)?;
         Ok(claims)
     }
 }
@@ -550,5 +584,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(verifier(&[&k]).verify(&token), Err(VerifyError::Malformed));
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_after_every_other_check() {
+        use crate::{ExpiryRules, Revocation, RevocationSet};
+        let k = key("k1", 1);
+        let set = Arc::new(RevocationSet::new(ExpiryRules {
+            max_lifetime: 3600,
+            leeway: 5,
+        }));
+        let v = Verifier::builder()
+            .key(&k.verifying_key())
+            .issuer("latchkey")
+            .revocations(set.clone())
+            .build();
+        let token = Signer::new(&k).sign(&claims()).unwrap();
+        assert_eq!(v.verify(&token), Ok(claims()));
+        set.insert(
+            Revocation::Token {
+                jti: claims().jti,
+                exp: claims().exp,
+            },
+            now(),
+        );
+        assert_eq!(v.verify(&token), Err(VerifyError::Revoked));
+        assert_eq!(v.recheck(&claims()), Err(VerifyError::Revoked));
+        assert_eq!(VerifyError::Revoked.code(), "token_revoked");
+        // A forged token is refused as forged, not as revoked.
+        let other = Signer::new(&key("k1", 2)).sign(&claims()).unwrap();
+        assert_eq!(v.verify(&other), Err(VerifyError::BadSignature));
+        // Without a revocation source, the token is valid until it expires.
+        assert_eq!(verifier(&[&k]).verify(&token), Ok(claims()));
     }
 }

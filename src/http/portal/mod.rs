@@ -35,6 +35,7 @@ use super::error::{self, ApiError, RETRY_AFTER_SECS};
 use super::gate::paths;
 use super::redirect::RedirectRule;
 use super::request_token::{client_address, issue_for};
+use super::sessions::refresh_session;
 use super::AppState;
 use crate::config::{PortalConfig, TokenConfig};
 use crate::credentials::{Login, Password, PasswordError};
@@ -137,6 +138,11 @@ impl Portal {
         let now = chrono::Utc::now().timestamp();
         self.browser_of(req)
             .filter(|browser| self.csrf.check(browser, token, now))
+    }
+
+    /// The `Set-Cookie` value that clears the session cookie (same name, domain and path).
+    pub fn cleared_session_cookie(&self) -> String {
+        self.session_cookie("", 0)
     }
 
     /// A `Set-Cookie` value for the session cookie: `value` for `max_age` seconds.
@@ -332,7 +338,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     let form_limit = web::PayloadConfig::new(MAX_FORM_BYTES);
     cfg.service(
         web::resource(paths::LOGIN)
-            .app_data(form_limit.clone())
+            .app_data(form_limit)
             .route(web::get().to(login_page))
             .route(web::post().to(log_in))
             .default_service(error::method_not_allowed(
@@ -340,16 +346,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
                 "Use GET for the sign-in form and POST to sign in.",
             )),
     )
-    .service(
-        web::resource(paths::LOGOUT)
-            .app_data(form_limit)
-            .route(web::get().to(logout_page))
-            .route(web::post().to(log_out))
-            .default_service(error::method_not_allowed(
-                "GET, POST",
-                "Use GET for the sign-out page and POST to sign out.",
-            )),
-    )
+    // /auth/logout is registered by `http::sessions`, which sends a form POST here.
     .service(
         web::resource(paths::PORTAL_CSS)
             .route(web::get().to(stylesheet))
@@ -394,25 +391,49 @@ async fn login_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     };
     let rd = portal.target(&rd_of_query(req.query_string()));
     let (browser, set_browser) = browser(portal, &req);
-    let response = match portal.session_of(&req, &state) {
-        Some(claims) => {
-            let csrf = portal.csrf_token(&browser);
-            portal.page(
-                StatusCode::OK,
-                SignedInPage {
-                    css: &portal.css_url,
-                    csrf: &csrf,
-                    name: claims.name.as_deref().unwrap_or(&claims.sub),
-                    login: &claims.sub,
-                    groups: &claims.groups,
-                    next: rd.as_ref().map(Url::as_str),
-                }
-                .render(),
-            )
-        }
-        None => portal.login_form(StatusCode::OK, &browser, "", rd.as_ref(), None),
+    let Some(claims) = portal.session_of(&req, &state) else {
+        let response = portal.login_form(StatusCode::OK, &browser, "", rd.as_ref(), None);
+        return with_cookie(response, set_browser);
     };
-    with_cookie(response, set_browser)
+    // A visit renews the session as a refresh would: the entry, groups and [access] read
+    // again, auth_time kept.
+    let client = client_address(&req, &state);
+    let renewed = Box::pin(refresh_session(
+        &state,
+        &claims,
+        client,
+        portal.config.session_duration,
+    ))
+    .await;
+    let (shown, session_cookie) = match renewed {
+        Ok((issued, identity)) => (
+            state.issuer.claims_for(&identity),
+            Some(portal.session_cookie(&issued.token, portal.config.session_duration)),
+        ),
+        // The session has ended (too old, the entry gone or changed, [access] refusing now):
+        // the cookie goes, and the person signs in again.
+        Err(ApiError::SessionTooOld { .. } | ApiError::SessionEnded | ApiError::Forbidden(_)) => {
+            let response = portal.login_form(StatusCode::OK, &browser, "", rd.as_ref(), None);
+            let response = with_cookie(response, Some(portal.cleared_session_cookie()));
+            return with_cookie(response, set_browser);
+        }
+        // The directory cannot say now: the session stays as it is, not renewed.
+        Err(_) => (claims, None),
+    };
+    let csrf = portal.csrf_token(&browser);
+    let response = portal.page(
+        StatusCode::OK,
+        SignedInPage {
+            css: &portal.css_url,
+            csrf: &csrf,
+            name: shown.name.as_deref().unwrap_or(&shown.sub),
+            login: &shown.sub,
+            groups: &shown.groups,
+            next: rd.as_ref().map(Url::as_str),
+        }
+        .render(),
+    );
+    with_cookie(with_cookie(response, session_cookie), set_browser)
 }
 
 /// The sign-in form's fields. No `Debug`: it holds a password.
@@ -499,7 +520,7 @@ async fn sign_in(
 }
 
 #[tracing::instrument(name = "logout_page", skip_all)]
-async fn logout_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn logout_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(portal) = &state.portal else {
         return error::not_found().await;
     };
@@ -518,19 +539,42 @@ async fn logout_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     with_cookie(response, set_browser)
 }
 
-#[tracing::instrument(name = "logout", skip_all)]
-async fn log_out(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let Some(portal) = &state.portal else {
-        return error::not_found().await;
-    };
-    let Ok(form) = serde_urlencoded::from_bytes::<LogoutForm>(&body) else {
+/// The sign-out form (`http::sessions` sends a form POST to `/auth/logout` here): with a valid
+/// CSRF token, the session token is revoked and its cookie cleared.
+pub(crate) async fn log_out(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+    portal: &Portal,
+) -> HttpResponse {
+    let Ok(form) = serde_urlencoded::from_bytes::<LogoutForm>(body) else {
         return portal.bad_form();
     };
     let rd = portal.target(&form.rd);
-    if portal.csrf_browser(&req, &form.csrf).is_none() {
+    if portal.csrf_browser(req, &form.csrf).is_none() {
         return portal.csrf_refused(rd.as_ref());
     }
-    let clear = portal.session_cookie("", 0);
+    if let Some(claims) = portal.session_of(req, state) {
+        // The cookie is cleared whatever happens; a failure to record the revocation is the
+        // operator's to see.
+        match state
+            .process
+            .revocations
+            .revoke_token(&claims.jti, claims.exp)
+            .await
+        {
+            Ok(()) => tracing::info!(
+                target: "latchkey::audit",
+                sub = %claims.sub,
+                jti = %claims.jti,
+                client = %client_address(req, state),
+                outcome = "revoked",
+                "logout"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot revoke a session token at sign-out"),
+        }
+    }
+    let clear = portal.cleared_session_cookie();
     let mut response = match &rd {
         Some(rd) => {
             let mut response = portal.answer(StatusCode::SEE_OTHER);
