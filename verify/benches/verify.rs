@@ -1,6 +1,7 @@
 //! How long verifying a realistic Latchkey token takes, beside jsonwebtoken's own decode of
 //! the same token with the same checks (the floor: HMAC, base64 and JSON), and the same token
-//! signed with Ed25519 (EdDSA) and P-256 (ES256) keys.
+//! signed with Ed25519 (EdDSA) and P-256 (ES256) keys (each beside jsonwebtoken's decode of
+//! it, which parses the public key for every token).
 //!
 //! `cargo bench -p latchkey-verify --bench verify`
 #![allow(
@@ -94,6 +95,24 @@ fn bench(c: &mut Criterion) {
                 .expect("valid")
         })
     });
+    // jsonwebtoken's decode of the same key pair tokens, with the key from its public JWK:
+    // it parses the public key again for every token, which Verifier does once.
+    for (name, pair, algorithm) in [
+        ("EdDSA", &ed, Algorithm::EdDSA),
+        ("ES256", &ec, Algorithm::ES256),
+    ] {
+        let token = realistic_token(pair);
+        let decoding = DecodingKey::from_jwk(&pair.verifying_key().to_jwk().expect("a JWK"))
+            .expect("a decoding key");
+        let mut validation = validation.clone();
+        validation.algorithms = vec![algorithm];
+        group.bench_function(format!("jsonwebtoken::decode ({name}, baseline)"), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<Claims>(std::hint::black_box(&token), &decoding, &validation)
+                    .expect("valid")
+            })
+        });
+    }
     group.finish();
 }
 
