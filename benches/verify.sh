@@ -3,6 +3,7 @@
 # nothing), same release build, same run.
 #
 #   benches/verify.sh [--seconds S] [--pairs N] [--pinned] [--max-steal PERCENT] [--tries N]
+#                     [--algorithm HS256|EdDSA|ES256]
 #
 # Gets a real token from request-token (against a throw-away slapd), then runs wrk on loopback:
 # /auth/verify and /healthz at 64 connections (-t2) in --pairs alternating pairs (default 3; the
@@ -24,10 +25,12 @@
 # it is taken again, up to --tries times in all (default 4), and the retries are reported. On a
 # host whose quiet spells are short, short runs and many tries (--seconds 3 --tries 30) find
 # them.
+# --algorithm EdDSA or ES256 has Latchkey sign with a key pair made by `latchkey keygen` (and
+# /auth/verify check the token with its public key) instead of the HS256 secret (the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=10 pinned=0 max_steal=2 tries=4 pairs=3
+seconds=10 pinned=0 max_steal=2 tries=4 pairs=3 algorithm=HS256
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
     --max-steal) max_steal=$2; shift 2 ;;
     --tries) tries=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
+    --algorithm) algorithm=$2; shift 2 ;;
     *) echo "verify.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +46,7 @@ done
 [[ "$tries" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --tries takes a whole number of at least 1, e.g. 4" >&2; exit 2; }
 [[ "$pairs" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --pairs takes a whole number of at least 1, e.g. 3" >&2; exit 2; }
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --seconds takes a whole number of at least 1, e.g. 10" >&2; exit 2; }
+[[ "$algorithm" =~ ^(HS256|EdDSA|ES256)$ ]] || { echo "verify.sh: --algorithm takes HS256, EdDSA or ES256 (case-sensitive)" >&2; exit 2; }
 
 scripts/install-test-deps
 . scripts/lib/latchkey.sh
@@ -62,6 +67,10 @@ trap cleanup EXIT
 
 dev_slapd_start "$work/slapd" tests/fixtures/directory.ldif
 bench_env "$DEV_SLAPD_URL"
+if [ "$algorithm" != HS256 ]; then
+  bench_key_pair target/release/latchkey "$algorithm" "$work/bench.pem"
+  bench_sign_with "$algorithm" "$work/bench.pem"
+fi
 wrk_cmd=(wrk -t2)
 if [ "$pinned" = 1 ]; then
   export LATCHKEY__SERVER__WORKERS=1
@@ -111,6 +120,11 @@ token=$(printf 'POST /auth/request-token HTTP/1.1\r\nHost: x\r\nAuthorization: B
   "$(printf 'alice:alice-password-1' | base64 -w0)" | (exec 3<>"/dev/tcp/127.0.0.1/$port"; cat >&3; cat <&3) \
   | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || { echo "verify.sh: no token from request-token" >&2; exit 1; }
+# The token is signed as asked (its header, base64url without padding, names the algorithm).
+token_header=$(cut -d. -f1 <<<"$token" | tr '_-' '/+')
+while [ $(( ${#token_header} % 4 )) != 0 ]; do token_header="$token_header="; done
+grep -q "\"alg\":\"$algorithm\"" <<<"$(base64 -d <<<"$token_header")" \
+  || { echo "verify.sh: the token is not signed with $algorithm" >&2; exit 1; }
 
 cat > "$work/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -163,6 +177,7 @@ rps() { sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$1"; }
 echo "/auth/verify,  8 connections: $verify8"
 echo "/auth/verify, 64 connections, paced (1 ms between answer and next request): $paced_verify"
 echo "/healthz,     64 connections, paced (1 ms between answer and next request): $paced_health"
+echo "tokens signed with $algorithm"
 echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(bench_median "${ratios[@]}")"
 echo "pairs taken again for steal above $max_steal%: $retries"
 echo "p99 at 64 connections, per pair (ms): /auth/verify ${p99s_verify[*]}; /healthz ${p99s_health[*]}; nginx ${p99s_nginx[*]}"
