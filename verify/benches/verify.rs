@@ -1,7 +1,8 @@
 //! How long verifying a realistic Latchkey token takes, beside jsonwebtoken's own decode of
 //! the same token with the same checks (the floor: HMAC, base64 and JSON), and the same token
 //! signed with Ed25519 (EdDSA) and P-256 (ES256) keys (each beside jsonwebtoken's decode of
-//! it, which parses the public key for every token).
+//! it, which parses the public key for every token), and signing the claims of a token with
+//! each algorithm.
 //!
 //! `cargo bench -p latchkey-verify --bench verify`
 #![allow(
@@ -111,6 +112,20 @@ fn bench(c: &mut Criterion) {
                 jsonwebtoken::decode::<Claims>(std::hint::black_box(&token), &decoding, &validation)
                     .expect("valid")
             })
+        });
+    }
+    group.finish();
+
+    // Signing the same claims: what a login pays for its token, by algorithm.
+    let mut group = c.benchmark_group("sign");
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = Claims::new("https://auth.example.org", "alice", now, now + 3600);
+    claims.jti = "5d9a1f0c2b7e4a6c8f1e3d5b7a9c0e2f".into();
+    claims.groups = ["staff", "engineering"].map(String::from).to_vec();
+    for (name, signing) in [("HS256", &key), ("EdDSA", &ed), ("ES256", &ec)] {
+        let signer = Signer::new(signing);
+        group.bench_function(format!("Signer::sign ({name})"), |b| {
+            b.iter(|| signer.sign(std::hint::black_box(&claims)).expect("signed"))
         });
     }
     group.finish();

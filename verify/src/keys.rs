@@ -443,14 +443,20 @@ impl VerifyingKey {
         let algorithm =
             key_pair_algorithm(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
         let public = match algorithm {
-            Algorithm::EdDSA => Public::Ed25519(Box::new(
-                ed25519_dalek::VerifyingKey::from_public_key_der(&der).map_err(|e| {
-                    KeyError::Invalid {
-                        kind: "Ed25519 public key",
-                        reason: e.to_string(),
-                    }
-                })?,
-            )),
+            Algorithm::EdDSA => {
+                let invalid = |reason: String| KeyError::Invalid {
+                    kind: "Ed25519 public key",
+                    reason,
+                };
+                let key = ed25519_dalek::VerifyingKey::from_public_key_der(&der)
+                    .map_err(|e| invalid(e.to_string()))?;
+                if key.is_weak() {
+                    return Err(invalid(
+                        "it is a small-order point, which is no one's public key".into(),
+                    ));
+                }
+                Public::Ed25519(Box::new(key))
+            }
             _ => Public::P256(Box::new(
                 p256::ecdsa::VerifyingKey::from_public_key_der(&der).map_err(|e| {
                     KeyError::Invalid {
@@ -505,10 +511,14 @@ impl VerifyingKey {
         let public = match &jwk.algorithm {
             AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
                 let x = decode("x", &okp.x)?;
-                Public::Ed25519(Box::new(
-                    ed25519_dalek::VerifyingKey::from_bytes(&x)
-                        .map_err(|_| refuse("its x is not an Ed25519 public key".into()))?,
-                ))
+                let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
+                    .map_err(|_| refuse("its x is not an Ed25519 public key".into()))?;
+                if key.is_weak() {
+                    return Err(refuse(
+                        "its x is a small-order point, which is no one's public key".into(),
+                    ));
+                }
+                Public::Ed25519(Box::new(key))
             }
             AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
                 let (x, y) = (decode("x", &ec.x)?, decode("y", &ec.y)?);
@@ -670,9 +680,10 @@ impl VerifyingKey {
     /// HMAC goes through jsonwebtoken (a constant-time comparison of the tags). A key pair
     /// checks with its public key as parsed when the key was made, with the same crates
     /// jsonwebtoken's rust_crypto backend uses: jsonwebtoken would parse the key again (and
-    /// decompress the Ed25519 point) for every token. Ed25519 signatures are checked strictly
-    /// (RFC 8032's checks plus no small-order keys or points, and a canonical S), which every
-    /// honest signer, Latchkey's and OpenSSL's included, meets.
+    /// decompress the Ed25519 point) for every token. Ed25519 signatures are checked as
+    /// jsonwebtoken checks them (RFC 8032, with S canonical); the stricter check of R's order
+    /// would decompress R for every token, and small-order public keys, the case it is for,
+    /// are refused when the key is made.
     pub(crate) fn check_signature(
         &self,
         algorithm: Algorithm,
@@ -707,7 +718,7 @@ impl VerifyingKey {
                     return Ok(false);
                 };
                 let signature = ed25519_dalek::Signature::from_bytes(&raw);
-                Ok(key.verify_strict(message, &signature).is_ok())
+                Ok(ed25519_dalek::Verifier::verify(key.as_ref(), message, &signature).is_ok())
             }
             Public::P256(key) => {
                 // r or s zero or not below the group order: no valid signature.
@@ -1007,6 +1018,12 @@ bdxwkXuVeOUAoTFDqAv+/YlVf8iq5idgy995IeXP6pBR0hxgiWPOySx/weJi1MHG
             (
                 serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "AAAA"}),
                 "the JWK \"a\" cannot be used: its x is 3 bytes long, not 32",
+            ),
+            (
+                // The identity point (y = 1): small order, any signature of the right shape
+                // would pass for some messages.
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+                "the JWK \"a\" cannot be used: its x is a small-order point, which is no one's public key",
             ),
             (
                 serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "not base64!"}),
