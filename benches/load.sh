@@ -2,6 +2,7 @@
 # Load benchmark for POST /auth/request-token, beside its LDAP ceiling, in one run.
 #
 #   benches/load.sh [--users N] [--seconds S] [--connections C] [--flask] [--redis]
+#   benches/load.sh --signing ALGORITHM [--pairs N] [--users N] [--seconds S] [--connections C]
 #
 # Starts a throw-away slapd on loopback with N users (default 1000), serves the release build
 # of Latchkey against it (benches/bench.toml), and runs wrk (-t2, C connections, default 8,
@@ -20,11 +21,16 @@
 # becomes a triple: Latchkey with the memory backend, then with `[state] backend = "redis"`
 # (brute-force counts on that Redis), then the ceiling; the Redis backend's ratio to the
 # ceiling and to the memory backend are reported.
+# With --signing EdDSA (or ES256), only first logins are measured, and only Latchkey: signed with
+# the HS256 secret and signed with a key pair of ALGORITHM (made by `latchkey keygen`), in N
+# alternating pairs (default 5; odd pairs HS256 first, even pairs ALGORITHM first, so that a
+# machine speeding up or slowing down does not favour one side). Prints each run, each pair's
+# ratio ALGORITHM / HS256, their median, and the steal of every run.
 # Everything runs on this machine; only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-users=1000 seconds=10 connections=8 flask=0 redis=0
+users=1000 seconds=10 connections=8 flask=0 redis=0 signing="" pairs=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) users=$2; shift 2 ;;
@@ -32,9 +38,15 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --flask) flask=1; shift ;;
     --redis) redis=1; shift ;;
+    --signing) signing=$2; shift 2 ;;
+    --pairs) pairs=$2; shift 2 ;;
     *) echo "load.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+
+[[ -z "$signing" || "$signing" =~ ^(EdDSA|ES256)$ ]] || { echo "load.sh: --signing takes EdDSA or ES256 (case-sensitive)" >&2; exit 2; }
+[[ "$pairs" =~ ^[1-9][0-9]*$ ]] || { echo "load.sh: --pairs takes a whole number of at least 1, e.g. 5" >&2; exit 2; }
+[ -z "$signing" ] || [ "$flask" = 0 ] || { echo "load.sh: --signing measures Latchkey alone; leave out --flask" >&2; exit 2; }
 
 scripts/install-test-deps
 . scripts/lib/latchkey.sh
@@ -134,6 +146,38 @@ ceiling_run() { # [--bind-only]
     --users "$users" --concurrency "$connections" --seconds "$seconds" "$@"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# First logins signed with HS256 beside first logins signed with a key pair, in alternating
+# pairs; nothing else.
+if [ -n "$signing" ]; then
+  bench_key_pair target/release/latchkey "$signing" "$work/bench.pem"
+  export LATCHKEY__DIRECTORY__CACHE__TTL=0s
+  signing_ratios=() hs_rps=() pair_rps=() hs_cpu=() pair_cpu=()
+  # Latchkey's CPU time per login in microseconds: less disturbed than req/s by other
+  # processes on the machine (which take CPU from all three of Latchkey, slapd and wrk).
+  cpu_per_login() { awk -v t="$LK_CPU" -v h="$hz" -v n="$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$RESULT")" \
+    'BEGIN { printf "%.0f", 1e6 * t / h / n }'; }
+  measure_signed() { # ALGORITHM
+    bench_sign_with "$1" "$work/bench.pem"
+    measure
+    echo "first logins, pair $pair, $1: $RESULT; CPU seconds: latchkey $(secs "$LK_CPU"), slapd $(secs "$SL_CPU"); latchkey $(cpu_per_login) us per login"
+  }
+  for pair in $(seq 1 "$pairs"); do
+    if [ $((pair % 2)) = 1 ]; then
+      measure_signed HS256; hs=$(rps_of "$RESULT"); hs_cpu+=("$(cpu_per_login)")
+      measure_signed "$signing"; kp=$(rps_of "$RESULT"); pair_cpu+=("$(cpu_per_login)")
+    else
+      measure_signed "$signing"; kp=$(rps_of "$RESULT"); pair_cpu+=("$(cpu_per_login)")
+      measure_signed HS256; hs=$(rps_of "$RESULT"); hs_cpu+=("$(cpu_per_login)")
+    fi
+    hs_rps+=("$hs") pair_rps+=("$kp")
+    signing_ratios+=("$(ratio "$kp" "$hs")")
+  done
+  echo "first logins, median req/s: HS256 $(bench_median "${hs_rps[@]}"), $signing $(bench_median "${pair_rps[@]}")"
+  echo "latchkey CPU per login, median (us): HS256 $(bench_median "${hs_cpu[@]}"), $signing $(bench_median "${pair_cpu[@]}")"
+  echo "first logins $signing / HS256, per pair: ${signing_ratios[*]}; median $(bench_median "${signing_ratios[@]}") (target 0.95)"
+  exit 0
+fi
 
 # The machine's speed drifts by tens of percent from one run to the next, so each measurement
 # is a pair, the service then its ceiling, taken three times; each pair gives a ratio and the

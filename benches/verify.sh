@@ -3,6 +3,7 @@
 # nothing), same release build, same run.
 #
 #   benches/verify.sh [--seconds S] [--pairs N] [--pinned] [--max-steal PERCENT] [--tries N]
+#                     [--algorithm HS256|EdDSA|ES256]
 #
 # Gets a real token from request-token (against a throw-away slapd), then runs wrk on loopback:
 # /auth/verify and /healthz at 64 connections (-t2) in --pairs alternating pairs (default 3; the
@@ -19,15 +20,18 @@
 # Each pair also measures a reference that is not Latchkey: nginx (Debian's, one worker, on
 # CPU 1 with --pinned) answering `return 200` from its configuration, the least any HTTP server
 # can do per request. It shows what wrk and this machine's loopback allow at 64 connections.
+# Every pair also reports Latchkey's CPU time per request of each route, and their ratio.
 # Every run reports the steal time during it (scripts/lib/bench.sh). A pair in which a run had
 # more than --max-steal percent (default 2) measured the host's other guests more than the code:
 # it is taken again, up to --tries times in all (default 4), and the retries are reported. On a
 # host whose quiet spells are short, short runs and many tries (--seconds 3 --tries 30) find
 # them.
+# --algorithm EdDSA or ES256 has Latchkey sign with a key pair made by `latchkey keygen` (and
+# /auth/verify check the token with its public key) instead of the HS256 secret (the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=10 pinned=0 max_steal=2 tries=4 pairs=3
+seconds=10 pinned=0 max_steal=2 tries=4 pairs=3 algorithm=HS256
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
     --max-steal) max_steal=$2; shift 2 ;;
     --tries) tries=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
+    --algorithm) algorithm=$2; shift 2 ;;
     *) echo "verify.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +47,7 @@ done
 [[ "$tries" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --tries takes a whole number of at least 1, e.g. 4" >&2; exit 2; }
 [[ "$pairs" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --pairs takes a whole number of at least 1, e.g. 3" >&2; exit 2; }
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --seconds takes a whole number of at least 1, e.g. 10" >&2; exit 2; }
+[[ "$algorithm" =~ ^(HS256|EdDSA|ES256)$ ]] || { echo "verify.sh: --algorithm takes HS256, EdDSA or ES256 (case-sensitive)" >&2; exit 2; }
 
 scripts/install-test-deps
 . scripts/lib/latchkey.sh
@@ -62,6 +68,10 @@ trap cleanup EXIT
 
 dev_slapd_start "$work/slapd" tests/fixtures/directory.ldif
 bench_env "$DEV_SLAPD_URL"
+if [ "$algorithm" != HS256 ]; then
+  bench_key_pair target/release/latchkey "$algorithm" "$work/bench.pem"
+  bench_sign_with "$algorithm" "$work/bench.pem"
+fi
 wrk_cmd=(wrk -t2)
 if [ "$pinned" = 1 ]; then
   export LATCHKEY__SERVER__WORKERS=1
@@ -111,6 +121,11 @@ token=$(printf 'POST /auth/request-token HTTP/1.1\r\nHost: x\r\nAuthorization: B
   "$(printf 'alice:alice-password-1' | base64 -w0)" | (exec 3<>"/dev/tcp/127.0.0.1/$port"; cat >&3; cat <&3) \
   | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || { echo "verify.sh: no token from request-token" >&2; exit 1; }
+# The token is signed as asked (its header, base64url without padding, names the algorithm).
+token_header=$(cut -d. -f1 <<<"$token" | tr '_-' '/+')
+while [ $(( ${#token_header} % 4 )) != 0 ]; do token_header="$token_header="; done
+grep -q "\"alg\":\"$algorithm\"" <<<"$(base64 -d <<<"$token_header")" \
+  || { echo "verify.sh: the token is not signed with $algorithm" >&2; exit 1; }
 
 cat > "$work/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -128,7 +143,22 @@ run() { # connections path [script [port]]
 "${wrk_cmd[@]}" -c64 -d2s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/auth/verify" >/dev/null
 # The machine's speed drifts by tens of percent between runs: measure verify and healthz in
 # alternating pairs and report each pair's ratio and their median.
-ratios=() p99s_verify=() p99s_health=() p99s_nginx=()
+ratios=() p99s_verify=() p99s_health=() p99s_nginx=() cpu_ratios=()
+# Latchkey's CPU time (user + system, in clock ticks), and per request of a run in microseconds:
+# other processes on the machine take CPU from Latchkey and wrk alike, and change req/s far more
+# than they change the CPU time one request takes.
+hz=$(getconf CLK_TCK)
+lk_cpu() { awk '{print $14 + $15}' "/proc/$LATCHKEY_PID/stat"; }
+us_per_request() { # ticks result
+  awk -v t="$1" -v h="$hz" -v r="$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$2")" -v s="$seconds" \
+    'BEGIN { printf "%.1f", 1e6 * t / h / (r * s) }'
+}
+measure_route() { # path; sets ROUTE_RESULT and ROUTE_US
+  local c0
+  c0=$(lk_cpu)
+  ROUTE_RESULT=$(run 64 "$1")
+  ROUTE_US=$(us_per_request "$(( $(lk_cpu) - c0 ))" "$ROUTE_RESULT")
+}
 p99() { sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$1"; }
 steal_of() { sed -E 's/.*steal=([0-9]+)%.*/\1/' <<<"$1"; }
 retries=0
@@ -136,11 +166,11 @@ for pair in $(seq 1 "$pairs"); do
   for attempt in $(seq 1 "$tries"); do
     # Odd pairs measure verify first, even pairs healthz first.
     if [ $((pair % 2)) = 1 ]; then
-      verify64=$(run 64 /auth/verify)
-      health64=$(run 64 /healthz)
+      measure_route /auth/verify; verify64=$ROUTE_RESULT verify_us=$ROUTE_US
+      measure_route /healthz; health64=$ROUTE_RESULT health_us=$ROUTE_US
     else
-      health64=$(run 64 /healthz)
-      verify64=$(run 64 /auth/verify)
+      measure_route /healthz; health64=$ROUTE_RESULT health_us=$ROUTE_US
+      measure_route /auth/verify; verify64=$ROUTE_RESULT verify_us=$ROUTE_US
     fi
     nginx64=$(run 64 / "$work/report.lua" "$nginx_port")
     worst=$(printf '%s\n' "$(steal_of "$verify64")" "$(steal_of "$health64")" "$(steal_of "$nginx64")" | sort -n | tail -1)
@@ -152,6 +182,8 @@ for pair in $(seq 1 "$pairs"); do
   echo "pair $pair: /auth/verify, 64 connections: $verify64"
   echo "pair $pair: /healthz,     64 connections: $health64"
   echo "pair $pair: (reference) nginx return 200, 64 connections: $nginx64"
+  echo "pair $pair: latchkey CPU per request: /auth/verify $verify_us us, /healthz $health_us us"
+  cpu_ratios+=("$(awk -v a="$health_us" -v b="$verify_us" 'BEGIN { printf "%.2f", a / b }')")
   p99s_verify+=("$(p99 "$verify64")") p99s_health+=("$(p99 "$health64")") p99s_nginx+=("$(p99 "$nginx64")")
   ratios+=("$(awk -v a="$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$verify64")" \
     -v b="$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$health64")" 'BEGIN { printf "%.2f", a / b }')")
@@ -163,7 +195,9 @@ rps() { sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$1"; }
 echo "/auth/verify,  8 connections: $verify8"
 echo "/auth/verify, 64 connections, paced (1 ms between answer and next request): $paced_verify"
 echo "/healthz,     64 connections, paced (1 ms between answer and next request): $paced_health"
+echo "tokens signed with $algorithm"
 echo "verify / healthz at 64 connections, per pair: ${ratios[*]}; median $(bench_median "${ratios[@]}")"
+echo "healthz / verify CPU per request (the req/s ratio if Latchkey had its CPU to itself), per pair: ${cpu_ratios[*]}; median $(bench_median "${cpu_ratios[@]}")"
 echo "pairs taken again for steal above $max_steal%: $retries"
 echo "p99 at 64 connections, per pair (ms): /auth/verify ${p99s_verify[*]}; /healthz ${p99s_health[*]}; nginx ${p99s_nginx[*]}"
 echo "p99 at 64 connections, median of the pairs (ms): /auth/verify $(bench_median "${p99s_verify[@]}"); /healthz $(bench_median "${p99s_health[@]}"); nginx $(bench_median "${p99s_nginx[@]}")"

@@ -15,6 +15,14 @@
 #   bench_env URL              export the environment for a Latchkey (benches/bench.toml) against
 #                              the directory at URL, with a random secret, on a free loopback
 #                              port (free_loopback_port, scripts/lib/dev-slapd.sh); sets `port`
+#   bench_key_pair BINARY ALGORITHM FILE
+#                              make a key pair for ALGORITHM (EdDSA or ES256) with BINARY's
+#                              `latchkey keygen`, its private key in FILE (which must not exist)
+#   bench_sign_with ALGORITHM [FILE]
+#                              switch the environment of bench_env to sign with ALGORITHM:
+#                              HS256 with bench_env's secret, or EdDSA/ES256 with the private key
+#                              in FILE (the key `bench` either way); the next Latchkey started
+#                              signs so
 
 bench_users_ldif() {
   local i
@@ -47,8 +55,30 @@ LUA
 bench_env() {
   port=$(free_loopback_port)
   export LATCHKEY__DIRECTORY__URLS="$1"
-  export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
+  BENCH_SECRET="$(head -c 48 /dev/urandom | base64 -w0)"
+  export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$BENCH_SECRET"
   export LATCHKEY__SERVER__LISTEN="127.0.0.1:$port"
+}
+
+bench_key_pair() {
+  "$1" keygen --algorithm "$2" --out "$3" --kid bench >/dev/null
+}
+
+bench_sign_with() {
+  case "$1" in
+    HS256)
+      unset LATCHKEY__TOKENS__ALGORITHM LATCHKEY__TOKENS__KEYS__BENCH__PRIVATE_KEY_FILE \
+        LATCHKEY__SERVER__PUBLIC_URL
+      export LATCHKEY__TOKENS__KEYS__BENCH__SECRET="$BENCH_SECRET"
+      ;;
+    EdDSA | ES256)
+      unset LATCHKEY__TOKENS__KEYS__BENCH__SECRET
+      export LATCHKEY__TOKENS__ALGORITHM="$1" LATCHKEY__TOKENS__KEYS__BENCH__PRIVATE_KEY_FILE="$2"
+      # Where clients reach it, for the discovery document (a key pair without it is warned of).
+      export LATCHKEY__SERVER__PUBLIC_URL="http://${LATCHKEY__SERVER__LISTEN}"
+      ;;
+    *) echo "bench_sign_with: $1 is not HS256, EdDSA or ES256" >&2; return 2 ;;
+  esac
 }
 
 _bench_cpu_ticks() { # steal, then all ticks, of the whole machine

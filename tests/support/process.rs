@@ -46,6 +46,29 @@ pub fn listening(port: u16) -> bool {
 /// Where `scripts/install-test-deps` puts the Python tools the tests run (a virtualenv).
 pub const PYTHON_TOOLS: &str = ".latchkey-dev/venv/bin";
 
+/// The Python of the virtualenv `scripts/install-test-deps` makes, after checking that it can
+/// import `modules`; `why` says what the tests need them for.
+pub fn venv_python(modules: &[&str], why: &str) -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(PYTHON_TOOLS)
+        .join("python");
+    let imports = Command::new(&python)
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !imports.is_ok_and(|status| status.success()) {
+        panic!(
+            "{} cannot import {} ({why}): {INSTALL_HINT}",
+            python.display(),
+            modules.join(", ")
+        );
+    }
+    python
+}
+
 /// `/usr/sbin/NAME`, else NAME on `$PATH`, else in [`PYTHON_TOOLS`]; `why` says what the tests
 /// need it for.
 pub fn find_tool(name: &str, why: &str) -> PathBuf {

@@ -346,8 +346,10 @@ impl SigningKey {
     /// for a key pair.
     pub fn verifying_key(&self) -> VerifyingKey {
         let public = match &self.private {
-            Private::Hmac(algorithm, secret) => Public::Hmac(*algorithm, secret.clone()),
-            Private::Ed25519(key) => Public::Ed25519(key.verifying_key().to_bytes()),
+            Private::Hmac(algorithm, secret) => {
+                Public::Hmac(*algorithm, DecodingKey::from_secret(secret.expose()))
+            }
+            Private::Ed25519(key) => Public::Ed25519(Box::new(key.verifying_key())),
             Private::P256(key) => Public::P256(Box::new(*key.verifying_key())),
         };
         VerifyingKey::new(self.id.clone(), public)
@@ -380,13 +382,19 @@ pub(crate) enum PrivateRef<'a> {
     P256(&'a p256::ecdsa::SigningKey),
 }
 
-/// What checks a signature.
+/// What checks a signature: the secret (in jsonwebtoken's form, which checks HMAC tags in
+/// constant time), or a public key parsed (and its point checked) once, when the key is made,
+/// so that checking a signature parses no key.
 #[derive(Clone)]
 enum Public {
-    Hmac(Algorithm, Secret),
-    Ed25519([u8; 32]),
+    Hmac(Algorithm, DecodingKey),
+    Ed25519(Box<ed25519_dalek::VerifyingKey>),
     P256(Box<p256::ecdsa::VerifyingKey>),
 }
+
+/// The length of an EdDSA (Ed25519) and of an ES256 signature (R and S, 32 bytes each;
+/// RFC 8037, section 3.1, and RFC 7518, section 3.4).
+const SIGNATURE_LEN: usize = 64;
 
 /// A key that verifies: an id, an algorithm, and an HMAC secret or a public key.
 ///
@@ -398,7 +406,6 @@ enum Public {
 pub struct VerifyingKey {
     id: String,
     public: Public,
-    decoding: DecodingKey,
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -412,18 +419,7 @@ impl fmt::Debug for VerifyingKey {
 
 impl VerifyingKey {
     fn new(id: String, public: Public) -> Self {
-        let decoding = match &public {
-            Public::Hmac(_, secret) => DecodingKey::from_secret(secret.expose()),
-            // jsonwebtoken's rust_crypto backend reads the 32 raw bytes of an Ed25519 public
-            // key and the SEC1 bytes of a P-256 point from these.
-            Public::Ed25519(bytes) => DecodingKey::from_ed_der(bytes),
-            Public::P256(key) => DecodingKey::from_ec_der(key.to_encoded_point(false).as_bytes()),
-        };
-        VerifyingKey {
-            id,
-            public,
-            decoding,
-        }
+        VerifyingKey { id, public }
     }
 
     /// An HMAC key named `id`; `algorithm` must be HS256, HS384 or HS512.
@@ -447,14 +443,20 @@ impl VerifyingKey {
         let algorithm =
             key_pair_algorithm(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
         let public = match algorithm {
-            Algorithm::EdDSA => Public::Ed25519(
-                ed25519_dalek::VerifyingKey::from_public_key_der(&der)
-                    .map_err(|e| KeyError::Invalid {
-                        kind: "Ed25519 public key",
-                        reason: e.to_string(),
-                    })?
-                    .to_bytes(),
-            ),
+            Algorithm::EdDSA => {
+                let invalid = |reason: String| KeyError::Invalid {
+                    kind: "Ed25519 public key",
+                    reason,
+                };
+                let key = ed25519_dalek::VerifyingKey::from_public_key_der(&der)
+                    .map_err(|e| invalid(e.to_string()))?;
+                if key.is_weak() {
+                    return Err(invalid(
+                        "it is a small-order point, which is no one's public key".into(),
+                    ));
+                }
+                Public::Ed25519(Box::new(key))
+            }
             _ => Public::P256(Box::new(
                 p256::ecdsa::VerifyingKey::from_public_key_der(&der).map_err(|e| {
                     KeyError::Invalid {
@@ -509,9 +511,14 @@ impl VerifyingKey {
         let public = match &jwk.algorithm {
             AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
                 let x = decode("x", &okp.x)?;
-                ed25519_dalek::VerifyingKey::from_bytes(&x)
+                let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
                     .map_err(|_| refuse("its x is not an Ed25519 public key".into()))?;
-                Public::Ed25519(x)
+                if key.is_weak() {
+                    return Err(refuse(
+                        "its x is a small-order point, which is no one's public key".into(),
+                    ));
+                }
+                Public::Ed25519(Box::new(key))
             }
             AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
                 let (x, y) = (decode("x", &ec.x)?, decode("y", &ec.y)?);
@@ -608,12 +615,12 @@ impl VerifyingKey {
     pub fn to_jwk(&self) -> Option<Jwk> {
         let (algorithm, parameters) = match &self.public {
             Public::Hmac(..) => return None,
-            Public::Ed25519(bytes) => (
+            Public::Ed25519(key) => (
                 KeyAlgorithm::EdDSA,
                 AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
                     key_type: OctetKeyPairType::OctetKeyPair,
                     curve: EllipticCurve::Ed25519,
-                    x: URL_SAFE_NO_PAD.encode(bytes),
+                    x: URL_SAFE_NO_PAD.encode(key.as_bytes()),
                 }),
             ),
             Public::P256(key) => {
@@ -647,10 +654,7 @@ impl VerifyingKey {
         use p256::pkcs8::EncodePublicKey;
         match &self.public {
             Public::Hmac(..) => None,
-            Public::Ed25519(bytes) => ed25519_dalek::VerifyingKey::from_bytes(bytes)
-                .ok()?
-                .to_public_key_pem(LineEnding::LF)
-                .ok(),
+            Public::Ed25519(key) => key.to_public_key_pem(LineEnding::LF).ok(),
             Public::P256(key) => key.to_public_key_pem(LineEnding::LF).ok(),
         }
     }
@@ -669,10 +673,72 @@ impl VerifyingKey {
         }
     }
 
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
-        &self.decoding
+    /// Whether `signature` (base64url, as the token's third part) is this key's signature of
+    /// `message` under `algorithm`, which the caller has checked is the key's. `Err` when the
+    /// signature is not base64url or not of its algorithm's length.
+    ///
+    /// HMAC goes through jsonwebtoken (a constant-time comparison of the tags). A key pair
+    /// checks with its public key as parsed when the key was made, with the same crates
+    /// jsonwebtoken's rust_crypto backend uses: jsonwebtoken would parse the key again (and
+    /// decompress the Ed25519 point) for every token. Ed25519 signatures are checked as
+    /// jsonwebtoken checks them (RFC 8032, with S canonical); the stricter check of R's order
+    /// would decompress R for every token, and small-order public keys, the case it is for,
+    /// are refused when the key is made.
+    pub(crate) fn check_signature(
+        &self,
+        algorithm: Algorithm,
+        message: &[u8],
+        signature: &str,
+    ) -> Result<bool, SignatureFormat> {
+        // The signature's bytes, or None when it is valid base64url of another length (a
+        // signature that cannot be the key's: false, as jsonwebtoken answers).
+        let raw = |signature: &str| -> Result<Option<[u8; SIGNATURE_LEN]>, SignatureFormat> {
+            // 64 bytes are 86 characters of base64url without padding; only a signature of that
+            // length is decoded into the buffer (on the stack).
+            if signature.len() != 86 {
+                return URL_SAFE_NO_PAD
+                    .decode(signature)
+                    .map(|_| None)
+                    .map_err(|_| SignatureFormat);
+            }
+            let mut raw = [0u8; SIGNATURE_LEN];
+            match URL_SAFE_NO_PAD.decode_slice(signature, &mut raw) {
+                Ok(SIGNATURE_LEN) => Ok(Some(raw)),
+                Ok(_) => Ok(None),
+                Err(_) => Err(SignatureFormat),
+            }
+        };
+        match &self.public {
+            Public::Hmac(_, decoding) => {
+                jsonwebtoken::crypto::verify(signature, message, decoding, algorithm.jwt())
+                    .map_err(|_| SignatureFormat)
+            }
+            Public::Ed25519(key) => {
+                let Some(raw) = raw(signature)? else {
+                    return Ok(false);
+                };
+                let signature = ed25519_dalek::Signature::from_bytes(&raw);
+                Ok(ed25519_dalek::Verifier::verify(key.as_ref(), message, &signature).is_ok())
+            }
+            Public::P256(key) => {
+                // r or s zero or not below the group order: no valid signature.
+                let Some(Ok(signature)) =
+                    raw(signature)?.map(|raw| p256::ecdsa::Signature::from_slice(&raw))
+                else {
+                    return Ok(false);
+                };
+                Ok(
+                    p256::ecdsa::signature::Verifier::verify(key.as_ref(), message, &signature)
+                        .is_ok(),
+                )
+            }
+        }
     }
 }
+
+/// A signature that is not base64url, or not of its algorithm's length: a malformed token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SignatureFormat;
 
 /// The text of a key file, wiped from memory on drop.
 fn read_key_file(path: &Path) -> Result<Zeroizing<String>, KeyError> {
@@ -952,6 +1018,12 @@ bdxwkXuVeOUAoTFDqAv+/YlVf8iq5idgy995IeXP6pBR0hxgiWPOySx/weJi1MHG
             (
                 serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "AAAA"}),
                 "the JWK \"a\" cannot be used: its x is 3 bytes long, not 32",
+            ),
+            (
+                // The identity point (y = 1): small order, any signature of the right shape
+                // would pass for some messages.
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+                "the JWK \"a\" cannot be used: its x is a small-order point, which is no one's public key",
             ),
             (
                 serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "not base64!"}),

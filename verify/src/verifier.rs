@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use crate::{Algorithm, Claims, Revocations, VerifyingKey};
@@ -109,10 +108,11 @@ pub struct Verifier {
     revocations: Option<Arc<dyn Revocations>>,
 }
 
-/// A key as the verifier holds it: its one algorithm and what checks its signatures.
+/// A key as the verifier holds it: its one algorithm and what checks its signatures (the
+/// HMAC secret, or the public key parsed once).
 struct PinnedKey {
     algorithm: Algorithm,
-    decoding: DecodingKey,
+    key: VerifyingKey,
 }
 
 impl fmt::Debug for Verifier {
@@ -191,7 +191,7 @@ impl VerifierBuilder {
                     k.id().to_owned(),
                     PinnedKey {
                         algorithm: k.algorithm(),
-                        decoding: k.decoding_key().clone(),
+                        key: k.clone(),
                     },
                 )
             })
@@ -294,9 +294,10 @@ impl Verifier {
         let signed = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        let valid =
-            jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key.decoding, alg.jwt())
-                .map_err(|_| VerifyError::Malformed)?;
+        let valid = key
+            .key
+            .check_signature(alg, signed.as_bytes(), signature)
+            .map_err(|_| VerifyError::Malformed)?;
         if !valid {
             return Err(VerifyError::BadSignature);
         }
