@@ -1,7 +1,9 @@
 //! The ceiling for `POST /auth/request-token`: the same LDAP work a token request does (a user
 //! search as the service account, then a bind as the user, each on its own pooled connection),
 //! done straight with ldap3 in a tight loop, with no HTTP and no token. With `--bind-only`, the
-//! work of a repeat login with the user cache warm: the bind alone.
+//! work of a repeat login with the user cache warm: the bind alone. With `--search-only`, the
+//! work of a refresh (`POST /auth/refresh` with no group searches configured): the user search
+//! alone.
 //!
 //! `benches/load.sh` runs it beside the real service and reports the ratio. By hand:
 //!
@@ -32,6 +34,7 @@ struct Args {
     service_password: String,
     base: String,
     bind_only: bool,
+    search_only: bool,
 }
 
 fn parse_args() -> Option<Args> {
@@ -60,6 +63,7 @@ fn parse_args() -> Option<Args> {
         service_password: get("--service-password", "service-password-1"),
         base: get("--base", "ou=people,dc=example,dc=org"),
         bind_only: argv.iter().any(|a| a == "--bind-only"),
+        search_only: argv.iter().any(|a| a == "--search-only"),
     })
 }
 
@@ -114,6 +118,10 @@ async fn worker(args: Arc<Args>, next: Arc<AtomicU64>, done: Arc<AtomicU64>, unt
             .and_then(|r| r.success())
             .expect("user search");
         let entry = SearchEntry::construct(entries.into_iter().next().expect("one entry"));
+        if args.search_only {
+            done.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         bind.simple_bind(&entry.dn, &format!("password-{n}"))
             .await
             .and_then(|r| r.success())
@@ -150,6 +158,8 @@ fn main() {
         "ceiling: {logins} {} in {elapsed:.1} s = {:.0}/s ({} connections per kind)",
         if args.bind_only {
             "bind"
+        } else if args.search_only {
+            "search"
         } else {
             "search+bind"
         },

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark for POST /auth/request-token, beside its LDAP ceiling, in one run.
 #
-#   benches/load.sh [--users N] [--seconds S] [--connections C] [--flask] [--redis]
+#   benches/load.sh [--users N] [--seconds S] [--connections C] [--flask] [--redis] [--refresh]
 #   benches/load.sh --signing ALGORITHM [--pairs N] [--users N] [--seconds S] [--connections C]
 #
 # Starts a throw-away slapd on loopback with N users (default 1000), serves the release build
@@ -26,11 +26,18 @@
 # alternating pairs (default 5; odd pairs HS256 first, even pairs ALGORITHM first, so that a
 # machine speeding up or slowing down does not favour one side). Prints each run, each pair's
 # ratio ALGORITHM / HS256, their median, and the steal of every run.
+# With --refresh, each first-login pair also measures POST /auth/refresh (memory backend, right
+# after the first logins): every request refreshes a valid token of the next user (tokens
+# taken from request-token once, before the runs, one for each user), which reads the entry and
+# groups again with the service account and signs a new token; the ratio of refreshes to first
+# logins is reported per pair and as the median; and, after each refresh run, the ceiling
+# probe with --search-only (a refresh's LDAP work: the user search alone), so that the ratio
+# of the two ceilings shows how much faster than a first login a refresh can be at all.
 # Everything runs on this machine; only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-users=1000 seconds=10 connections=8 flask=0 redis=0 signing="" pairs=5
+users=1000 seconds=10 connections=8 flask=0 redis=0 refresh=0 signing="" pairs=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) users=$2; shift 2 ;;
@@ -40,6 +47,7 @@ while [ $# -gt 0 ]; do
     --redis) redis=1; shift ;;
     --signing) signing=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
+    --refresh) refresh=1; shift ;;
     *) echo "load.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -109,15 +117,17 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in clock t
 hz=$(getconf CLK_TCK)
 secs() { awk -v t="$1" -v h="$hz" 'BEGIN{printf "%.1f", t/h}'; }
 
-# One measured wrk run against a fresh Latchkey (after a warm-up that also fills the cache,
-# when it is on). Sets RESULT, RSS_START, RSS_PEAK, LK_CPU, SL_CPU.
-measure() {
+# One measured wrk run of SCRIPT (default: the logins) against a fresh Latchkey (after a
+# warm-up that also fills the cache, when it is on). Sets RESULT, RSS_START, RSS_PEAK, LK_CPU,
+# SL_CPU.
+measure() { # [SCRIPT]
+  local script=${1:-$work/login.lua}
   latchkey_serve target/release/latchkey "$work/latchkey.log" benches/bench.toml
   RSS_START=$(awk '/VmRSS/ {print $2}' "/proc/$LATCHKEY_PID/status")
-  wrk -t2 -c"$connections" -d2s -s "$work/login.lua" "http://127.0.0.1:$port" >/dev/null
+  wrk -t2 -c"$connections" -d2s -s "$script" "http://127.0.0.1:$port" >/dev/null
   local lk0 sl0
   lk0=$(cpu "$LATCHKEY_PID"); sl0=$(cpu "$DEV_SLAPD_PID")
-  RESULT=$(bench_steal RESULT wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/login.lua" "http://127.0.0.1:$port")
+  RESULT=$(bench_steal RESULT wrk -t2 -c"$connections" -d"${seconds}s" -s "$script" "http://127.0.0.1:$port")
   LK_CPU=$(( $(cpu "$LATCHKEY_PID") - lk0 )); SL_CPU=$(( $(cpu "$DEV_SLAPD_PID") - sl0 ))
   RSS_PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$LATCHKEY_PID/status")
   latchkey_stop
@@ -179,6 +189,38 @@ if [ -n "$signing" ]; then
   exit 0
 fi
 
+# With --refresh: one token for each user, from request-token (one curl, one connection), and
+# a wrk script that refreshes the next user's token on each request. Latchkey's secret and
+# issuer stay the same for every run, so the tokens verify in each.
+if [ "$refresh" = 1 ]; then
+  latchkey_serve target/release/latchkey "$work/latchkey.log" benches/bench.toml
+  for i in $(seq 1 "$users"); do
+    printf 'url = "http://127.0.0.1:%s/auth/request-token"\nrequest = "POST"\nuser = "bench%d:password-%d"\nwrite-out = "\\n"\nnext\n' "$port" "$i" "$i"
+  done | sed '$d' > "$work/tokens.curl"   # no `next` after the last
+  curl -sS --config "$work/tokens.curl" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p' > "$work/tokens"
+  latchkey_stop
+  [ "$(wc -l < "$work/tokens")" = "$users" ] ||
+    { echo "load.sh: got $(wc -l < "$work/tokens") tokens of $users from request-token" >&2; exit 1; }
+  {
+    echo "local tokens = {"
+    sed 's/.*/  "&",/' "$work/tokens"
+    echo "}"
+    cat <<'LUA'
+local requests, i = {}, 0
+init = function()
+  for n, token in ipairs(tokens) do
+    requests[n] = wrk.format("POST", "/auth/refresh", { ["Authorization"] = "Bearer " .. token })
+  end
+end
+request = function()
+  i = i % #requests + 1
+  return requests[i]
+end
+LUA
+    sed -n '/^done = function/,$p' "$work/login.lua"
+  } > "$work/refresh.lua"
+fi
+
 # The machine's speed drifts by tens of percent from one run to the next, so each measurement
 # is a pair, the service then its ceiling, taken three times; each pair gives a ratio and the
 # median is reported.
@@ -186,8 +228,21 @@ fi
 # 1. Every login a first login: search + bind.
 export LATCHKEY__DIRECTORY__CACHE__TTL=0s
 first_ratios=() first_rps=() flask_rps=() redis_ratios=() redis_rps=() redis_vs_memory=()
+refresh_rps=() refresh_ratios=() refresh_ceiling_ratios=() ceiling_ratios=()
 for pair in 1 2 3; do
   measure
+  if [ "$refresh" = 1 ]; then
+    login_result=$RESULT login_lk_cpu=$LK_CPU login_sl_cpu=$SL_CPU
+    measure "$work/refresh.lua"
+    refresh_rps+=("$(rps_of "$RESULT")")
+    refresh_ratios+=("$(ratio "$(rps_of "$RESULT")" "$(rps_of "$login_result")")")
+    echo "refreshes, pair $pair: $RESULT"
+    echo "  CPU seconds: latchkey $(secs "$LK_CPU"), slapd $(secs "$SL_CPU"); to the first logins before it: $(ratio "$(rps_of "$RESULT")" "$(rps_of "$login_result")")"
+    search_ceiling=$(ceiling_run --search-only)
+    refresh_ceiling_ratios+=("$(ratio "$(rps_of "$RESULT")" "$(ceiling_of "$search_ceiling")")")
+    echo "  $search_ceiling; ratio $(ratio "$(rps_of "$RESULT")" "$(ceiling_of "$search_ceiling")")"
+    RESULT=$login_result LK_CPU=$login_lk_cpu SL_CPU=$login_sl_cpu
+  fi
   if [ "$redis" = 1 ]; then
     memory_result=$RESULT memory_lk_cpu=$LK_CPU memory_sl_cpu=$SL_CPU
     rd0=$(cpu "$REDIS_PID")
@@ -206,6 +261,9 @@ for pair in 1 2 3; do
   rps=$(rps_of "$RESULT")
   first_rps+=("$rps")
   first_ratios+=("$(ratio "$rps" "$(ceiling_of "$ceiling")")")
+  if [ "$refresh" = 1 ]; then
+    ceiling_ratios+=("$(ratio "$(ceiling_of "$search_ceiling")" "$(ceiling_of "$ceiling")")")
+  fi
   echo "first logins, pair $pair: $RESULT"
   echo "  $ceiling; ratio $(ratio "$rps" "$(ceiling_of "$ceiling")")"
   echo "  CPU seconds: latchkey $(secs "$LK_CPU"), slapd $(secs "$SL_CPU"); during the ceiling: slapd $(secs "$sl_cpu_ceiling") (of $((2 * seconds)) on 2 cores)"
@@ -253,6 +311,11 @@ echo "  median $first req/s = $(awk -v a="$first" 'BEGIN { printf "%.1f", a / 15
 if [ "$redis" = 1 ]; then
   echo "first logins, Redis backend: ratio to the ceiling per triple ${redis_ratios[*]}; median $(bench_median "${redis_ratios[@]}") (target 0.7)"
   echo "  median $(bench_median "${redis_rps[@]}") req/s; to the memory backend per triple ${redis_vs_memory[*]}; median $(bench_median "${redis_vs_memory[@]}")"
+fi
+if [ "$refresh" = 1 ]; then
+  echo "refreshes: to the first logins per pair ${refresh_ratios[*]}; median $(bench_median "${refresh_ratios[@]}") (target 2)"
+  echo "  median $(bench_median "${refresh_rps[@]}") req/s; to the search ceiling per pair ${refresh_ceiling_ratios[*]}; median $(bench_median "${refresh_ceiling_ratios[@]}")"
+  echo "  the LDAP work alone: search ceiling / search+bind ceiling per pair ${ceiling_ratios[*]}; median $(bench_median "${ceiling_ratios[@]}")"
 fi
 echo "repeat logins: ratio to the bind ceiling per pair ${repeat_ratios[*]}; median $(bench_median "${repeat_ratios[@]}")"
 echo "  median $repeat req/s = $(awk -v a="$repeat" 'BEGIN { printf "%.1f", a / 1576 }')x flask-ldap-auth 0.3 (target 10x); $(ratio "$repeat" "$first")x first logins"

@@ -13,6 +13,9 @@
 #   warm   the same with the user cache on and warm (one bind)
 #   wrong  a wrong password for alice (search, refused bind; brute-force counting on, with
 #          limits too high to ban and no minimum failure time)
+#   refresh  POST /auth/refresh with a token of alice's (taken from request-token once, in
+#          both counts, so it cancels out): a service-account search, no bind, a new token
+# CASES="cold refresh" measures only those cases (default: all four).
 # Everything runs on loopback. Needs valgrind and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,11 +60,21 @@ count_instructions() {
     kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; return 1; }
     sleep 0.1
   done
-  local i status
+  local i status token=""
+  if [ "$case" = refresh ]; then
+    token=$(curl -s -u "alice:$password" -X POST "http://127.0.0.1:$port/auth/request-token" |
+      sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+    [ -n "$token" ] || { echo "no token for the refresh case" >&2; return 1; }
+  fi
   for i in $(seq 1 "$count"); do
-    status=$(curl -s -o /dev/null -w '%{http_code}' -u "alice:$password" -X POST \
-      "http://127.0.0.1:$port/auth/request-token")
-    [ "$status" = "$want" ] || { echo "login $i answered $status, not $want" >&2; return 1; }
+    if [ "$case" = refresh ]; then
+      status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -X POST \
+        "http://127.0.0.1:$port/auth/refresh")
+    else
+      status=$(curl -s -o /dev/null -w '%{http_code}' -u "alice:$password" -X POST \
+        "http://127.0.0.1:$port/auth/request-token")
+    fi
+    [ "$status" = "$want" ] || { echo "request $i answered $status, not $want" >&2; return 1; }
   done
   kill "$server"
   wait "$server" 2>/dev/null || true
@@ -69,10 +82,13 @@ count_instructions() {
   sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out"
 }
 
-printf '%-40s %10s %10s %10s\n' binary cold warm wrong
+cases=${CASES:-cold warm wrong refresh}
+printf '%-40s' binary
+for case in $cases; do printf ' %10s' "$case"; done
+echo
 for binary in "$@"; do
   row=$(printf '%-40s' "$binary")
-  for case in cold warm wrong; do
+  for case in $cases; do
     few=$(count_instructions "$binary" "$case" 20)
     many=$(count_instructions "$binary" "$case" 120)
     row="$row $(printf '%10d' $(( (many - few) / 100 )))"

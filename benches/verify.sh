@@ -4,6 +4,7 @@
 #
 #   benches/verify.sh [--seconds S] [--pairs N] [--pinned] [--max-steal PERCENT] [--tries N]
 #                     [--algorithm HS256|EdDSA|ES256]
+#                     [--revocations N]
 #
 # Gets a real token from request-token (against a throw-away slapd), then runs wrk on loopback:
 # /auth/verify and /healthz at 64 connections (-t2) in --pairs alternating pairs (default 3; the
@@ -28,10 +29,16 @@
 # them.
 # --algorithm EdDSA or ES256 has Latchkey sign with a key pair made by `latchkey keygen` (and
 # /auth/verify check the token with its public key) instead of the HS256 secret (the default).
+# --revocations N serves Latchkey with the Redis backend instead (`[state] backend = "redis"`,
+# a throw-away redis-server on a free loopback port) and, before anything is measured, writes N
+# revocations to Redis the way Latchkey lays them out (the sorted set latchkey:revocations,
+# each member also published on its change channel): 90% token ids of 32 hex digits, 10% users,
+# none of them the measured token's. It waits until the replica's /metrics counts all N in its
+# mirror, and reports Latchkey's resident memory (VmRSS) before and after the mirror filled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=10 pinned=0 max_steal=2 tries=4 pairs=3 algorithm=HS256
+seconds=10 pinned=0 max_steal=2 tries=4 pairs=3 algorithm=HS256 revocations=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -40,6 +47,7 @@ while [ $# -gt 0 ]; do
     --tries) tries=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
     --algorithm) algorithm=$2; shift 2 ;;
+    --revocations) revocations=$2; shift 2 ;;
     *) echo "verify.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +56,7 @@ done
 [[ "$pairs" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --pairs takes a whole number of at least 1, e.g. 3" >&2; exit 2; }
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "verify.sh: --seconds takes a whole number of at least 1, e.g. 10" >&2; exit 2; }
 [[ "$algorithm" =~ ^(HS256|EdDSA|ES256)$ ]] || { echo "verify.sh: --algorithm takes HS256, EdDSA or ES256 (case-sensitive)" >&2; exit 2; }
+[[ "$revocations" =~ ^[0-9]+$ ]] || { echo "verify.sh: --revocations takes a whole number, e.g. 100000" >&2; exit 2; }
 
 scripts/install-test-deps
 . scripts/lib/latchkey.sh
@@ -57,9 +66,10 @@ cargo build --release --quiet --bin latchkey
 . scripts/lib/dev-slapd.sh
 . scripts/lib/bench.sh
 work=$(mktemp -d -t latchkey-bench.XXXXXX)
-nginx_pid=""
+nginx_pid="" redis_pid=""
 cleanup() {
   if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null || true; fi
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null || true; fi
   latchkey_stop
   dev_slapd_stop
   rm -rf "$work"
@@ -77,9 +87,77 @@ if [ "$pinned" = 1 ]; then
   export LATCHKEY__SERVER__WORKERS=1
   wrk_cmd=(taskset -c 0 wrk -t1)
 fi
+if [ "$revocations" -gt 0 ]; then
+  redis_port=$(free_loopback_port)
+  redis_cmd=(redis-server)
+  [ "$pinned" = 1 ] && redis_cmd=(taskset -c 0 redis-server)
+  "${redis_cmd[@]}" --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work" >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 50); do
+    [ "$(redis-cli -p "$redis_port" PING 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+  done
+  [ "$(redis-cli -p "$redis_port" PING 2>/dev/null)" = PONG ] ||
+    { echo "verify.sh: redis-server did not start: $(cat "$work/redis.log")" >&2; exit 1; }
+  export LATCHKEY__STATE__BACKEND=redis LATCHKEY__STATE__REDIS__URL="redis://127.0.0.1:$redis_port"
+fi
 latchkey_serve target/release/latchkey "$work/latchkey.log" benches/bench.toml
 if [ "$pinned" = 1 ]; then
   taskset -a -p -c 1 "$LATCHKEY_PID" >/dev/null
+fi
+metric() { # the value of one metric line of /metrics
+  curl -sf "http://127.0.0.1:$port/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+rss_kb() { awk "/^$1:/ {print \$2}" "/proc/$LATCHKEY_PID/status"; }
+if [ "$revocations" -gt 0 ]; then
+  for _ in $(seq 100); do
+    [ "$(metric latchkey_revocations_synced)" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$(metric latchkey_revocations_synced)" = 1 ] ||
+    { echo "verify.sh: the revocation mirror never followed Redis; the log:" >&2; cat "$work/latchkey.log" >&2; exit 1; }
+  rss_empty=$(rss_kb VmRSS)
+  # Members as verify/src/redis.rs writes them, scored by when they stop covering anything
+  # (generously: the set is read by score from now on), in the Redis protocol: ZADD 1,000 at a
+  # time, and a PUBLISH of each, which is how the mirror hears of them without waiting for
+  # its next full read.
+  awk -v n="$revocations" -v now="$(date +%s)" -v seed="$RANDOM" '
+    function bulk(s) { return "$" length(s) "\r\n" s "\r\n" }
+    function flush() {
+      if (count == 0) return
+      printf "*%d\r\n%s%s%s", 2 + 2 * count, bulk("ZADD"), bulk("latchkey:revocations"), zadd
+      printf "%s", pub
+      zadd = ""; pub = ""; count = 0
+    }
+    BEGIN {
+      srand(seed)
+      for (i = 1; i <= n; i++) {
+        if (i % 10 == 0) {
+          member = "u:" (now - 60) ":leaver-" i; score = now + 86400 + 60
+        } else {
+          jti = ""
+          for (k = 0; k < 4; k++) jti = jti sprintf("%08x", int(rand() * 4294967296))
+          member = "t:" (now + 3600) ":" jti; score = now + 3600 + 60
+        }
+        zadd = zadd bulk(score) bulk(member)
+        pub = pub "*3\r\n" bulk("PUBLISH") bulk("latchkey:revocations:changes") bulk(member)
+        if (++count == 1000) flush()
+      }
+      flush()
+    }' | redis-cli -p "$redis_port" --pipe >"$work/fill.log" 2>&1 ||
+    { echo "verify.sh: filling Redis failed: $(cat "$work/fill.log")" >&2; exit 1; }
+  in_redis=$(redis-cli -p "$redis_port" ZCARD latchkey:revocations)
+  filled_at=$(date +%s%N)
+  for _ in $(seq 600); do
+    [ "$(metric latchkey_revocations)" = "$in_redis" ] && break
+    sleep 0.1
+  done
+  held=$(metric latchkey_revocations)
+  [ "$held" = "$in_redis" ] ||
+    { echo "verify.sh: the mirror holds $held revocations of Redis's $in_redis after 60 s" >&2; exit 1; }
+  echo "revocations: $in_redis in Redis (of $revocations written), $held in the replica's mirror $(( ($(date +%s%N) - filled_at) / 1000000 )) ms after the write"
+  echo "  latchkey RSS: $rss_empty kB with the mirror empty, $(rss_kb VmRSS) kB with it full (peak $(rss_kb VmHWM) kB)"
 fi
 
 # The reference server: nginx, one worker, nothing but `return 200`.

@@ -1,7 +1,9 @@
 //! Prometheus metrics, served at `GET /metrics` (OpenMetrics text format).
 //!
 //! One [`Metrics`] is shared by every worker. Counters and histograms are recorded where things
-//! happen; pool sizes and active bans are gauges read when the metrics are scraped.
+//! happen; pool sizes, active bans and the revocations held (how many, whether in sync with the
+//! shared store, and how long ago they were read from it in full) are gauges read when the
+//! metrics are scraped.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 /// The `Content-Type` of the answer.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -103,6 +105,9 @@ pub struct Metrics {
     bans_active: Gauge,
     state_backend_up: Gauge,
     state_errors: Counter,
+    revocations: Gauge,
+    revocations_synced: Gauge,
+    revocations_sync_age: Gauge,
     /// Serialises scrapes: gauges are set, then encoded.
     scrape: Mutex<()>,
 }
@@ -166,6 +171,25 @@ impl Metrics {
             "Operations on the shared state backend that failed or timed out",
             state_errors.clone(),
         );
+        let revocations = Gauge::default();
+        registry.register(
+            "revocations",
+            "Revocations this replica holds and checks every token against (the memory backend's set, or its mirror of the shared set), including expired ones swept at most a minute late",
+            revocations.clone(),
+        );
+        let revocations_synced = Gauge::default();
+        registry.register(
+            "revocations_synced",
+            "1 while this replica's revocations are the shared store's (always 1 for the memory backend; with Redis, subscribed and read in full since the last failure), 0 while it misses other replicas' new revocations",
+            revocations_synced.clone(),
+        );
+        let revocations_sync_age = Gauge::default();
+        registry.register_with_unit(
+            "revocations_sync_age",
+            "Seconds since this replica's mirror last read the shared revocation set in full (every 30 s while synced; 0 for the memory backend; -1 before the first full read)",
+            Unit::Seconds,
+            revocations_sync_age.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -176,6 +200,9 @@ impl Metrics {
             bans_active,
             state_backend_up,
             state_errors,
+            revocations,
+            revocations_synced,
+            revocations_sync_age,
             scrape: Mutex::new(()),
         }
     }
@@ -234,6 +261,15 @@ impl Metrics {
         }
         self.bans_active
             .set(i64::try_from(readings.bans_active).unwrap_or(i64::MAX));
+        self.revocations
+            .set(i64::try_from(readings.revocations).unwrap_or(i64::MAX));
+        self.revocations_synced
+            .set(i64::from(readings.revocations_synced));
+        self.revocations_sync_age.set(
+            readings
+                .revocations_sync_age
+                .map_or(-1, |age| i64::try_from(age.as_secs()).unwrap_or(i64::MAX)),
+        );
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             tracing::error!("cannot encode the metrics");
@@ -242,13 +278,18 @@ impl Metrics {
     }
 }
 
-/// Values read at scrape time: (in use, idle) per pool kind, and bans.
+/// Values read at scrape time: (in use, idle) per pool kind, bans, and the revocations held,
+/// whether they are in sync with the shared store and how long ago they were read from it in
+/// full (None: never).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GaugeReadings {
     pub service_search: (usize, usize),
     pub anonymous_search: (usize, usize),
     pub bind: (usize, usize),
     pub bans_active: usize,
+    pub revocations: usize,
+    pub revocations_synced: bool,
+    pub revocations_sync_age: Option<Duration>,
 }
 
 #[cfg(test)]
@@ -269,6 +310,9 @@ mod tests {
         let text = m.render(|g| {
             g.bind = (1, 3);
             g.bans_active = 2;
+            g.revocations = 100_000;
+            g.revocations_synced = true;
+            g.revocations_sync_age = Some(Duration::from_millis(12_700));
         });
         for line in [
             "latchkey_http_requests_total{route=\"/auth/request-token\",status=\"200\"} 2",
@@ -281,7 +325,27 @@ mod tests {
             "latchkey_bans_active 2",
             "latchkey_state_backend_up 0",
             "latchkey_state_errors_total 2",
+            "latchkey_revocations 100000",
+            "latchkey_revocations_synced 1",
+            "# TYPE latchkey_revocations_sync_age_seconds gauge",
+            "# UNIT latchkey_revocations_sync_age_seconds seconds",
+            "latchkey_revocations_sync_age_seconds 12",
             "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mirror_never_read_in_full_shows_its_age_as_minus_one() {
+        let text = Metrics::new().render(|_| {});
+        for line in [
+            "latchkey_revocations 0",
+            "latchkey_revocations_synced 0",
+            "latchkey_revocations_sync_age_seconds -1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -169,6 +169,17 @@ impl RevocationStore {
         self.set().is_empty()
     }
 
+    /// Whether the entries held are the shared store's (always with the memory backend, whose
+    /// set is the store; with Redis while the mirror follows it), and how long ago the mirror
+    /// last read the shared set in full (zero with the memory backend; None before the mirror's
+    /// first full read).
+    pub fn sync_status(&self) -> (bool, Option<Duration>) {
+        match &self.backend {
+            Backend::Memory(_) => (true, Some(Duration::ZERO)),
+            Backend::Redis(redis) => (redis.is_connected(), redis.since_full_read()),
+        }
+    }
+
     /// Revoke the token `jti`, which expires at `exp`.
     pub async fn revoke_token(&self, jti: &str, exp: i64) -> Result<(), RevocationError> {
         self.write(Revocation::Token {

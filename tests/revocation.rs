@@ -95,6 +95,47 @@ async fn logout_revokes_the_token_everywhere_it_is_read_even_when_cached() {
     assert_eq!(claims(&other).sub, "alice");
 }
 
+/// The lines of `/metrics` about revocations.
+async fn revocation_metrics(app: &impl TestApp) -> Vec<String> {
+    let answer = send_raw(app, TestRequest::get().uri("/metrics")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    answer
+        .body
+        .lines()
+        .filter(|l| l.starts_with("latchkey_revocations"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[actix_web::test]
+async fn metrics_count_the_revocations_held() {
+    let slapd = Slapd::start();
+    let app = with_admins(&slapd).app().await;
+    assert_eq!(
+        revocation_metrics(&app).await,
+        [
+            "latchkey_revocations 0",
+            "latchkey_revocations_synced 1",
+            "latchkey_revocations_sync_age_seconds 0",
+        ]
+    );
+    let token = token_of(&app, &BOB).await;
+    let out = send_raw(&app, bearer_post("/auth/logout", &token)).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.body);
+    let admin = token_of(&app, &ALICE).await;
+    let out = send_raw(&app, revoke(&admin, r#"{"user": "bob"}"#)).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.body);
+    // The memory backend's set is the store: always in sync, never read from elsewhere.
+    assert_eq!(
+        revocation_metrics(&app).await,
+        [
+            "latchkey_revocations 2",
+            "latchkey_revocations_synced 1",
+            "latchkey_revocations_sync_age_seconds 0",
+        ]
+    );
+}
+
 #[actix_web::test]
 async fn logout_needs_a_valid_token() {
     let slapd = Slapd::start();

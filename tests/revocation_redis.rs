@@ -225,3 +225,23 @@ async fn an_outage_keeps_the_mirrors_and_a_restart_resumes_and_restores() {
     connected(&c);
     assert!(c.is_revoked(&claims("x", "during", now())));
 }
+
+#[actix_web::test]
+async fn a_mirror_tells_how_long_ago_it_read_the_set_in_full() {
+    let mut redis = Redis::start();
+    redis.stop();
+    let m = mirror(&redis, "latchkey:");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!m.is_connected());
+    assert_eq!(m.since_full_read(), None, "never read while Redis is down");
+    redis.restart();
+    connected(&m);
+    let age = m.since_full_read().expect("read in full on connecting");
+    assert!(age < Duration::from_secs(1), "{age:?}");
+    redis.stop();
+    within(Duration::from_secs(5), || !m.is_connected())
+        .unwrap_or_else(|| panic!("the mirror never noticed the outage"));
+    std::thread::sleep(Duration::from_millis(200));
+    let later = m.since_full_read().expect("the last read is remembered");
+    assert!(later > age, "{later:?} after {age:?}");
+}

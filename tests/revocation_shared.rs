@@ -183,6 +183,27 @@ fn a_token_revoked_through_one_replica_is_refused_by_all_within_a_second() {
     }
 }
 
+/// A replica's `/metrics` lines about revocations: the number held and whether in sync, exactly,
+/// and the seconds since the last full read.
+fn revocation_metrics(port: u16) -> (Vec<String>, i64) {
+    let answer = request(port, "GET", "/metrics", &[]);
+    assert_eq!(answer.status, 200);
+    let mut lines: Vec<String> = answer
+        .body
+        .lines()
+        .filter(|l| l.starts_with("latchkey_revocations"))
+        .map(str::to_owned)
+        .collect();
+    let age = lines
+        .pop()
+        .and_then(|l| {
+            l.strip_prefix("latchkey_revocations_sync_age_seconds ")
+                .map(|v| v.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no sync age last in:\n{}", answer.body));
+    (lines, age)
+}
+
 #[test]
 fn a_redis_outage_forgets_nothing_and_sharing_resumes_afterwards() {
     let slapd = Slapd::start();
@@ -198,6 +219,15 @@ fn a_redis_outage_forgets_nothing_and_sharing_resumes_afterwards() {
         within(Duration::from_secs(1), "refused everywhere", || {
             refused_as_revoked(&verify(replica.port, &revoked))
         });
+    }
+
+    for replica in &replicas {
+        let (lines, age) = revocation_metrics(replica.port);
+        assert_eq!(
+            lines,
+            ["latchkey_revocations 1", "latchkey_revocations_synced 1"]
+        );
+        assert!((0..=30).contains(&age), "read in full every 30 s: {age}");
     }
 
     redis.stop();
@@ -219,6 +249,17 @@ fn a_redis_outage_forgets_nothing_and_sharing_resumes_afterwards() {
         r#"{"error":"revocations_unavailable","message":"The revocation holds on this server but could not be shared with the others; try again in a few seconds.","status":503}"#
     );
     assert!(refused_as_revoked(&verify(replicas[1].port, &during)));
+    for (n, replica) in replicas.iter().enumerate() {
+        let (lines, _) = revocation_metrics(replica.port);
+        let held = if n == 1 { 2 } else { 1 };
+        assert_eq!(
+            lines,
+            [
+                format!("latchkey_revocations {held}"),
+                "latchkey_revocations_synced 0".to_owned()
+            ]
+        );
+    }
 
     // Back, empty: the mirrors follow it again without a restart, and restore what they knew.
     redis.restart();
@@ -233,6 +274,15 @@ fn a_redis_outage_forgets_nothing_and_sharing_resumes_afterwards() {
             Duration::from_secs(1),
             "the outage's sign-out reaches everyone",
             || refused_as_revoked(&verify(replica.port, &during)),
+        );
+        let (lines, age) = revocation_metrics(replica.port);
+        assert_eq!(
+            lines,
+            ["latchkey_revocations 3", "latchkey_revocations_synced 1"]
+        );
+        assert!(
+            (0..=5).contains(&age),
+            "read in full on reconnecting: {age}"
         );
     }
 }

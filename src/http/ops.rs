@@ -140,6 +140,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let text = shared.metrics.render(|g: &mut GaugeReadings| {
         shared.directory.read_pools(g);
         g.bans_active = shared.throttle.active_bans(Instant::now());
+        g.revocations = shared.revocations.len();
+        (g.revocations_synced, g.revocations_sync_age) = shared.revocations.sync_status();
     });
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

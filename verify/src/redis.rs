@@ -32,15 +32,16 @@
 //!
 //! Every change of connection state is told once to the caller's listener
 //! ([`RedisOptions::on_change`], to log it); [`RedisRevocations::is_connected`] says whether
-//! the mirror follows Redis now.
+//! the mirror follows Redis now, [`RedisRevocations::since_full_read`] how long ago it last read
+//! the whole set.
 //!
 //! [`publish`] is the write side alone, for a program that revokes without mirroring (an
 //! operator's command).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 pub use redis::Client;
@@ -169,6 +170,10 @@ pub enum RedisRevocationError {
 struct Shared {
     mirror: Arc<RevocationSet>,
     connected: AtomicBool,
+    /// When the mirror started.
+    started: Instant,
+    /// Milliseconds after `started` of the last full read; [`NEVER`] before the first.
+    last_full_read: AtomicU64,
     layout: KeyLayout,
     options: RedisOptions,
 }
@@ -195,6 +200,8 @@ impl RedisRevocations {
         let shared = Arc::new(Shared {
             mirror: Arc::new(RevocationSet::new(rules)),
             connected: AtomicBool::new(false),
+            started: Instant::now(),
+            last_full_read: AtomicU64::new(NEVER),
             layout: KeyLayout::new(&options.prefix),
             options,
         });
@@ -224,6 +231,18 @@ impl RedisRevocations {
     /// failure).
     pub fn is_connected(&self) -> bool {
         self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// How long ago the mirror last read the whole set from Redis (on connecting, then every
+    /// `full_sync` while connected); None before its first full read.
+    pub fn since_full_read(&self) -> Option<Duration> {
+        let at = self.shared.last_full_read.load(Ordering::Relaxed);
+        (at != NEVER).then(|| {
+            self.shared
+                .started
+                .elapsed()
+                .saturating_sub(Duration::from_millis(at))
+        })
     }
 
     /// Revoke: in this process's mirror at once, and in Redis for every other mirror. An error
@@ -378,6 +397,9 @@ async fn follow_inner(client: &Client, shared: &Shared) -> Result<Never, RedisRe
     }
 }
 
+/// [`Shared::last_full_read`] before the first full read.
+const NEVER: u64 = u64::MAX;
+
 /// How many members one write of [`reseed`] carries.
 const RESEED_BATCH: usize = 1000;
 
@@ -441,6 +463,8 @@ async fn read_all(
             shared.mirror.insert(revocation, now);
         }
     }
+    let read_at = u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(NEVER - 1);
+    shared.last_full_read.store(read_at, Ordering::Relaxed);
     Ok(members.into_iter().collect())
 }
 
