@@ -50,6 +50,8 @@ pub mod redis;
 mod requirement;
 mod revocation;
 mod signer;
+#[cfg(test)]
+mod test_keys;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod verifier;

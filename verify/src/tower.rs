@@ -219,24 +219,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Algorithm, Secret, Signer, SigningKey, Verifier, VerifyingKey};
+    use crate::Verifier;
     use std::convert::Infallible;
     use tower::ServiceExt;
 
-    fn signing_key() -> SigningKey {
-        SigningKey::hmac("k1", Algorithm::HS256, Secret::new(vec![3; 32]).unwrap()).unwrap()
-    }
-
-    fn key() -> VerifyingKey {
-        signing_key().verifying_key()
-    }
-
-    fn token(groups: &[&str], exp_in: i64) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let mut claims = Claims::new("latchkey", "alice", now, now + exp_in);
-        claims.groups = groups.iter().map(|g| g.to_string()).collect();
-        Signer::new(&signing_key()).sign(&claims).unwrap()
-    }
+    use crate::test_keys::{key, token};
 
     fn layer() -> RequireTokenLayer {
         RequireTokenLayer::new(Verifier::builder().key(&key()).issuer("latchkey").build())
