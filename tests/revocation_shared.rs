@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use latchkey_verify::redis::{Client, RedisOptions, RedisRevocations};
 use latchkey_verify::{Algorithm, ExpiryRules, Secret, SigningKey, Verifier, VerifyError};
 use support::config::TestConfig;
-use support::nginx::Nginx;
+use support::nginx::balancer;
 use support::redis::Redis;
 use support::served::{latchkey, request, run, Answer, Served};
 use support::service::{basic, TEST_ISSUER, TEST_KID, TEST_SECRET};
@@ -30,18 +30,6 @@ fn config(slapd: &Slapd, redis: &Redis) -> TestConfig {
     TestConfig::new(slapd)
         .shared_state(&redis.url())
         .brute_force("max_failures_per_address", 0)
-}
-
-/// nginx in front of `replicas`, round robin.
-fn balancer(replicas: &[Served]) -> Nginx {
-    let servers: String = replicas
-        .iter()
-        .map(|r| format!("        server 127.0.0.1:{};\n", r.port))
-        .collect();
-    Nginx::start(&format!(
-        "upstream latchkey {{\n{servers}    }}\n\
-         server {{\n        listen {{listen}};\n        location / {{\n            proxy_pass http://latchkey;\n        }}\n    }}\n"
-    ))
 }
 
 fn token_of(port: u16, login: &str, password: &str) -> String {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use support::config::TestConfig;
-use support::nginx::{compose_example, Nginx};
+use support::nginx::{balancer, compose_example, Nginx};
 use support::redis::Redis;
 use support::served::{latchkey, request, run, Answer, Served};
 use support::slapd::Slapd;
@@ -33,18 +33,6 @@ fn config(slapd: &Slapd, redis: &Redis) -> TestConfig {
         .brute_force("window", "1m")
         .brute_force("ban", "2m")
         .brute_force("min_failure_time", "0s")
-}
-
-/// nginx in front of `replicas`, round robin.
-fn balancer(replicas: &[Served]) -> Nginx {
-    let servers: String = replicas
-        .iter()
-        .map(|r| format!("        server 127.0.0.1:{};\n", r.port))
-        .collect();
-    Nginx::start(&format!(
-        "upstream latchkey {{\n{servers}    }}\n\
-         server {{\n        listen {{listen}};\n        location / {{\n            proxy_pass http://latchkey;\n        }}\n    }}\n"
-    ))
 }
 
 fn basic(login: &str, password: &str) -> String {

@@ -33,6 +33,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::process::{child_pids, find_tool, listening, read_log, Process, Spec, INSTALL_HINT};
+use super::served::Served;
 
 /// Replaced with `127.0.0.1:<port>` in the caller's server block.
 const LISTEN_PLACEHOLDER: &str = "{listen}";
@@ -334,4 +335,17 @@ fn running_as_root() -> bool {
             .and_then(|uids| uids.split_whitespace().nth(1))
             == Some("0")
     })
+}
+
+/// nginx in front of Latchkey `replicas`, round robin, as a load balancer: what the shared-state
+/// tests put replicas behind.
+pub fn balancer(replicas: &[Served]) -> Nginx {
+    let servers: String = replicas
+        .iter()
+        .map(|r| format!("        server 127.0.0.1:{};\n", r.port))
+        .collect();
+    Nginx::start(&format!(
+        "upstream latchkey {{\n{servers}    }}\n\
+         server {{\n        listen {{listen}};\n        location / {{\n            proxy_pass http://latchkey;\n        }}\n    }}\n"
+    ))
 }
