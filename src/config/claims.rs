@@ -241,7 +241,12 @@ pub fn validate_claims(c: ClaimSettings, problems: &mut Vec<String>) -> Option<C
     };
     let pattern = match c.groups_pattern.as_deref() {
         None => None,
-        Some(text) => match regex::Regex::new(text) {
+        // Group names are compared without regard to case everywhere else (allow-lists, access
+        // rules, flags), as the directory compares them: the pattern too.
+        Some(text) => match regex::RegexBuilder::new(text)
+            .case_insensitive(true)
+            .build()
+        {
             Ok(re) => Some(re),
             Err(e) => {
                 problems.push(format!(
@@ -319,6 +324,21 @@ pub fn validate_access(a: AccessSettings, problems: &mut Vec<String>) -> AccessC
 mod tests {
     use super::*;
     use crate::config::testing::{parse, problems, GOOD};
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn the_group_pattern_ignores_case_like_every_group_comparison() {
+        let config = parse(&format!(
+            "{GOOD}\n[claims]\ngroups_pattern = \"^app-\"\ngroups_allow = [\"Staff\"]"
+        ))
+        .unwrap();
+        let keeps = |name: &str| config.claims.groups.keeps(name);
+        assert!(keeps("app-wiki"));
+        assert!(keeps("APP-Wiki"));
+        assert!(keeps("staff"));
+        assert!(!keeps("myapp-wiki"));
+        assert!(!keeps("admins"));
+    }
 
     #[test]
     fn claims_refuse_binary_attributes_reserved_names_and_bad_expressions() {
