@@ -363,6 +363,66 @@ async fn the_api_logout_clears_the_portal_cookie_and_keeps_the_form() {
 }
 
 #[actix_web::test]
+async fn another_origins_page_cannot_use_the_session_cookie_to_sign_out_or_refresh() {
+    let slapd = Slapd::start();
+    let app = portal(&slapd).app().await;
+    let mut browser = FormClient::new();
+    browser.sign_in(&app, BOB.login, BOB.password, "").await;
+    let session = browser.cookie(SESSION).unwrap().to_owned();
+    let cookie = format!("{SESSION}={session}");
+    let refused = "A page of another origin cannot use the session cookie here; send the token \
+                   in the Authorization header.";
+
+    // A sibling host is the same site, so SameSite=Lax lets the cookie through: the headers
+    // browsers add tell its pages apart.
+    for (path, headers) in [
+        ("/auth/logout", [("Sec-Fetch-Site", "same-site")]),
+        ("/auth/logout", [("Origin", "https://wiki.example.org")]),
+        ("/auth/refresh", [("Sec-Fetch-Site", "same-site")]),
+        ("/auth/refresh", [("Origin", "https://wiki.example.org")]),
+    ] {
+        let mut request = TestRequest::post()
+            .uri(path)
+            .insert_header(("Cookie", cookie.as_str()));
+        for header in headers {
+            request = request.insert_header(header);
+        }
+        let answer = send(&app, request).await;
+        answer.assert_status(StatusCode::FORBIDDEN);
+        assert_eq!(
+            answer.body,
+            json!({"error": "forbidden", "message": refused, "status": 403}),
+            "{path} {headers:?}"
+        );
+    }
+    assert_verifies(&app, &session).await;
+
+    // A token in Authorization is not the cookie: no other page can send it.
+    let refreshed = send(
+        &app,
+        TestRequest::post()
+            .uri("/auth/refresh")
+            .insert_header(("Authorization", format!("Bearer {session}")))
+            .insert_header(("Sec-Fetch-Site", "cross-site")),
+    )
+    .await;
+    refreshed.assert_status(StatusCode::OK);
+    assert_eq!(refreshed.body["token_type"], "Bearer");
+
+    // The service's own pages may.
+    let out = send_raw(
+        &app,
+        TestRequest::post()
+            .uri("/auth/logout")
+            .insert_header(("Cookie", cookie.as_str()))
+            .insert_header(("Origin", "https://auth.example.org")),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.body);
+    assert_revoked(&app, &session).await;
+}
+
+#[actix_web::test]
 async fn a_visit_to_the_sign_in_page_renews_the_session() {
     let slapd = Slapd::start();
     let app = portal(&slapd).app().await;

@@ -129,6 +129,9 @@ pub struct AppState {
     pub cookie_name: Option<String>,
     /// The sign-in pages, when `portal.url` is set.
     pub portal: Option<portal::Portal>,
+    /// The origin of the service's public address (`portal.url`, else `server.public_url`),
+    /// as browsers write it in `Origin`; see [`sessions`] for what it guards.
+    pub own_origin: Option<String>,
     /// `admin.require`: the groups a token needs for `/auth/revoke` (None: no such route).
     pub admin: Option<Expr>,
     /// This worker's share of `verify.cache_max_bytes`, for its cache of verified tokens.
@@ -192,6 +195,9 @@ impl AppState {
                 .portal
                 .as_ref()
                 .map(|portal| portal::Portal::new(portal, &config.tokens)),
+            own_origin: config
+                .public_base_url()
+                .map(|url| url.origin().ascii_serialization()),
             admin: config.admin.require.clone(),
             verified_cache_bytes: config.verify.cache_max_bytes
                 / u64::try_from(workers.max(1)).unwrap_or(u64::MAX),

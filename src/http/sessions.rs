@@ -18,6 +18,15 @@
 //! `/auth/revoke` is read from the `Authorization` header only, never from a cookie, and its
 //! body must be JSON: a page on another site cannot make a signed-in administrator's browser
 //! revoke anything.
+//!
+//! `/auth/refresh` and `/auth/logout` also take the session cookie. `SameSite=Lax` keeps it
+//! from other sites' requests, but not from a page of a sibling host (another subdomain is the
+//! same *site*), which could sign a browser out or renew its session. So when the token would
+//! come from the cookie, a browser's request sent by another origin is refused (403): its
+//! `Sec-Fetch-Site` is other than `same-origin` or `none`, or, from a browser that sends no
+//! such header, its `Origin` is not the service's own (`portal.url`, else
+//! `server.public_url`, else the request's `Host`). Programs send neither header and are not
+//! affected, nor is a token in `Authorization`, which no other page can add.
 
 use std::net::IpAddr;
 
@@ -83,6 +92,48 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     }
 }
 
+/// 403 when the token of a request to `/auth/refresh` or `/auth/logout` would come from the
+/// session cookie and a page of another origin sent it (see the module documentation).
+fn refuse_another_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let from_cookie =
+        state.cookie_name.is_some() && !req.headers().contains_key(header::AUTHORIZATION);
+    if from_cookie && sent_by_another_origin(req, state.own_origin.as_deref()) {
+        return Err(ApiError::Forbidden(
+            "A page of another origin cannot use the session cookie here; send the token in \
+             the Authorization header."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a browser says that a page of another origin sent `req`: by `Sec-Fetch-Site`, or
+/// by `Origin` when it sends no `Sec-Fetch-Site`. `own_origin` is the service's public origin,
+/// when configured; otherwise `Origin` is compared with `Host`.
+fn sent_by_another_origin(req: &HttpRequest, own_origin: Option<&str>) -> bool {
+    let headers = req.headers();
+    if let Some(site) = headers.get(SEC_FETCH_SITE) {
+        // `none`: the person typed the address or followed a bookmark.
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    match own_origin {
+        Some(own) => !origin.eq_ignore_ascii_case(own),
+        None => {
+            let authority = origin.split_once("://").map(|(_, rest)| rest);
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            !matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+        }
+    }
+}
+
+const SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
+
 /// The verified claims of the request's token (Bearer, Basic username, or the cookie when
 /// `cookie_name` is given).
 fn claims_of(
@@ -96,6 +147,9 @@ fn claims_of(
 
 #[tracing::instrument(name = "refresh", skip_all)]
 async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(e) = refuse_another_origin(&req, &state) {
+        return e.error_response();
+    }
     let claims = match claims_of(&req, &state, state.cookie_name.as_deref()) {
         Ok(claims) => claims,
         Err(rejection) => return rejection.error_response(),
@@ -166,6 +220,9 @@ async fn log_out(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
         if is_form(&req) {
             return portal::log_out(&req, &body, &state, portal).await;
         }
+    }
+    if let Err(e) = refuse_another_origin(&req, &state) {
+        return e.error_response();
     }
     let claims = match claims_of(&req, &state, state.cookie_name.as_deref()) {
         Ok(claims) => claims,
@@ -291,6 +348,43 @@ async fn revoke_inner(
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn a_browser_request_of_another_origin_is_told_apart_from_ours_and_from_programs() {
+        let sent_by = |headers: &[(&str, &str)], own: Option<&str>| {
+            let mut req = TestRequest::post().insert_header((header::HOST, "auth.example.org"));
+            for &(name, value) in headers {
+                req = req.insert_header((name, value));
+            }
+            sent_by_another_origin(&req.to_http_request(), own)
+        };
+        let own = Some("https://auth.example.org");
+        // Programs (curl, a service) send neither header.
+        assert!(!sent_by(&[], own));
+        assert!(!sent_by(&[], None));
+        // Sec-Fetch-Site decides when a browser sends it, whatever Origin says.
+        assert!(!sent_by(&[("Sec-Fetch-Site", "same-origin")], own));
+        assert!(!sent_by(&[("Sec-Fetch-Site", "none")], own));
+        assert!(sent_by(&[("Sec-Fetch-Site", "same-site")], own));
+        assert!(sent_by(&[("Sec-Fetch-Site", "cross-site")], own));
+        assert!(sent_by(
+            &[
+                ("Sec-Fetch-Site", "same-site"),
+                ("Origin", "https://auth.example.org")
+            ],
+            own
+        ));
+        // Without it, Origin against the configured origin...
+        assert!(!sent_by(&[("Origin", "https://auth.example.org")], own));
+        assert!(!sent_by(&[("Origin", "https://AUTH.example.org")], own));
+        assert!(sent_by(&[("Origin", "https://wiki.example.org")], own));
+        assert!(sent_by(&[("Origin", "http://auth.example.org")], own));
+        assert!(sent_by(&[("Origin", "null")], own));
+        // ... or against Host when none is configured.
+        assert!(!sent_by(&[("Origin", "https://auth.example.org")], None));
+        assert!(sent_by(&[("Origin", "https://wiki.example.org")], None));
+        assert!(sent_by(&[("Origin", "null")], None));
+    }
 
     #[test]
     fn only_url_encoded_bodies_are_the_portal_form() {
