@@ -213,7 +213,7 @@ async fn with_hmac_keys_only_there_is_no_key_set_and_discovery_names_paths() {
     );
     let post = send(&app, TestRequest::post().uri("/.well-known/jwks.json")).await;
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(post.header("allow"), "GET");
+    assert_eq!(post.header("allow"), "GET, HEAD");
 }
 
 #[actix_web::test]

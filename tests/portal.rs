@@ -420,6 +420,51 @@ async fn a_hostile_target_is_not_followed() {
 }
 
 #[test]
+fn head_answers_what_get_would_without_the_body() {
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = portal(&slapd).serve(dir.path(), "warn");
+
+    // Fixed bodies: the same length announced, none sent.
+    for path in ["/healthz", "/auth/portal.css", "/.well-known/latchkey"] {
+        let get = request(served.port, "GET", path, &[]);
+        let head = request(served.port, "HEAD", path, &[]);
+        assert_eq!((get.status, head.status), (200, 200), "{path}");
+        assert_eq!(head.body, "", "{path}");
+        assert_eq!(
+            head.header("content-length"),
+            Some(get.body.len().to_string().as_str()),
+            "{path}"
+        );
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+    }
+    // Pages and probes whose bodies change from one answer to the next.
+    for (path, content_type) in [
+        ("/auth/login", "text/html; charset=utf-8"),
+        ("/auth/logout", "text/html; charset=utf-8"),
+        ("/readyz", "application/json"),
+        (
+            "/metrics",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    ] {
+        let head = request(served.port, "HEAD", path, &[]);
+        assert_eq!(head.status, 200, "{path}");
+        assert_eq!(head.body, "", "{path}");
+        assert_eq!(head.header("content-type"), Some(content_type), "{path}");
+    }
+    // A request for a token is never a HEAD.
+    assert_eq!(
+        request(served.port, "HEAD", "/auth/request-token", &[]).status,
+        405
+    );
+}
+
+#[test]
 fn a_hostile_target_is_logged() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -563,9 +608,9 @@ async fn other_methods_are_refused_and_the_stylesheet_is_served() {
     let slapd = Slapd::start();
     let app = portal(&slapd).app().await;
     for (method, uri, allow) in [
-        ("PUT", "/auth/login", "GET, POST"),
-        ("DELETE", "/auth/logout", "GET, POST"),
-        ("POST", "/auth/portal.css", "GET"),
+        ("PUT", "/auth/login", "GET, HEAD, POST"),
+        ("DELETE", "/auth/logout", "GET, HEAD, POST"),
+        ("POST", "/auth/portal.css", "GET, HEAD"),
     ] {
         let req = TestRequest::default()
             .method(method.parse().unwrap())

@@ -526,15 +526,15 @@ async fn other_methods_and_paths_get_json_errors() {
         ),
         (
             "/healthz",
-            "GET",
+            "GET, HEAD",
             "Use GET to ask whether the service is alive.",
         ),
         (
             "/readyz",
-            "GET",
+            "GET, HEAD",
             "Use GET to ask whether the directory can be reached.",
         ),
-        ("/metrics", "GET", "Use GET to read the metrics."),
+        ("/metrics", "GET, HEAD", "Use GET to read the metrics."),
     ];
     for (path, allow, message) in cases {
         for method in ["TRACE", "DELETE", "PATCH", "HEAD", "POST", "PUT"] {

@@ -202,6 +202,13 @@ impl From<TokenError> for ApiError {
     }
 }
 
+/// A route for GET and HEAD: what a page or a probe that changes nothing answers. actix
+/// leaves the body out of a HEAD answer and keeps its headers (`Content-Length` included).
+pub fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    actix_web::web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// The handler for the methods a resource does not serve: 405 with `Allow: <allow>`.
 pub fn method_not_allowed(allow: &'static str, message: &'static str) -> actix_web::Route {
     actix_web::web::to(move || async move {

@@ -3,15 +3,15 @@
 use actix_web::http::header::{ContentType, HeaderValue, CACHE_CONTROL};
 use actix_web::{web, HttpResponse};
 
-use super::error::method_not_allowed;
+use super::error::{get_or_head, method_not_allowed};
 use super::gate::paths;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(paths::HEALTHZ)
-            .route(web::get().to(healthz))
+            .route(get_or_head().to(healthz))
             .default_service(method_not_allowed(
-                "GET",
+                "GET, HEAD",
                 "Use GET to ask whether the service is alive.",
             )),
     );

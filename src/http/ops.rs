@@ -7,7 +7,7 @@ use actix_web::http::header::{self, ContentType, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::error::method_not_allowed;
+use super::error::{get_or_head, method_not_allowed};
 use super::gate::paths;
 use super::AppState;
 use crate::config::DirectoryConfig;
@@ -18,16 +18,19 @@ use crate::state::SharedStore;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(paths::READYZ)
-            .route(web::get().to(readyz))
+            .route(get_or_head().to(readyz))
             .default_service(method_not_allowed(
-                "GET",
+                "GET, HEAD",
                 "Use GET to ask whether the directory can be reached.",
             )),
     )
     .service(
         web::resource(paths::METRICS)
-            .route(web::get().to(metrics))
-            .default_service(method_not_allowed("GET", "Use GET to read the metrics.")),
+            .route(get_or_head().to(metrics))
+            .default_service(method_not_allowed(
+                "GET, HEAD",
+                "Use GET to read the metrics.",
+            )),
     );
 }
 

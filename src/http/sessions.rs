@@ -68,9 +68,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .route(web::post().to(log_out));
     cfg.service(if state.portal.is_some() {
         logout
-            .route(web::get().to(portal::logout_page))
+            .route(error::get_or_head().to(portal::logout_page))
             .default_service(error::method_not_allowed(
-                "GET, POST",
+                "GET, HEAD, POST",
                 "Use GET for the sign-out page and POST to sign out.",
             ))
     } else {

@@ -22,7 +22,7 @@ use actix_web::{web, HttpResponse, ResponseError};
 use latchkey_verify::{Algorithm, JwkSet};
 use serde_json::{json, Map, Value};
 
-use super::error::method_not_allowed;
+use super::error::{get_or_head, method_not_allowed};
 use super::gate::paths;
 use super::{ApiError, AppState};
 use crate::config::Config;
@@ -110,17 +110,17 @@ fn discovery(config: &Config, has_jwks: bool) -> Value {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(paths::JWKS)
-            .route(web::get().to(jwks))
+            .route(get_or_head().to(jwks))
             .default_service(method_not_allowed(
-                "GET",
+                "GET, HEAD",
                 "Use GET to read the public keys.",
             )),
     )
     .service(
         web::resource(paths::DISCOVERY)
-            .route(web::get().to(discovery_document))
+            .route(get_or_head().to(discovery_document))
             .default_service(method_not_allowed(
-                "GET",
+                "GET, HEAD",
                 "Use GET to read the discovery document.",
             )),
     );

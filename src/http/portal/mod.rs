@@ -339,19 +339,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg.service(
         web::resource(paths::LOGIN)
             .app_data(form_limit)
-            .route(web::get().to(login_page))
+            .route(error::get_or_head().to(login_page))
             .route(web::post().to(log_in))
             .default_service(error::method_not_allowed(
-                "GET, POST",
+                "GET, HEAD, POST",
                 "Use GET for the sign-in form and POST to sign in.",
             )),
     )
     // /auth/logout is registered by `http::sessions`, which sends a form POST here.
     .service(
         web::resource(paths::PORTAL_CSS)
-            .route(web::get().to(stylesheet))
+            .route(error::get_or_head().to(stylesheet))
             .default_service(error::method_not_allowed(
-                "GET",
+                "GET, HEAD",
                 "Use GET to read the stylesheet.",
             )),
     );
