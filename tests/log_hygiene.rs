@@ -305,48 +305,64 @@ fn a_login_that_looks_like_fields_is_logged_as_one_quoted_value() {
 #[test]
 fn the_request_span_names_the_client_the_trusted_proxies_vouch_for() {
     let slapd = Slapd::start();
-    // A failed login with forged client addresses in every header that names one; the log must
-    // name `client` in the span and the audit line, and none of the addresses in `absent`.
-    let check = |trusted_proxies: &[&str], client: &str, absent: &[&str]| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let served = config(&slapd, "text")
-            .server("trusted_proxies", trusted_proxies)
-            .serve(dir.path(), "info");
-        let answer = request(
-            served.port,
-            "POST",
-            "/auth/request-token",
-            &[
-                ("Authorization", &basic("alice", "wrong-password-1")),
-                ("X-Forwarded-For", "6.6.6.6, 203.0.113.9"),
-                ("Forwarded", "for=7.7.7.7"),
-                ("X-Real-IP", "8.8.8.8"),
-            ],
-        );
-        assert_eq!(answer.status, 401, "{}", answer.body);
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let log = served.log();
-        let audit = audit_lines(&log);
-        assert_eq!(audit.len(), 1, "{log}");
-        for field in [
-            format!(" http.client_ip={client} "),
-            format!(" client={client} "),
-        ] {
-            assert!(audit[0].contains(&field), "{field}: {}", audit[0]);
-        }
-        for forged in absent {
-            assert!(!log.contains(forged), "{forged} is in the log:\n{log}");
-        }
-    };
+    // A failed login with forged client addresses in every header that names one, and a
+    // forged host and scheme; the log must name `client` (and `scheme`, `host`) in the span and
+    // the audit line, and none of the values in `absent`.
+    let check =
+        |trusted_proxies: &[&str], client: &str, scheme_host: (&str, &str), absent: &[&str]| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let served = config(&slapd, "text")
+                .server("trusted_proxies", trusted_proxies)
+                .serve(dir.path(), "info");
+            let answer = request(
+                served.port,
+                "POST",
+                "/auth/request-token",
+                &[
+                    ("Authorization", &basic("alice", "wrong-password-1")),
+                    ("X-Forwarded-For", "6.6.6.6, 203.0.113.9"),
+                    ("Forwarded", "for=7.7.7.7"),
+                    ("X-Real-IP", "8.8.8.8"),
+                    ("X-Forwarded-Host", "forged.example"),
+                    ("X-Forwarded-Proto", "https"),
+                ],
+            );
+            assert_eq!(answer.status, 401, "{}", answer.body);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let log = served.log();
+            let audit = audit_lines(&log);
+            assert_eq!(audit.len(), 1, "{log}");
+            let (scheme, host) = scheme_host;
+            for field in [
+                format!(" http.client_ip={client} "),
+                format!(" client={client} "),
+                format!(" http.scheme={scheme} "),
+                format!(" http.host={host} "),
+            ] {
+                assert!(audit[0].contains(&field), "{field}: {}", audit[0]);
+            }
+            for forged in absent {
+                assert!(!log.contains(forged), "{forged} is in the log:\n{log}");
+            }
+        };
 
-    // No trusted proxy: the peer is the client, whatever the headers say.
-    let every_forged = ["6.6.6.6", "203.0.113.9", "7.7.7.7", "8.8.8.8"];
-    check(&[], "127.0.0.1", &every_forged);
+    // No trusted proxy: the peer is the client, and the Host header and the connection's own
+    // scheme are the request's, whatever the headers say.
+    let every_forged = [
+        "6.6.6.6",
+        "203.0.113.9",
+        "7.7.7.7",
+        "8.8.8.8",
+        "forged.example",
+    ];
+    check(&[], "127.0.0.1", ("http", "127.0.0.1"), &every_forged);
     // Behind a trusted proxy (this test, on 127.0.0.1): the right-most untrusted entry of
-    // X-Forwarded-For, as for the audit line and the brute-force protection.
+    // X-Forwarded-For, as for the audit line and the brute-force protection; the host and
+    // scheme the proxy forwards.
     check(
         &["127.0.0.1"],
         "203.0.113.9",
+        ("https", "forged.example"),
         &["6.6.6.6", "7.7.7.7", "8.8.8.8"],
     );
 }

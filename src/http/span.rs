@@ -1,6 +1,7 @@
 //! The span of every request (tracing-actix-web's root span), built here in the HTTP layer
 //! because it names the client by the address `server.trusted_proxies` vouches for
-//! (`request_token::client_address`), never by a header anyone can send. Logging itself (`telemetry`) knows
+//! (`request_token::client_address`), and the host and scheme by what the request itself
+//! says unless such a proxy relayed it: never by a header anyone can send. Logging itself (`telemetry`) knows
 //! nothing of requests.
 
 use actix_web::body::MessageBody;
@@ -43,14 +44,14 @@ impl RootSpanBuilder for RequestSpan {
             .get(header::USER_AGENT)
             .map(|v| String::from_utf8_lossy(v.as_bytes()));
         let request_id = request.extensions().get::<RequestId>().copied();
-        let connection = request.connection_info();
+        let (scheme, host) = scheme_and_host(request);
         tracing::info_span!(
             "HTTP request",
             http.method = %method,
             http.route = %route,
             http.flavor = %flavor(request.version()),
-            http.scheme = %connection.scheme(),
-            http.host = %connection.host(),
+            http.scheme = %scheme,
+            http.host = %host,
             http.client_ip = %client,
             http.user_agent = %user_agent.as_deref().unwrap_or(""),
             http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
@@ -73,6 +74,27 @@ impl RootSpanBuilder for RequestSpan {
             DefaultRootSpanBuilder::on_request_end(span, outcome);
         }
     }
+}
+
+/// The request's scheme and host: what `X-Forwarded-Proto`/`-Host` (or `Forwarded`) say only
+/// when one of `server.trusted_proxies` relayed the request (actix's connection info believes
+/// them from anyone); otherwise this connection's own scheme and the `Host` header.
+fn scheme_and_host(request: &ServiceRequest) -> (String, String) {
+    let relayed = request
+        .app_data::<web::Data<AppState>>()
+        .zip(request.peer_addr())
+        .is_some_and(|(state, peer)| state.process.proxies.contains(peer.ip()));
+    if relayed {
+        let connection = request.connection_info();
+        return (connection.scheme().to_owned(), connection.host().to_owned());
+    }
+    let config = request.app_config();
+    let scheme = if config.secure() { "https" } else { "http" };
+    let host = request.headers().get(header::HOST).map_or_else(
+        || config.host().to_owned(),
+        |h| String::from_utf8_lossy(h.as_bytes()).into_owned(),
+    );
+    (scheme.to_owned(), host)
 }
 
 /// HTTP versions as tracing-actix-web's span writes them.
