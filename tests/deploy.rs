@@ -88,8 +88,16 @@ fn the_traefik_configuration_forwards_to_verify_and_copies_the_identity() {
     let middlewares = config["http"]["middlewares"]
         .as_object()
         .expect("middlewares");
-    assert_eq!(middlewares.len(), 2);
+    assert_eq!(middlewares.len(), 3);
+    // The identity's names with '_' are deleted (an empty value deletes a header).
+    assert_eq!(
+        middlewares["latchkey-strip"]["headers"]["customRequestHeaders"],
+        serde_json::json!({"Remote_User": "", "Remote_Groups": "", "Remote_Email": "", "Remote_Name": ""})
+    );
     for (name, middleware) in middlewares {
+        if name == "latchkey-strip" {
+            continue;
+        }
         let forward = &middleware["forwardAuth"];
         let address = forward["address"].as_str().expect("an address");
         assert!(
@@ -119,8 +127,12 @@ fn the_traefik_configuration_forwards_to_verify_and_copies_the_identity() {
         }
     }
     assert_eq!(
+        routers["app"]["middlewares"],
+        serde_json::json!(["latchkey-strip", "latchkey"])
+    );
+    assert_eq!(
         routers["app-admin"]["middlewares"],
-        serde_json::json!(["latchkey-admins"])
+        serde_json::json!(["latchkey-strip", "latchkey-admins"])
     );
 }
 

@@ -174,10 +174,20 @@ const FORGED: [(&str, &str); 4] = [
     ("Remote-Name", "The Administrator"),
 ];
 
+/// The same identity under names with `_` for `-`: other headers to a proxy, but the same
+/// variable to CGI, PHP and WSGI applications. Sent with [`FORGED`], never received.
+const FORGED_UNDERSCORE: [(&str, &str); 4] = [
+    ("Remote_User", "root"),
+    ("Remote_Groups", "admins"),
+    ("Remote_Email", "root@example.org"),
+    ("Remote_Name", "The Administrator"),
+];
+
 /// A request through the proxy on `port`, with the forged identity and `authorization` (if
 /// not empty).
 fn forged(port: u16, target: &str, authorization: &str) -> Answer {
     let mut headers = FORGED.to_vec();
+    headers.extend(FORGED_UNDERSCORE);
     if !authorization.is_empty() {
         headers.push(("Authorization", authorization));
     }
@@ -211,6 +221,13 @@ fn reaches_the_upstream_as(
         want,
         "{target}"
     );
+    for (name, _) in FORGED_UNDERSCORE {
+        assert_eq!(
+            received(&answer, name),
+            Vec::<String>::new(),
+            "{target}: {name}"
+        );
+    }
 }
 
 /// Through the proxy on `port`, whatever identity the client claims for itself, the upstream
