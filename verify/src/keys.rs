@@ -27,6 +27,9 @@ use p256::pkcs8::{
 };
 use zeroize::Zeroizing;
 
+use crate::key_pair::{
+    Ed25519Private, Ed25519Public, P256Private, P256Public, RawSignature, SIGNATURE_LEN,
+};
 use crate::Algorithm;
 
 /// The shortest HMAC secret accepted, in bytes (256 bits, the output size of SHA-256).
@@ -210,12 +213,13 @@ fn decode_pem(text: &str, expected: &'static str) -> Result<Zeroizing<Vec<u8>>, 
     }
 }
 
-/// The private part of a [`SigningKey`].
+/// The private part of a [`SigningKey`]: a key pair is made ready to sign once, here (see
+/// `key_pair.rs` for which library signs).
 #[derive(Clone)]
 enum Private {
     Hmac(Algorithm, Secret),
-    Ed25519(Box<ed25519_dalek::SigningKey>),
-    P256(Box<p256::ecdsa::SigningKey>),
+    Ed25519(Box<Ed25519Private>),
+    P256(Box<P256Private>),
 }
 
 /// A key that signs: an id, an algorithm, and an HMAC secret or a private key.
@@ -264,18 +268,18 @@ impl SigningKey {
         let algorithm =
             key_pair_algorithm(info.algorithm.oid, info.algorithm.parameters_oid().ok())?;
         let private = match algorithm {
-            Algorithm::EdDSA => Private::Ed25519(Box::new(
+            Algorithm::EdDSA => Private::Ed25519(Box::new(Ed25519Private::new(
                 ed25519_dalek::SigningKey::from_pkcs8_der(&der).map_err(|e| KeyError::Invalid {
                     kind: "Ed25519 private key",
                     reason: e.to_string(),
                 })?,
-            )),
-            _ => Private::P256(Box::new(
+            )?)),
+            _ => Private::P256(Box::new(P256Private::new(
                 p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|e| KeyError::Invalid {
                     kind: "P-256 private key",
                     reason: e.to_string(),
                 })?,
-            )),
+            )?)),
         };
         Ok(SigningKey {
             id: id.into(),
@@ -304,9 +308,13 @@ impl SigningKey {
                         reason: e.to_string(),
                     }
                 })?;
-                Private::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
+                Private::Ed25519(Box::new(Ed25519Private::new(
+                    ed25519_dalek::SigningKey::from_bytes(&seed),
+                )?))
             }
-            Algorithm::ES256 => Private::P256(Box::new(p256::ecdsa::SigningKey::random(&mut rng))),
+            Algorithm::ES256 => Private::P256(Box::new(P256Private::new(
+                p256::ecdsa::SigningKey::random(&mut rng),
+            )?)),
             hmac => return Err(KeyError::NotKeyPair(hmac)),
         };
         Ok(SigningKey {
@@ -319,8 +327,8 @@ impl SigningKey {
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         let encoded = match &self.private {
             Private::Hmac(algorithm, _) => return Err(KeyError::NotKeyPair(*algorithm)),
-            Private::Ed25519(key) => key.to_pkcs8_pem(LineEnding::LF),
-            Private::P256(key) => key.to_pkcs8_pem(LineEnding::LF),
+            Private::Ed25519(private) => private.key().to_pkcs8_pem(LineEnding::LF),
+            Private::P256(private) => private.key().to_pkcs8_pem(LineEnding::LF),
         };
         encoded.map_err(|e| KeyError::Invalid {
             kind: "private key",
@@ -349,8 +357,8 @@ impl SigningKey {
             Private::Hmac(algorithm, secret) => {
                 Public::Hmac(*algorithm, DecodingKey::from_secret(secret.expose()))
             }
-            Private::Ed25519(key) => Public::Ed25519(Box::new(key.verifying_key())),
-            Private::P256(key) => Public::P256(Box::new(*key.verifying_key())),
+            Private::Ed25519(private) => Public::Ed25519(Box::new(private.public().clone())),
+            Private::P256(private) => Public::P256(Box::new(private.public().clone())),
         };
         VerifyingKey::new(self.id.clone(), public)
     }
@@ -361,8 +369,8 @@ impl SigningKey {
     pub fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(match &self.private {
             Private::Hmac(_, secret) => secret.expose().to_vec(),
-            Private::Ed25519(key) => key.to_bytes().to_vec(),
-            Private::P256(key) => key.to_bytes().to_vec(),
+            Private::Ed25519(private) => private.key().to_bytes().to_vec(),
+            Private::P256(private) => private.key().to_bytes().to_vec(),
         })
     }
 
@@ -378,8 +386,8 @@ impl SigningKey {
 /// A view of a signing key's private part, for the signer.
 pub(crate) enum PrivateRef<'a> {
     Hmac(Algorithm, &'a Secret),
-    Ed25519(&'a ed25519_dalek::SigningKey),
-    P256(&'a p256::ecdsa::SigningKey),
+    Ed25519(&'a Ed25519Private),
+    P256(&'a P256Private),
 }
 
 /// What checks a signature: the secret (in jsonwebtoken's form, which checks HMAC tags in
@@ -388,13 +396,9 @@ pub(crate) enum PrivateRef<'a> {
 #[derive(Clone)]
 enum Public {
     Hmac(Algorithm, DecodingKey),
-    Ed25519(Box<ed25519_dalek::VerifyingKey>),
-    P256(Box<p256::ecdsa::VerifyingKey>),
+    Ed25519(Box<Ed25519Public>),
+    P256(Box<P256Public>),
 }
-
-/// The length of an EdDSA (Ed25519) and of an ES256 signature (R and S, 32 bytes each;
-/// RFC 8037, section 3.1, and RFC 7518, section 3.4).
-const SIGNATURE_LEN: usize = 64;
 
 /// A key that verifies: an id, an algorithm, and an HMAC secret or a public key.
 ///
@@ -455,16 +459,16 @@ impl VerifyingKey {
                         "it is a small-order point, which is no one's public key".into(),
                     ));
                 }
-                Public::Ed25519(Box::new(key))
+                Public::Ed25519(Box::new(Ed25519Public::new(key)?))
             }
-            _ => Public::P256(Box::new(
+            _ => Public::P256(Box::new(P256Public::new(
                 p256::ecdsa::VerifyingKey::from_public_key_der(&der).map_err(|e| {
                     KeyError::Invalid {
                         kind: "P-256 public key",
                         reason: e.to_string(),
                     }
                 })?,
-            )),
+            )?)),
         };
         Ok(VerifyingKey::new(id.into(), public))
     }
@@ -518,7 +522,9 @@ impl VerifyingKey {
                         "its x is a small-order point, which is no one's public key".into(),
                     ));
                 }
-                Public::Ed25519(Box::new(key))
+                Public::Ed25519(Box::new(
+                    Ed25519Public::new(key).map_err(|e| refuse(e.to_string()))?,
+                ))
             }
             AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
                 let (x, y) = (decode("x", &ec.x)?, decode("y", &ec.y)?);
@@ -529,8 +535,11 @@ impl VerifyingKey {
                 sec1_x.copy_from_slice(&x);
                 sec1_y.copy_from_slice(&y);
                 Public::P256(Box::new(
-                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                        .map_err(|_| refuse("its x and y are not a point on P-256".into()))?,
+                    P256Public::new(
+                        p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                            .map_err(|_| refuse("its x and y are not a point on P-256".into()))?,
+                    )
+                    .map_err(|e| refuse(e.to_string()))?,
                 ))
             }
             AlgorithmParameters::OctetKeyPair(okp) => {
@@ -620,11 +629,11 @@ impl VerifyingKey {
                 AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
                     key_type: OctetKeyPairType::OctetKeyPair,
                     curve: EllipticCurve::Ed25519,
-                    x: URL_SAFE_NO_PAD.encode(key.as_bytes()),
+                    x: URL_SAFE_NO_PAD.encode(key.key().as_bytes()),
                 }),
             ),
             Public::P256(key) => {
-                let point = key.to_encoded_point(false);
+                let point = key.key().to_encoded_point(false);
                 let (x, y) = (point.x()?, point.y()?);
                 (
                     KeyAlgorithm::ES256,
@@ -654,8 +663,8 @@ impl VerifyingKey {
         use p256::pkcs8::EncodePublicKey;
         match &self.public {
             Public::Hmac(..) => None,
-            Public::Ed25519(key) => key.to_public_key_pem(LineEnding::LF).ok(),
-            Public::P256(key) => key.to_public_key_pem(LineEnding::LF).ok(),
+            Public::Ed25519(key) => key.key().to_public_key_pem(LineEnding::LF).ok(),
+            Public::P256(key) => key.key().to_public_key_pem(LineEnding::LF).ok(),
         }
     }
 
@@ -678,12 +687,13 @@ impl VerifyingKey {
     /// signature is not base64url or not of its algorithm's length.
     ///
     /// HMAC goes through jsonwebtoken (a constant-time comparison of the tags). A key pair
-    /// checks with its public key as parsed when the key was made, with the same crates
-    /// jsonwebtoken's rust_crypto backend uses: jsonwebtoken would parse the key again (and
-    /// decompress the Ed25519 point) for every token. Ed25519 signatures are checked as
-    /// jsonwebtoken checks them (RFC 8032, with S canonical); the stricter check of R's order
-    /// would decompress R for every token, and small-order public keys, the case it is for,
-    /// are refused when the key is made.
+    /// checks with its public key as parsed when the key was made: with the crates
+    /// jsonwebtoken's rust_crypto backend uses, or with aws-lc-rs under the feature `aws-lc`
+    /// (`key_pair.rs`). jsonwebtoken would parse the key again (and decompress the Ed25519
+    /// point) for every token. Ed25519 signatures are checked as jsonwebtoken checks them
+    /// (RFC 8032, with S canonical); the stricter check of R's order would decompress R for
+    /// every token, and small-order public keys, the case it is for, are refused when the key
+    /// is made.
     pub(crate) fn check_signature(
         &self,
         algorithm: Algorithm,
@@ -692,7 +702,7 @@ impl VerifyingKey {
     ) -> Result<bool, SignatureFormat> {
         // The signature's bytes, or None when it is valid base64url of another length (a
         // signature that cannot be the key's: false, as jsonwebtoken answers).
-        let raw = |signature: &str| -> Result<Option<[u8; SIGNATURE_LEN]>, SignatureFormat> {
+        let raw = |signature: &str| -> Result<Option<RawSignature>, SignatureFormat> {
             // 64 bytes are 86 characters of base64url without padding; only a signature of that
             // length is decoded into the buffer (on the stack).
             if signature.len() != 86 {
@@ -714,24 +724,10 @@ impl VerifyingKey {
                     .map_err(|_| SignatureFormat)
             }
             Public::Ed25519(key) => {
-                let Some(raw) = raw(signature)? else {
-                    return Ok(false);
-                };
-                let signature = ed25519_dalek::Signature::from_bytes(&raw);
-                Ok(ed25519_dalek::Verifier::verify(key.as_ref(), message, &signature).is_ok())
+                Ok(raw(signature)?.is_some_and(|raw| key.accepts(message, &raw)))
             }
-            Public::P256(key) => {
-                // r or s zero or not below the group order: no valid signature.
-                let Some(Ok(signature)) =
-                    raw(signature)?.map(|raw| p256::ecdsa::Signature::from_slice(&raw))
-                else {
-                    return Ok(false);
-                };
-                Ok(
-                    p256::ecdsa::signature::Verifier::verify(key.as_ref(), message, &signature)
-                        .is_ok(),
-                )
-            }
+            // `accepts` refuses an R or S of zero, or not below the group order.
+            Public::P256(key) => Ok(raw(signature)?.is_some_and(|raw| key.accepts(message, &raw))),
         }
     }
 }

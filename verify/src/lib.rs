@@ -17,6 +17,11 @@
 //! `Claims` extractor, with `tower`). With `jwks`, a `JwksSource` keeps the public keys of
 //! Latchkey's `jwks_uri` fresh and verifies with them, in any of these.
 //!
+//! EdDSA and ES256 are signed and checked with RustCrypto (ed25519-dalek, p256) by default.
+//! With `aws-lc` they are signed and checked with aws-lc-rs instead, which signs faster but
+//! compiles a C library at build time; keys are read and written by RustCrypto either way, and
+//! the API is the same. Latchkey, which signs, turns it on.
+//!
 //! ```
 //! use latchkey_verify::{Algorithm, Claims, Signer, SigningKey, Verifier, VerifyingKey};
 //!
@@ -44,6 +49,7 @@ mod error_body;
 mod extract;
 #[cfg(feature = "jwks")]
 mod jwks;
+mod key_pair;
 mod keys;
 #[cfg(feature = "redis")]
 pub mod redis;

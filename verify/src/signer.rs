@@ -4,11 +4,11 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::Signer as _;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 
+use crate::key_pair::{Ed25519Private, P256Private};
 use crate::keys::PrivateRef;
 use crate::{Algorithm, Claims, SigningKey};
 
@@ -24,13 +24,14 @@ pub enum SigningError {
 }
 
 /// The signing state, made once per key: an HMAC keyed once (each signature starts from a
-/// copy of the keyed state), or a parsed private key.
+/// copy of the keyed state), or a private key as parsed when the key was made (which library
+/// signs with it is `key_pair.rs`'s business).
 enum KeyedSigner {
     HS256(Hmac<Sha256>),
     HS384(Hmac<Sha384>),
     HS512(Hmac<Sha512>),
-    Ed25519(Box<ed25519_dalek::SigningKey>),
-    P256(Box<p256::ecdsa::SigningKey>),
+    Ed25519(Box<Ed25519Private>),
+    P256(Box<P256Private>),
 }
 
 impl KeyedSigner {
@@ -70,17 +71,15 @@ impl KeyedSigner {
             KeyedSigner::HS384(mac) => finish(mac, token),
             KeyedSigner::HS512(mac) => finish(mac, token),
             KeyedSigner::Ed25519(key) => {
-                let signature = key.sign(token.as_bytes()).to_bytes();
+                let signature = key.sign(token.as_bytes())?;
                 token.push('.');
                 URL_SAFE_NO_PAD.encode_string(signature, token);
             }
             KeyedSigner::P256(key) => {
                 // RFC 7518, section 3.4: R and S as two 32-byte big-endian integers, not DER.
-                let signature: p256::ecdsa::Signature =
-                    p256::ecdsa::signature::Signer::try_sign(key.as_ref(), token.as_bytes())
-                        .map_err(|e| SigningError::Signature(e.to_string()))?;
+                let signature = key.sign(token.as_bytes())?;
                 token.push('.');
-                URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), token);
+                URL_SAFE_NO_PAD.encode_string(signature, token);
             }
         }
         Ok(())

@@ -98,8 +98,9 @@ impl VerifyError {
 /// `none` is never accepted.
 ///
 /// Each part of the token is read once: the header (to pick the key and check the algorithm),
-/// then the signature over header and payload, checked by jsonwebtoken's rust_crypto backend
-/// (HMAC in constant time), and only then the claims.
+/// then the signature over header and payload (HMAC by jsonwebtoken, in constant time; EdDSA
+/// and ES256 with the key's public key as parsed once, by RustCrypto or, with the feature
+/// `aws-lc`, by aws-lc-rs), and only then the claims.
 pub struct Verifier {
     keys: HashMap<String, PinnedKey>,
     issuer: Option<String>,
