@@ -48,7 +48,9 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub operation_timeout: Duration,
-    /// Connections per HTTP worker, kept open and used in turn (each is multiplexed).
+    /// Connections per HTTP worker, kept open and used in turn. Each is multiplexed: the
+    /// requests of a worker share its writes and reads, which is why one (the default) used
+    /// the least CPU per login in benches/README.
     pub pool_size: usize,
     pub tls: RedisTlsSettings,
 }
@@ -61,7 +63,7 @@ impl Default for RedisSettings {
             key_prefix: "latchkey:".to_owned(),
             connect_timeout: Duration::from_secs(2),
             operation_timeout: Duration::from_millis(500),
-            pool_size: 4,
+            pool_size: 1,
             tls: RedisTlsSettings::default(),
         }
     }
@@ -429,7 +431,7 @@ mod tests {
         assert_eq!(r.key_prefix, "latchkey:");
         assert_eq!(r.connect_timeout, Duration::from_secs(2));
         assert_eq!(r.operation_timeout, Duration::from_millis(500));
-        assert_eq!(r.pool_size, 4);
+        assert_eq!(r.pool_size, 1);
         assert!(r.tls.is_none());
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cret"), "{debug}");
