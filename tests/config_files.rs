@@ -181,7 +181,7 @@ fn the_example_state_redis_section_turned_on_has_its_documented_defaults() {
         "key_prefix = \"latchkey:\"",
         "connect_timeout = \"2s\"",
         "operation_timeout = \"500ms\"",
-        "pool_size = 4",
+        "pool_size = 1",
     ] {
         let commented = format!("# {line}\n");
         assert!(text.contains(&commented), "{line} is not in the example");
@@ -195,7 +195,7 @@ fn the_example_state_redis_section_turned_on_has_its_documented_defaults() {
     };
     assert_eq!(redis.display_url(), "redis://redis.internal:6379/0");
     assert_eq!(redis.key_prefix, "latchkey:");
-    assert_eq!(redis.pool_size, 4);
+    assert_eq!(redis.pool_size, 1);
     assert_eq!(redis.connect_timeout, std::time::Duration::from_secs(2));
     assert_eq!(
         redis.operation_timeout,
