@@ -95,7 +95,21 @@ impl Spec {
                 }
             }
         }
-        match response.pointer("/content/application~1json/schema") {
+        // A response documented with several media types (the sign-out's 403: a page for the
+        // form, JSON for a program) is checked as the one the answer says it is.
+        let answered = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        let json_schema =
+            match response.pointer(&format!("/content/{}", answered.replace('/', "~1"))) {
+                Some(_) if answered != "application/json" => None,
+                _ => response.pointer("/content/application~1json/schema"),
+            };
+        match json_schema {
             Some(schema) => {
                 let content_type = headers
                     .get("content-type")
@@ -116,8 +130,11 @@ impl Spec {
             None => match response
                 .get("content")
                 .and_then(Value::as_object)
-                .and_then(|c| c.keys().next())
-            {
+                .and_then(|c| {
+                    c.keys()
+                        .find(|k| **k == answered)
+                        .or_else(|| c.keys().next())
+                }) {
                 // Another media type: the answer must say it is that.
                 Some(media) => {
                     let content_type = headers
