@@ -400,6 +400,17 @@ async fn another_origins_page_cannot_use_the_session_cookie_to_sign_out_or_refre
     }
     assert_verifies(&app, &session).await;
 
+    // Without the cookie there is nothing to refuse: the usual 401.
+    let anonymous = send(
+        &app,
+        TestRequest::post()
+            .uri("/auth/logout")
+            .insert_header(("Sec-Fetch-Site", "cross-site")),
+    )
+    .await;
+    anonymous.assert_status(StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.body["error"], "missing_token");
+
     // A token in Authorization is not the cookie: no other page can send it.
     let refreshed = send(
         &app,

@@ -95,8 +95,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
 /// 403 when the token of a request to `/auth/refresh` or `/auth/logout` would come from the
 /// session cookie and a page of another origin sent it (see the module documentation).
 fn refuse_another_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let from_cookie =
-        state.cookie_name.is_some() && !req.headers().contains_key(header::AUTHORIZATION);
+    // Without a cookie there is nothing to guard: such a request gets the usual 401.
+    let headers = req.headers();
+    let from_cookie = state.cookie_name.is_some()
+        && !headers.contains_key(header::AUTHORIZATION)
+        && headers.contains_key(header::COOKIE);
     if from_cookie && sent_by_another_origin(req, state.own_origin.as_deref()) {
         return Err(ApiError::Forbidden(
             "A page of another origin cannot use the session cookie here; send the token in \
