@@ -348,8 +348,11 @@ mod tests {
         chrono::Utc::now().timestamp()
     }
 
+    /// The same claims at every call in one test run (issued when the first was made), so
+    /// that a token signed with them verifies to an equal value even across a second's turn.
     fn claims() -> Claims {
-        let mut c = Claims::new("latchkey", "alice", now(), now() + 600);
+        static ISSUED: std::sync::LazyLock<i64> = std::sync::LazyLock::new(now);
+        let mut c = Claims::new("latchkey", "alice", *ISSUED, *ISSUED + 600);
         c.jti = "00112233445566778899aabbccddeeff".into();
         c
     }

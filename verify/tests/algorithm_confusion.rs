@@ -35,8 +35,12 @@ fn verifier(keys: &Keys) -> Verifier {
         .build()
 }
 
+/// The same claims at every call in one test run (issued when the first was made), so that a
+/// token signed with them verifies to an equal value even across a second's turn.
 fn claims() -> Claims {
-    let now = chrono::Utc::now().timestamp();
+    static ISSUED: std::sync::LazyLock<i64> =
+        std::sync::LazyLock::new(|| chrono::Utc::now().timestamp());
+    let now = *ISSUED;
     Claims::new("latchkey", "mallory-as-admin", now, now + 600)
 }
 

@@ -42,8 +42,12 @@ fn p256_keys() -> Vec<SigningKey> {
     ]
 }
 
+/// The same claims at every call in one test run (issued when the first was made), so that a
+/// token signed with them verifies to an equal value even across a second's turn.
 fn claims() -> Claims {
-    let now = chrono::Utc::now().timestamp();
+    static ISSUED: std::sync::LazyLock<i64> =
+        std::sync::LazyLock::new(|| chrono::Utc::now().timestamp());
+    let now = *ISSUED;
     let mut claims = Claims::new("latchkey", "alice", now, now + 600);
     claims.groups = vec!["ops".into()];
     claims
