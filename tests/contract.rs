@@ -17,7 +17,7 @@ use serde_json::Value;
 use support::config::{Raw, TestConfig};
 use support::keys::write_key_pair;
 use support::portal::{FormClient, Page};
-use support::service::{basic, login_as, token_request};
+use support::service::{basic, login_as, token_request, TestApp};
 use support::slapd::Slapd;
 use support::users::{ALICE, BOB};
 
@@ -43,6 +43,23 @@ impl Spec {
     }
 
     /// Check one real answer against the operation `method path`.
+    /// Sends each request of `cases` to `app`, asserts its status and checks the answer.
+    async fn check_cases(&self, app: &impl TestApp, cases: Vec<(&str, &str, u16, TestRequest)>) {
+        for (method, path, want, req) in cases {
+            let response = test::call_service(app, req.to_request()).await;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = test::read_body(response).await;
+            assert_eq!(
+                status,
+                want,
+                "{method} {path}: {:?}",
+                String::from_utf8_lossy(&body)
+            );
+            self.check(method, path, status, &headers, &body);
+        }
+    }
+
     fn check(&self, method: &str, path: &str, status: u16, headers: &HeaderMap, body: &[u8]) {
         let at = format!("{method} {path} -> {status}");
         let path_item = self
@@ -405,19 +422,7 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
             token_request("alice", "x", "").insert_header(("Content-Length", "5000")),
         ),
     ];
-    for (method, path, want, req) in cases {
-        let response = test::call_service(&app, req.to_request()).await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = test::read_body(response).await;
-        assert_eq!(
-            status,
-            want,
-            "{method} {path}: {:?}",
-            String::from_utf8_lossy(&body)
-        );
-        spec.check(method, path, status, &headers, &body);
-    }
+    spec.check_cases(&app, cases).await;
 
     // 403 at request-token: the password is right, the groups are not; and a token with
     // extra claims, as token-info shows it.
@@ -589,19 +594,7 @@ async fn every_status_of_every_endpoint_matches_openapi_yaml() {
                 .set_payload(r#"{"user":"bob"}"#),
         ),
     ];
-    for (method, path, want, req) in cases {
-        let response = test::call_service(&sessions, req.to_request()).await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = test::read_body(response).await;
-        assert_eq!(
-            status,
-            want,
-            "{method} {path}: {:?}",
-            String::from_utf8_lossy(&body)
-        );
-        spec.check(method, path, status, &headers, &body);
-    }
+    spec.check_cases(&sessions, cases).await;
     let off = test::call_service(
         &app,
         TestRequest::post()
